@@ -1,0 +1,8 @@
+//! vpcsim: an Alibaba Cloud VPC data plane, simulated packet by packet.
+//!
+//! Layers, from the bytes up (see ARCHITECTURE.md):
+//! `wire` (packet views) → `model` (control plane) → `compile` (immutable tables) →
+//! `flow` + `pipeline` (per-packet stages with per-flow state) → `engine` (threads) →
+//! edges: `scenario`, `pcapio`, `cli`.
+
+pub mod time;
