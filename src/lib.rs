@@ -6,3 +6,4 @@
 //! edges: `scenario`, `pcapio`, `cli`.
 
 pub mod time;
+pub mod wire;
