@@ -261,3 +261,399 @@ pub fn checksums_valid(frame: &[u8]) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Frame generators and an independent (etherparse-based) checksum oracle,
+/// shared by the tests of every file in this module.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+    use etherparse::{NetHeaders, PacketHeaders, TransportHeader};
+    use proptest::prelude::*;
+
+    pub const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 0xa];
+    pub const MAC_B: [u8; 6] = [2, 0, 0, 0, 0, 0xb];
+
+    pub fn spec(l4: ProbeL4, payload: &[u8]) -> ProbeSpec {
+        ProbeSpec {
+            src_mac: MAC_A,
+            dst_mac: MAC_B,
+            src: Ipv4Addr::new(10, 0, 1, 5),
+            dst: Ipv4Addr::new(10, 0, 2, 7),
+            ttl: 64,
+            ident: 0x1234,
+            l4,
+            payload: payload.to_vec(),
+        }
+    }
+
+    pub fn tcp_frame(payload: &[u8]) -> Vec<u8> {
+        build(&spec(
+            ProbeL4::Tcp {
+                sport: 40000,
+                dport: 443,
+                flags: TcpFlags::SYN,
+                seq: 1000,
+                ack: 0,
+            },
+            payload,
+        ))
+    }
+
+    pub fn udp_frame(payload: &[u8]) -> Vec<u8> {
+        build(&spec(
+            ProbeL4::Udp {
+                sport: 5353,
+                dport: 53,
+            },
+            payload,
+        ))
+    }
+
+    pub fn echo_frame(request: bool) -> Vec<u8> {
+        build(&spec(
+            ProbeL4::IcmpEcho {
+                request,
+                ident: 777,
+                seq: 3,
+            },
+            b"ping",
+        ))
+    }
+
+    /// Recomputes the IPv4 header checksum in place (after a test edits it).
+    pub fn fix_ip_checksum(frame: &mut [u8]) {
+        frame[24] = 0;
+        frame[25] = 0;
+        let c = crate::wire::checksum::checksum(&frame[14..34]);
+        frame[24..26].copy_from_slice(&c.to_be_bytes());
+    }
+
+    pub fn unicast() -> impl Strategy<Value = Ipv4Addr> {
+        (1u32..0xDF00_0000)
+            .prop_map(Ipv4Addr::from)
+            .prop_filter("unicast", |a| !a.is_loopback() && !a.is_unspecified())
+    }
+
+    pub fn any_addr() -> impl Strategy<Value = Ipv4Addr> {
+        any::<u32>().prop_map(Ipv4Addr::from)
+    }
+
+    pub fn probe_l4() -> impl Strategy<Value = ProbeL4> {
+        prop_oneof![
+            (
+                any::<u16>(),
+                any::<u16>(),
+                any::<u8>(),
+                any::<u32>(),
+                any::<u32>()
+            )
+                .prop_map(|(sport, dport, f, seq, ack)| ProbeL4::Tcp {
+                    sport,
+                    dport,
+                    flags: TcpFlags(f & 0x3F),
+                    seq,
+                    ack
+                }),
+            (any::<u16>(), any::<u16>()).prop_map(|(sport, dport)| ProbeL4::Udp { sport, dport }),
+            (any::<bool>(), any::<u16>(), any::<u16>()).prop_map(|(request, ident, seq)| {
+                ProbeL4::IcmpEcho {
+                    request,
+                    ident,
+                    seq,
+                }
+            }),
+        ]
+    }
+
+    pub fn probe_spec() -> impl Strategy<Value = ProbeSpec> {
+        (
+            unicast(),
+            any_addr(),
+            2u8..=255,
+            any::<u16>(),
+            probe_l4(),
+            proptest::collection::vec(any::<u8>(), 0..200),
+        )
+            .prop_map(|(src, dst, ttl, ident, l4, payload)| ProbeSpec {
+                src_mac: MAC_A,
+                dst_mac: MAC_B,
+                src,
+                dst,
+                ttl,
+                ident,
+                l4,
+                payload,
+            })
+    }
+
+    /// A valid frame; UDP frames sometimes carry checksum 0 ("none").
+    pub fn frame() -> impl Strategy<Value = Vec<u8>> {
+        (probe_spec(), any::<bool>()).prop_map(|(s, zero_udp)| {
+            let mut f = build(&s);
+            if zero_udp && matches!(s.l4, ProbeL4::Udp { .. }) {
+                f[40] = 0;
+                f[41] = 0;
+            }
+            f
+        })
+    }
+
+    pub fn rewrite() -> impl Strategy<Value = crate::wire::Rewrite> {
+        (
+            proptest::option::of(any_addr()),
+            proptest::option::of(any_addr()),
+            proptest::option::of(any::<u16>()),
+            proptest::option::of(any::<u16>()),
+        )
+            .prop_map(|(src, dst, sport, dport)| crate::wire::Rewrite {
+                src,
+                dst,
+                sport,
+                dport,
+            })
+    }
+
+    /// Checks every stored checksum against etherparse's own recomputation
+    /// (an oracle independent of `checksums_valid`). ICMP errors are skipped
+    /// at L4 because etherparse re-encodes their header from typed fields.
+    pub fn etherparse_agrees(frame: &[u8]) -> Result<(), String> {
+        let h = PacketHeaders::from_ethernet_slice(frame).map_err(|e| e.to_string())?;
+        let Some(NetHeaders::Ipv4(ip, _)) = &h.net else {
+            return Err("not IPv4".into());
+        };
+        if ip.calc_header_checksum() != ip.header_checksum {
+            return Err("IPv4 header checksum differs from recomputation".into());
+        }
+        let payload = h.payload.slice();
+        match &h.transport {
+            Some(TransportHeader::Tcp(t)) => {
+                let c = t
+                    .calc_checksum_ipv4(ip, payload)
+                    .map_err(|e| e.to_string())?;
+                if c != t.checksum {
+                    return Err(format!("TCP {:#06x} != recomputed {c:#06x}", t.checksum));
+                }
+            }
+            Some(TransportHeader::Udp(u)) if u.checksum != 0 => {
+                let c = u
+                    .calc_checksum_ipv4(ip, payload)
+                    .map_err(|e| e.to_string())?;
+                if c != u.checksum {
+                    return Err(format!("UDP {:#06x} != recomputed {c:#06x}", u.checksum));
+                }
+            }
+            Some(TransportHeader::Icmpv4(i)) => {
+                let c = i.icmp_type.calc_checksum(payload);
+                if c != i.checksum {
+                    return Err(format!("ICMP {:#06x} != recomputed {c:#06x}", i.checksum));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::*;
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn built_probes_have_valid_checksums_and_df() {
+        for f in [
+            tcp_frame(b"abc"),
+            udp_frame(b""),
+            echo_frame(true),
+            echo_frame(false),
+        ] {
+            checksums_valid(&f).unwrap();
+            etherparse_agrees(&f).unwrap();
+            let info = parse(&f).unwrap();
+            assert!(info.dont_fragment);
+            assert_eq!(info.ttl, 64);
+            assert_eq!(info.ident, 0x1234);
+        }
+    }
+
+    #[test]
+    fn built_tcp_probe_carries_flags_seq_and_ack() {
+        let f = build(&spec(
+            ProbeL4::Tcp {
+                sport: 1,
+                dport: 2,
+                flags: TcpFlags::SYN | TcpFlags::ACK,
+                seq: 7,
+                ack: 9,
+            },
+            b"",
+        ));
+        assert_eq!(
+            parse(&f).unwrap().l4,
+            L4::Tcp {
+                sport: 1,
+                dport: 2,
+                flags: TcpFlags(0x12),
+                seq: 7,
+                ack: 9
+            }
+        );
+    }
+
+    #[test]
+    fn time_exceeded_goes_to_original_source_and_embeds_it() {
+        let orig = tcp_frame(&[7u8; 1000]);
+        let info = parse(&orig).unwrap();
+        let from = Ipv4Addr::new(100, 64, 0, 1);
+        let err = icmp_error(
+            &orig,
+            &info,
+            IcmpErrorKind::TimeExceeded,
+            from,
+            MAC_B,
+            MAC_A,
+        )
+        .unwrap();
+        checksums_valid(&err).unwrap();
+        etherparse_agrees(&err).unwrap();
+        let e = parse(&err).unwrap();
+        assert_eq!((e.src, e.dst, e.proto), (from, info.src, proto::ICMP));
+        assert_eq!(
+            usize::from(e.total_len),
+            ICMP_ERROR_MAX_IP_LEN,
+            "capped at 576 bytes"
+        );
+        let L4::IcmpError {
+            icmp_type,
+            code,
+            inner,
+        } = e.l4
+        else {
+            panic!("not an ICMP error: {:?}", e.l4)
+        };
+        assert_eq!((icmp_type, code), (11, 0));
+        assert_eq!(
+            (inner.src, inner.dst, inner.proto),
+            (info.src, info.dst, proto::TCP)
+        );
+        assert_eq!(
+            (inner.sport, inner.dport, inner.has_ports),
+            (40000, 443, true)
+        );
+        assert_eq!(&err[inner.offset..inner.offset + 20], &orig[14..34]);
+    }
+
+    #[test]
+    fn small_original_is_embedded_whole() {
+        let orig = udp_frame(b"hi");
+        let info = parse(&orig).unwrap();
+        let err = icmp_error(
+            &orig,
+            &info,
+            IcmpErrorKind::DestUnreachable { code: 3 },
+            Ipv4Addr::new(10, 0, 2, 7),
+            MAC_B,
+            MAC_A,
+        )
+        .unwrap();
+        assert_eq!(&err[42..], &orig[14..]);
+        assert!(matches!(
+            parse(&err).unwrap().l4,
+            L4::IcmpError {
+                icmp_type: 3,
+                code: 3,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn no_icmp_error_about_an_icmp_error() {
+        let orig = udp_frame(b"hi");
+        let info = parse(&orig).unwrap();
+        let k = IcmpErrorKind::TimeExceeded;
+        let from = Ipv4Addr::new(1, 1, 1, 1);
+        let err = icmp_error(&orig, &info, k, from, MAC_B, MAC_A).unwrap();
+        let einfo = parse(&err).unwrap();
+        assert_eq!(icmp_error(&err, &einfo, k, from, MAC_B, MAC_A), None);
+    }
+
+    #[test]
+    fn no_icmp_error_about_a_non_first_fragment() {
+        let mut orig = udp_frame(b"hi");
+        orig[20] = 0x20; // MF + offset 0x0001 (8 bytes)
+        orig[21] = 0x01;
+        fix_ip_checksum(&mut orig);
+        let info = parse(&orig).unwrap();
+        let k = IcmpErrorKind::TimeExceeded;
+        assert_eq!(
+            icmp_error(&orig, &info, k, Ipv4Addr::new(1, 1, 1, 1), MAC_B, MAC_A),
+            None
+        );
+    }
+
+    #[test]
+    fn no_icmp_error_to_a_broadcast_or_multicast_source() {
+        for src in [
+            Ipv4Addr::BROADCAST,
+            Ipv4Addr::new(224, 0, 0, 1),
+            Ipv4Addr::UNSPECIFIED,
+        ] {
+            let mut s = spec(ProbeL4::Udp { sport: 1, dport: 2 }, b"");
+            s.src = src;
+            let orig = build(&s);
+            let info = parse(&orig).unwrap();
+            let k = IcmpErrorKind::TimeExceeded;
+            assert_eq!(
+                icmp_error(&orig, &info, k, Ipv4Addr::new(1, 1, 1, 1), MAC_B, MAC_A),
+                None
+            );
+        }
+    }
+
+    #[test]
+    fn checksums_valid_accepts_udp_zero_and_rejects_corruption() {
+        let mut f = udp_frame(b"data");
+        f[40] = 0;
+        f[41] = 0;
+        checksums_valid(&f).unwrap();
+        let mut t = tcp_frame(b"data");
+        let last = t.len() - 1;
+        t[last] ^= 0x01;
+        assert!(checksums_valid(&t).unwrap_err().contains("TCP"));
+        let mut e = echo_frame(true);
+        e[36] ^= 0xFF;
+        assert!(checksums_valid(&e).unwrap_err().contains("ICMP"));
+    }
+
+    proptest! {
+        #[test]
+        fn any_built_frame_parses_back_to_its_spec(s in probe_spec()) {
+            let f = build(&s);
+            prop_assert!(checksums_valid(&f).is_ok());
+            prop_assert!(etherparse_agrees(&f).is_ok());
+            let info = parse(&f).unwrap();
+            prop_assert_eq!((info.src, info.dst, info.ttl, info.ident), (s.src, s.dst, s.ttl, s.ident));
+            let expected = match s.l4 {
+                ProbeL4::Tcp { sport, dport, flags, seq, ack } => L4::Tcp { sport, dport, flags, seq, ack },
+                ProbeL4::Udp { sport, dport } => L4::Udp { sport, dport },
+                ProbeL4::IcmpEcho { request, ident, seq } => L4::IcmpEcho { request, ident, seq },
+            };
+            prop_assert_eq!(info.l4, expected);
+        }
+
+        #[test]
+        fn icmp_errors_about_any_probe_are_valid(s in probe_spec(), unreach in any::<bool>()) {
+            let f = build(&s);
+            let info = parse(&f).unwrap();
+            let kind = if unreach { IcmpErrorKind::DestUnreachable { code: 1 } } else { IcmpErrorKind::TimeExceeded };
+            let err = icmp_error(&f, &info, kind, Ipv4Addr::new(100, 64, 0, 1), MAC_B, MAC_A).unwrap();
+            prop_assert!(checksums_valid(&err).is_ok());
+            prop_assert!(etherparse_agrees(&err).is_ok(), "{:?}", etherparse_agrees(&err));
+            let L4::IcmpError { inner, .. } = parse(&err).unwrap().l4 else { panic!("not an error") };
+            prop_assert_eq!((inner.src, inner.dst, inner.has_ports), (s.src, s.dst, true));
+            prop_assert_eq!((inner.sport, inner.dport), info.ports());
+        }
+    }
+}
