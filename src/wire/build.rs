@@ -246,7 +246,7 @@ pub fn checksums_valid(frame: &[u8]) -> Result<(), String> {
             }
             if let L4::IcmpError { inner, .. } = info.l4 {
                 let hdr = frame
-                    .get(inner.offset..inner.offset + inner.ihl_len)
+                    .get(inner.offset..inner.l4_offset())
                     .ok_or("embedded IPv4 header out of bounds")?;
                 let s = fold(sum16(hdr));
                 if s != 0xFFFF {

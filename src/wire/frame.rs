@@ -220,9 +220,10 @@ pub struct Inner {
 }
 
 impl Inner {
-    /// Frame offset of the embedded L4 header.
+    /// Frame offset of the embedded L4 header (saturating, so a hand-made
+    /// `Inner` cannot make it overflow).
     pub fn l4_offset(&self) -> usize {
-        self.offset + self.ihl_len
+        self.offset.saturating_add(self.ihl_len)
     }
 }
 

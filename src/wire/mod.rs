@@ -7,7 +7,7 @@
 //! place with RFC 1624 incremental checksum updates ([`checksum`]), including
 //! RFC 5508 rewrites of the datagram embedded in ICMP errors, and
 //! [`CompiledRewrite`] precomputes a flow's rewrite so each packet costs a few
-//! stores. [`build`] makes synthetic frames and ICMP errors, and verifies
+//! stores. [`mod@build`] makes synthetic frames and ICMP errors, and verifies
 //! checksums for tests.
 //!
 //! # Contract

@@ -126,8 +126,8 @@ pub fn apply(frame: &mut [u8], info: &FrameInfo, rw: &Rewrite) -> FrameInfo {
             let (ns, nd) = (rw.sport.unwrap_or(sport), rw.dport.unwrap_or(dport));
             let d = addr.add16(sport, ns).add16(dport, nd);
             put16(frame, l4, ns);
-            put16(frame, l4 + 2, nd);
-            patch(frame, l4 + TCP_CSUM, d);
+            put16(frame, l4.saturating_add(2), nd);
+            patch(frame, l4.saturating_add(TCP_CSUM), d);
             L4::Tcp {
                 sport: ns,
                 dport: nd,
@@ -140,8 +140,8 @@ pub fn apply(frame: &mut [u8], info: &FrameInfo, rw: &Rewrite) -> FrameInfo {
             let (ns, nd) = (rw.sport.unwrap_or(sport), rw.dport.unwrap_or(dport));
             let d = addr.add16(sport, ns).add16(dport, nd);
             put16(frame, l4, ns);
-            put16(frame, l4 + 2, nd);
-            patch_udp(frame, l4 + UDP_CSUM, d);
+            put16(frame, l4.saturating_add(2), nd);
+            patch_udp(frame, l4.saturating_add(UDP_CSUM), d);
             L4::Udp {
                 sport: ns,
                 dport: nd,
@@ -153,8 +153,12 @@ pub fn apply(frame: &mut [u8], info: &FrameInfo, rw: &Rewrite) -> FrameInfo {
             seq,
         } => {
             let ni = rw.echo_ident(request).unwrap_or(ident);
-            put16(frame, l4 + ICMP_IDENT, ni);
-            patch(frame, l4 + ICMP_CSUM, Delta::zero().add16(ident, ni));
+            put16(frame, l4.saturating_add(ICMP_IDENT), ni);
+            patch(
+                frame,
+                l4.saturating_add(ICMP_CSUM),
+                Delta::zero().add16(ident, ni),
+            );
             L4::IcmpEcho {
                 request,
                 ident: ni,
@@ -193,12 +197,12 @@ pub fn apply_inner(frame: &mut [u8], info: &FrameInfo, rw: &Rewrite) -> FrameInf
     ni.dst = rw.dst.unwrap_or(inner.dst);
     let addr = addr_delta(inner.src, ni.src, inner.dst, ni.dst);
     if (ni.src, ni.dst) != (inner.src, inner.dst) {
-        put32(frame, io + 12, ni.src.into());
-        put32(frame, io + 16, ni.dst.into());
+        put32(frame, io.saturating_add(12), ni.src.into());
+        put32(frame, io.saturating_add(16), ni.dst.into());
         icmp = icmp.combine(addr);
-        if let Some(old) = get16(frame, io + 10) {
+        if let Some(old) = get16(frame, io.saturating_add(10)) {
             let new = addr.apply(old);
-            put16(frame, io + 10, new);
+            put16(frame, io.saturating_add(10), new);
             icmp = icmp.add16(old, new);
         }
     }
@@ -211,7 +215,7 @@ pub fn apply_inner(frame: &mut [u8], info: &FrameInfo, rw: &Rewrite) -> FrameInf
                 ni.sport = rw.sport.unwrap_or(inner.sport);
                 ni.dport = rw.dport.unwrap_or(inner.dport);
                 put16(frame, il4, ni.sport);
-                put16(frame, il4 + 2, ni.dport);
+                put16(frame, il4.saturating_add(2), ni.dport);
                 icmp = icmp
                     .add16(inner.sport, ni.sport)
                     .add16(inner.dport, ni.dport);
@@ -219,11 +223,11 @@ pub fn apply_inner(frame: &mut [u8], info: &FrameInfo, rw: &Rewrite) -> FrameInf
                     .add16(inner.sport, ni.sport)
                     .add16(inner.dport, ni.dport);
                 let (at, udp) = if inner.proto == proto::TCP {
-                    (il4 + TCP_CSUM, false)
+                    (il4.saturating_add(TCP_CSUM), false)
                 } else {
-                    (il4 + UDP_CSUM, true)
+                    (il4.saturating_add(UDP_CSUM), true)
                 };
-                if at + 2 <= end {
+                if at.saturating_add(2) <= end {
                     if let Some(old) = get16(frame, at) {
                         if udp {
                             patch_udp(frame, at, l4d);
@@ -241,11 +245,11 @@ pub fn apply_inner(frame: &mut [u8], info: &FrameInfo, rw: &Rewrite) -> FrameInf
                 ni.sport = id;
                 ni.dport = id;
                 if id != inner.sport {
-                    put16(frame, il4 + ICMP_IDENT, id);
+                    put16(frame, il4.saturating_add(ICMP_IDENT), id);
                     icmp = icmp.add16(inner.sport, id);
-                    if let Some(old) = get16(frame, il4 + ICMP_CSUM) {
+                    if let Some(old) = get16(frame, il4.saturating_add(ICMP_CSUM)) {
                         let new = Delta::zero().add16(inner.sport, id).apply(old);
-                        put16(frame, il4 + ICMP_CSUM, new);
+                        put16(frame, il4.saturating_add(ICMP_CSUM), new);
                         icmp = icmp.add16(old, new);
                     }
                 }
@@ -254,7 +258,7 @@ pub fn apply_inner(frame: &mut [u8], info: &FrameInfo, rw: &Rewrite) -> FrameInf
         }
     }
 
-    patch(frame, info.l4_offset + ICMP_CSUM, icmp);
+    patch(frame, info.l4_offset.saturating_add(ICMP_CSUM), icmp);
     let mut out = *info;
     out.l4 = L4::IcmpError {
         icmp_type: t,
@@ -378,11 +382,11 @@ impl CompiledRewrite {
         match (self.kind, proto) {
             (L4Kind::Tcp, proto::TCP) => {
                 self.write_ports(frame, l4_offset);
-                patch(frame, l4_offset + TCP_CSUM, delta);
+                patch(frame, l4_offset.saturating_add(TCP_CSUM), delta);
             }
             (L4Kind::Udp, proto::UDP) => {
                 self.write_ports(frame, l4_offset);
-                patch_udp(frame, l4_offset + UDP_CSUM, delta);
+                patch_udp(frame, l4_offset.saturating_add(UDP_CSUM), delta);
             }
             (L4Kind::Echo, proto::ICMP) => {
                 let is_echo = matches!(
@@ -390,8 +394,8 @@ impl CompiledRewrite {
                     Some(&icmp_type::ECHO_REQUEST) | Some(&icmp_type::ECHO_REPLY)
                 );
                 if is_echo && self.write_sport {
-                    put16(frame, l4_offset + ICMP_IDENT, self.sport);
-                    patch(frame, l4_offset + ICMP_CSUM, delta);
+                    put16(frame, l4_offset.saturating_add(ICMP_IDENT), self.sport);
+                    patch(frame, l4_offset.saturating_add(ICMP_CSUM), delta);
                 }
             }
             _ => {}
@@ -403,7 +407,7 @@ impl CompiledRewrite {
             put16(frame, l4_offset, self.sport);
         }
         if self.write_dport {
-            put16(frame, l4_offset + 2, self.dport);
+            put16(frame, l4_offset.saturating_add(2), self.dport);
         }
     }
 }
@@ -548,6 +552,29 @@ mod tests {
         s.ttl = 0;
         let mut z = build(&s);
         assert_eq!(decrement_ttl(&mut z, &info), None);
+    }
+
+    #[test]
+    fn forged_views_with_huge_offsets_do_not_panic() {
+        let f = tcp_frame(b"abc");
+        let mut info = parse(&f).unwrap();
+        info.l4_offset = usize::MAX - 1;
+        let mut g = f.clone();
+        apply(&mut g, &info, &full_rewrite());
+        CompiledRewrite::compile(&info, &full_rewrite()).apply(&mut g, usize::MAX, proto::TCP);
+        let orig = udp_frame(b"");
+        let oinfo = parse(&orig).unwrap();
+        let k = IcmpErrorKind::TimeExceeded;
+        let mut err =
+            icmp_error(&orig, &oinfo, k, Ipv4Addr::new(1, 1, 1, 1), MAC_B, MAC_A).unwrap();
+        let mut einfo = parse(&err).unwrap();
+        if let L4::IcmpError { inner, .. } = &mut einfo.l4 {
+            inner.offset = usize::MAX - 3;
+            inner.ihl_len = usize::MAX;
+        }
+        apply_inner(&mut err, &einfo, &full_rewrite());
+        apply(&mut [][..], &einfo, &full_rewrite());
+        assert_eq!(decrement_ttl(&mut [][..], &einfo), None);
     }
 
     #[test]
