@@ -1,0 +1,903 @@
+//! Parsing an Ethernet II + IPv4 + L4 frame into a [`FrameInfo`] view.
+//!
+//! [`parse`] validates everything the rest of the simulator relies on (header
+//! lengths, IPv4 header checksum, L4 header presence), so code holding a
+//! `FrameInfo` may address the frame's header fields at fixed offsets without
+//! further bounds failures.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use super::checksum::{fold, sum16};
+
+/// Length of an Ethernet II header (no VLAN tag).
+pub const ETH_LEN: usize = 14;
+/// Length of an IPv4 header without options (the only kind the VPC accepts).
+pub const IPV4_LEN: usize = 20;
+/// Frame offset of the IPv4 header.
+pub const IP_OFFSET: usize = ETH_LEN;
+/// Frame offset of the L4 header.
+pub const L4_OFFSET: usize = ETH_LEN + IPV4_LEN;
+/// EtherType of IPv4.
+pub const ETHERTYPE_IPV4: u16 = 0x0800;
+
+/// Why a frame was refused by [`parse`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// Fewer than 14 bytes: not even an Ethernet header.
+    #[error("frame of {len} bytes is too short for an Ethernet header (14 bytes)")]
+    TruncatedEthernet { len: usize },
+    /// The EtherType is not IPv4 (IPv6, ARP, a VLAN tag, ...).
+    #[error("frame carries EtherType {ethertype:#06x}, not IPv4 (0x0800)")]
+    NotIpv4 { ethertype: u16 },
+    /// Fewer than 20 bytes after the Ethernet header.
+    #[error(
+        "only {len} bytes follow the Ethernet header, too short for an IPv4 header (20 bytes)"
+    )]
+    TruncatedIpv4 { len: usize },
+    /// The IP version nibble is not 4.
+    #[error("IP version is {version}, expected 4")]
+    BadIpVersion { version: u8 },
+    /// IHL below 5 (a header shorter than 20 bytes).
+    #[error("IPv4 header length field is {ihl} (x4 bytes), below the minimum of 5")]
+    BadIhl { ihl: u8 },
+    /// IHL above 5: the packet has IP options, which the VPC refuses.
+    #[error(
+        "IPv4 packet carries options (header length {ihl} x4 bytes); IP options are not accepted"
+    )]
+    Ipv4Options { ihl: u8 },
+    /// Total length below 20 or beyond the bytes present.
+    #[error("IPv4 total length {total_len} is invalid: it must be at least 20 and at most the {available} bytes present")]
+    BadTotalLength { total_len: u16, available: usize },
+    /// IPv4 header checksum does not verify.
+    #[error("IPv4 header checksum is {found:#06x} but the header sums to {expected:#06x}")]
+    BadIpChecksum { found: u16, expected: u16 },
+    /// The L4 header does not fit in the IPv4 payload.
+    #[error("IP protocol {proto} header needs {needed} bytes but only {available} are present")]
+    TruncatedL4 {
+        proto: u8,
+        needed: usize,
+        available: usize,
+    },
+    /// TCP data offset below 5 (a header shorter than 20 bytes).
+    #[error("TCP data offset is {offset} (x4 bytes), below the minimum of 5")]
+    BadTcpDataOffset { offset: u8 },
+}
+
+impl WireError {
+    /// Stable snake_case name, for counters and JSON output.
+    pub fn name(&self) -> &'static str {
+        match self {
+            WireError::TruncatedEthernet { .. } => "truncated_ethernet",
+            WireError::NotIpv4 { .. } => "not_ipv4",
+            WireError::TruncatedIpv4 { .. } => "truncated_ipv4",
+            WireError::BadIpVersion { .. } => "bad_ip_version",
+            WireError::BadIhl { .. } => "bad_ihl",
+            WireError::Ipv4Options { .. } => "ipv4_options",
+            WireError::BadTotalLength { .. } => "bad_total_length",
+            WireError::BadIpChecksum { .. } => "bad_ip_checksum",
+            WireError::TruncatedL4 { .. } => "truncated_l4",
+            WireError::BadTcpDataOffset { .. } => "bad_tcp_data_offset",
+        }
+    }
+}
+
+/// IP protocol numbers the simulator distinguishes.
+pub mod proto {
+    pub const ICMP: u8 = 1;
+    pub const TCP: u8 = 6;
+    pub const UDP: u8 = 17;
+    pub const GRE: u8 = 47;
+}
+
+/// ICMP types the simulator distinguishes.
+pub mod icmp_type {
+    pub const ECHO_REPLY: u8 = 0;
+    pub const DEST_UNREACHABLE: u8 = 3;
+    pub const SOURCE_QUENCH: u8 = 4;
+    pub const REDIRECT: u8 = 5;
+    pub const ECHO_REQUEST: u8 = 8;
+    pub const TIME_EXCEEDED: u8 = 11;
+    pub const PARAMETER_PROBLEM: u8 = 12;
+
+    /// True for the ICMP error message types (RFC 1812 4.3.2.7: never answer
+    /// these with another ICMP error).
+    pub fn is_error(t: u8) -> bool {
+        matches!(
+            t,
+            DEST_UNREACHABLE | SOURCE_QUENCH | REDIRECT | TIME_EXCEEDED | PARAMETER_PROBLEM
+        )
+    }
+}
+
+/// The TCP flags byte (byte 13 of the TCP header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct TcpFlags(pub u8);
+
+impl TcpFlags {
+    pub const FIN: TcpFlags = TcpFlags(0x01);
+    pub const SYN: TcpFlags = TcpFlags(0x02);
+    pub const RST: TcpFlags = TcpFlags(0x04);
+    pub const PSH: TcpFlags = TcpFlags(0x08);
+    pub const ACK: TcpFlags = TcpFlags(0x10);
+    pub const URG: TcpFlags = TcpFlags(0x20);
+
+    /// True if every flag of `other` is set in `self`.
+    pub fn has(self, other: TcpFlags) -> bool {
+        self.0 & other.0 == other.0 && other.0 != 0
+    }
+}
+
+impl std::ops::BitOr for TcpFlags {
+    type Output = TcpFlags;
+    fn bitor(self, rhs: TcpFlags) -> TcpFlags {
+        TcpFlags(self.0 | rhs.0)
+    }
+}
+
+impl fmt::Display for TcpFlags {
+    /// Letters in the order S F R P A U, e.g. `SA`, `S`, `FA`, `R`, `PA`;
+    /// `-` when no flag is set.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let letters = [
+            (TcpFlags::SYN, 'S'),
+            (TcpFlags::FIN, 'F'),
+            (TcpFlags::RST, 'R'),
+            (TcpFlags::PSH, 'P'),
+            (TcpFlags::ACK, 'A'),
+            (TcpFlags::URG, 'U'),
+        ];
+        let mut any = false;
+        for (flag, c) in letters {
+            if self.has(flag) {
+                write!(f, "{c}")?;
+                any = true;
+            }
+        }
+        if !any {
+            write!(f, "-")?;
+        }
+        Ok(())
+    }
+}
+
+/// The L4 view of a parsed frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum L4 {
+    Tcp {
+        sport: u16,
+        dport: u16,
+        flags: TcpFlags,
+        seq: u32,
+        ack: u32,
+    },
+    Udp {
+        sport: u16,
+        dport: u16,
+    },
+    /// ICMP echo request (type 8, `request: true`) or reply (type 0).
+    IcmpEcho {
+        request: bool,
+        ident: u16,
+        seq: u16,
+    },
+    /// ICMP error (types 3, 11, 12) carrying an embedded datagram that is
+    /// long enough to identify its flow.
+    IcmpError {
+        icmp_type: u8,
+        code: u8,
+        inner: Inner,
+    },
+    /// Any other ICMP message, including errors whose embedded datagram is too
+    /// short to use.
+    IcmpOther {
+        icmp_type: u8,
+        code: u8,
+    },
+    /// A non-first fragment: no L4 header.
+    Fragment,
+    /// Any other IP protocol (e.g. GRE): forwarded with ports 0.
+    Other,
+}
+
+/// The datagram embedded in an ICMP error (the packet that caused it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inner {
+    /// Frame offset of the embedded IPv4 header.
+    pub offset: usize,
+    /// Length of the embedded IPv4 header in bytes (IHL x 4; options allowed).
+    pub ihl_len: usize,
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub proto: u8,
+    /// Embedded TCP/UDP ports; for an embedded ICMP echo the identifier in
+    /// both; 0 when `has_ports` is false.
+    pub sport: u16,
+    pub dport: u16,
+    /// True for embedded TCP, UDP and ICMP echo that is not a non-first
+    /// fragment (at least 8 L4 bytes are guaranteed present).
+    pub has_ports: bool,
+}
+
+impl Inner {
+    /// Frame offset of the embedded L4 header (saturating, so a hand-made
+    /// `Inner` cannot make it overflow).
+    pub fn l4_offset(&self) -> usize {
+        self.offset.saturating_add(self.ihl_len)
+    }
+}
+
+/// Everything the data plane needs from a frame's headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameInfo {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub proto: u8,
+    pub ttl: u8,
+    pub ident: u16,
+    pub dont_fragment: bool,
+    pub more_fragments: bool,
+    /// Fragment offset in 8-byte units.
+    pub frag_offset: u16,
+    /// IPv4 total length (header + payload), excluding Ethernet padding.
+    pub total_len: u16,
+    /// Frame offset of the L4 header (always 34: options are refused).
+    pub l4_offset: usize,
+    pub l4: L4,
+}
+
+impl FrameInfo {
+    /// True for any fragment, first or not.
+    pub fn is_fragment(&self) -> bool {
+        self.more_fragments || self.frag_offset != 0
+    }
+
+    /// `(sport, dport)` for TCP/UDP, `(ident, ident)` for ICMP echo, `(0, 0)`
+    /// otherwise.
+    pub fn ports(&self) -> (u16, u16) {
+        match self.l4 {
+            L4::Tcp { sport, dport, .. } | L4::Udp { sport, dport } => (sport, dport),
+            L4::IcmpEcho { ident, .. } => (ident, ident),
+            _ => (0, 0),
+        }
+    }
+
+    /// Frame offset one past the last IPv4 byte (Ethernet padding excluded).
+    pub fn ip_end(&self) -> usize {
+        ETH_LEN + usize::from(self.total_len)
+    }
+}
+
+pub(crate) fn be16(data: &[u8], at: usize) -> Option<u16> {
+    match data.get(at..at.checked_add(2)?)? {
+        [a, b] => Some(u16::from_be_bytes([*a, *b])),
+        _ => None,
+    }
+}
+
+pub(crate) fn be32(data: &[u8], at: usize) -> Option<u32> {
+    match data.get(at..at.checked_add(4)?)? {
+        [a, b, c, d] => Some(u32::from_be_bytes([*a, *b, *c, *d])),
+        _ => None,
+    }
+}
+
+/// Parses and validates an Ethernet II + IPv4 frame.
+///
+/// Refuses VLAN-tagged frames (`NotIpv4 { ethertype: 0x8100 }`) and IP options;
+/// ignores Ethernet padding after the IPv4 total length; does not verify L4
+/// checksums (a router does not).
+pub fn parse(frame: &[u8]) -> Result<FrameInfo, WireError> {
+    let ethertype = be16(frame, 12).ok_or(WireError::TruncatedEthernet { len: frame.len() })?;
+    if ethertype != ETHERTYPE_IPV4 {
+        return Err(WireError::NotIpv4 { ethertype });
+    }
+    let ip_all = frame.get(ETH_LEN..).unwrap_or_default();
+    let hdr: &[u8; IPV4_LEN] = ip_all
+        .get(..IPV4_LEN)
+        .and_then(|h| h.try_into().ok())
+        .ok_or(WireError::TruncatedIpv4 { len: ip_all.len() })?;
+    let version = hdr[0] >> 4;
+    if version != 4 {
+        return Err(WireError::BadIpVersion { version });
+    }
+    let ihl = hdr[0] & 0x0F;
+    if ihl < 5 {
+        return Err(WireError::BadIhl { ihl });
+    }
+    if ihl > 5 {
+        return Err(WireError::Ipv4Options { ihl });
+    }
+    let total_len = u16::from_be_bytes([hdr[2], hdr[3]]);
+    if usize::from(total_len) < IPV4_LEN || usize::from(total_len) > ip_all.len() {
+        return Err(WireError::BadTotalLength {
+            total_len,
+            available: ip_all.len(),
+        });
+    }
+    if fold(sum16(hdr)) != 0xFFFF {
+        let found = u16::from_be_bytes([hdr[10], hdr[11]]);
+        let expected = !fold(sum16(&hdr[..10]) + sum16(&hdr[12..]));
+        return Err(WireError::BadIpChecksum { found, expected });
+    }
+    let ident = u16::from_be_bytes([hdr[4], hdr[5]]);
+    let frag = u16::from_be_bytes([hdr[6], hdr[7]]);
+    let proto = hdr[9];
+    let src = Ipv4Addr::new(hdr[12], hdr[13], hdr[14], hdr[15]);
+    let dst = Ipv4Addr::new(hdr[16], hdr[17], hdr[18], hdr[19]);
+    let frag_offset = frag & 0x1FFF;
+    let l4_bytes = ip_all
+        .get(IPV4_LEN..usize::from(total_len))
+        .unwrap_or_default();
+    let l4 = if frag_offset != 0 {
+        L4::Fragment
+    } else {
+        parse_l4(proto, l4_bytes)?
+    };
+    Ok(FrameInfo {
+        src,
+        dst,
+        proto,
+        ttl: hdr[8],
+        ident,
+        dont_fragment: frag & 0x4000 != 0,
+        more_fragments: frag & 0x2000 != 0,
+        frag_offset,
+        total_len,
+        l4_offset: L4_OFFSET,
+        l4,
+    })
+}
+
+fn need(proto: u8, l4: &[u8], needed: usize) -> Result<(), WireError> {
+    if l4.len() < needed {
+        Err(WireError::TruncatedL4 {
+            proto,
+            needed,
+            available: l4.len(),
+        })
+    } else {
+        Ok(())
+    }
+}
+
+fn parse_l4(p: u8, l4: &[u8]) -> Result<L4, WireError> {
+    let trunc = WireError::TruncatedL4 {
+        proto: p,
+        needed: 0,
+        available: l4.len(),
+    };
+    match p {
+        proto::TCP => {
+            need(p, l4, 20)?;
+            let offset = l4.get(12).map_or(0, |b| b >> 4);
+            if offset < 5 {
+                return Err(WireError::BadTcpDataOffset { offset });
+            }
+            need(p, l4, usize::from(offset) * 4)?;
+            Ok(L4::Tcp {
+                sport: be16(l4, 0).ok_or(trunc)?,
+                dport: be16(l4, 2).ok_or(trunc)?,
+                seq: be32(l4, 4).ok_or(trunc)?,
+                ack: be32(l4, 8).ok_or(trunc)?,
+                flags: TcpFlags(l4.get(13).copied().ok_or(trunc)?),
+            })
+        }
+        proto::UDP => {
+            need(p, l4, 8)?;
+            Ok(L4::Udp {
+                sport: be16(l4, 0).ok_or(trunc)?,
+                dport: be16(l4, 2).ok_or(trunc)?,
+            })
+        }
+        proto::ICMP => {
+            need(p, l4, 8)?;
+            let (t, code) = match l4 {
+                [t, code, ..] => (*t, *code),
+                _ => return Err(trunc),
+            };
+            Ok(match t {
+                icmp_type::ECHO_REQUEST | icmp_type::ECHO_REPLY => L4::IcmpEcho {
+                    request: t == icmp_type::ECHO_REQUEST,
+                    ident: be16(l4, 4).ok_or(trunc)?,
+                    seq: be16(l4, 6).ok_or(trunc)?,
+                },
+                icmp_type::DEST_UNREACHABLE
+                | icmp_type::TIME_EXCEEDED
+                | icmp_type::PARAMETER_PROBLEM => {
+                    match parse_inner(l4.get(8..).unwrap_or_default()) {
+                        Some(inner) => L4::IcmpError {
+                            icmp_type: t,
+                            code,
+                            inner,
+                        },
+                        None => L4::IcmpOther { icmp_type: t, code },
+                    }
+                }
+                _ => L4::IcmpOther { icmp_type: t, code },
+            })
+        }
+        _ => Ok(L4::Other),
+    }
+}
+
+/// Parses the datagram embedded in an ICMP error; `None` if it is not an IPv4
+/// header followed by at least 8 bytes of its payload.
+fn parse_inner(emb: &[u8]) -> Option<Inner> {
+    let first = *emb.first()?;
+    if first >> 4 != 4 {
+        return None;
+    }
+    let ihl_len = usize::from(first & 0x0F) * 4;
+    if ihl_len < IPV4_LEN || emb.len() < ihl_len + 8 {
+        return None;
+    }
+    let proto = *emb.get(9)?;
+    let frag_offset = be16(emb, 6)? & 0x1FFF;
+    let src = Ipv4Addr::from(be32(emb, 12)?);
+    let dst = Ipv4Addr::from(be32(emb, 16)?);
+    let l4 = emb.get(ihl_len..)?;
+    let (sport, dport, has_ports) = if frag_offset != 0 {
+        (0, 0, false)
+    } else {
+        match proto {
+            proto::TCP | proto::UDP => (be16(l4, 0)?, be16(l4, 2)?, true),
+            proto::ICMP
+                if matches!(
+                    l4.first(),
+                    Some(&icmp_type::ECHO_REQUEST) | Some(&icmp_type::ECHO_REPLY)
+                ) =>
+            {
+                let id = be16(l4, 4)?;
+                (id, id, true)
+            }
+            _ => (0, 0, false),
+        }
+    };
+    Some(Inner {
+        offset: L4_OFFSET + 8,
+        ihl_len,
+        src,
+        dst,
+        proto,
+        sport,
+        dport,
+        has_ports,
+    })
+}
+
+fn mac_at(frame: &[u8], at: usize) -> [u8; 6] {
+    frame
+        .get(at..at + 6)
+        .and_then(|m| m.try_into().ok())
+        .unwrap_or([0; 6])
+}
+
+/// Source MAC address (all zeros if the frame is shorter than 12 bytes).
+pub fn src_mac(frame: &[u8]) -> [u8; 6] {
+    mac_at(frame, 6)
+}
+
+/// Destination MAC address (all zeros if the frame is shorter than 6 bytes).
+pub fn dst_mac(frame: &[u8]) -> [u8; 6] {
+    mac_at(frame, 0)
+}
+
+/// Overwrites both MAC addresses (no-op on a frame shorter than 12 bytes).
+pub fn set_macs(frame: &mut [u8], src: [u8; 6], dst: [u8; 6]) {
+    if let Some(d) = frame.get_mut(0..6) {
+        d.copy_from_slice(&dst);
+    }
+    if let Some(s) = frame.get_mut(6..12) {
+        s.copy_from_slice(&src);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::build::test_support::*;
+    use crate::wire::build::{icmp_error_limited, IcmpErrorKind};
+    use crate::wire::rewrite::{apply, apply_inner, decrement_ttl, CompiledRewrite};
+    use proptest::prelude::*;
+
+    fn set_total_len(f: &mut [u8], n: u16) {
+        f[16..18].copy_from_slice(&n.to_be_bytes());
+        fix_ip_checksum(f);
+    }
+
+    #[test]
+    fn frame_shorter_than_ethernet_header_is_truncated_ethernet() {
+        assert_eq!(
+            parse(&[0u8; 13]),
+            Err(WireError::TruncatedEthernet { len: 13 })
+        );
+        assert_eq!(parse(&[]), Err(WireError::TruncatedEthernet { len: 0 }));
+    }
+
+    #[test]
+    fn ipv6_ethertype_is_not_ipv4() {
+        let mut f = udp_frame(b"x");
+        f[12..14].copy_from_slice(&[0x86, 0xDD]);
+        assert_eq!(parse(&f), Err(WireError::NotIpv4 { ethertype: 0x86DD }));
+    }
+
+    #[test]
+    fn vlan_tagged_frame_is_not_ipv4() {
+        let mut f = udp_frame(b"x");
+        f.splice(12..12, [0x81, 0x00, 0x00, 0x0a]);
+        assert_eq!(parse(&f), Err(WireError::NotIpv4 { ethertype: 0x8100 }));
+    }
+
+    #[test]
+    fn fewer_than_20_ip_bytes_is_truncated_ipv4() {
+        let f = udp_frame(b"");
+        assert_eq!(parse(&f[..33]), Err(WireError::TruncatedIpv4 { len: 19 }));
+    }
+
+    #[test]
+    fn ip_version_6_in_ipv4_ethertype_is_bad_version() {
+        let mut f = udp_frame(b"");
+        f[14] = 0x65;
+        assert_eq!(parse(&f), Err(WireError::BadIpVersion { version: 6 }));
+    }
+
+    #[test]
+    fn ihl_below_5_is_bad_ihl() {
+        let mut f = udp_frame(b"");
+        f[14] = 0x44;
+        assert_eq!(parse(&f), Err(WireError::BadIhl { ihl: 4 }));
+    }
+
+    #[test]
+    fn ihl_above_5_is_refused_as_ip_options() {
+        let mut f = udp_frame(b"12345678");
+        f[14] = 0x46;
+        fix_ip_checksum(&mut f);
+        assert_eq!(parse(&f), Err(WireError::Ipv4Options { ihl: 6 }));
+    }
+
+    #[test]
+    fn total_length_below_20_is_bad_total_length() {
+        let mut f = udp_frame(b"");
+        set_total_len(&mut f, 19);
+        assert_eq!(
+            parse(&f),
+            Err(WireError::BadTotalLength {
+                total_len: 19,
+                available: 28
+            })
+        );
+    }
+
+    #[test]
+    fn total_length_beyond_frame_is_bad_total_length() {
+        let f = udp_frame(b"abcd");
+        assert_eq!(
+            parse(&f[..f.len() - 1]),
+            Err(WireError::BadTotalLength {
+                total_len: 32,
+                available: 31
+            })
+        );
+    }
+
+    #[test]
+    fn ethernet_padding_after_total_length_is_ignored() {
+        let mut f = udp_frame(b"");
+        let before = parse(&f).unwrap();
+        f.extend_from_slice(&[0u8; 18]); // pad to the 60-byte Ethernet minimum
+        assert_eq!(parse(&f), Ok(before));
+        assert_eq!(before.ip_end(), 42);
+    }
+
+    #[test]
+    fn corrupted_ip_checksum_reports_found_and_expected() {
+        let mut f = udp_frame(b"");
+        let good = u16::from_be_bytes([f[24], f[25]]);
+        f[24] ^= 0x10;
+        let found = u16::from_be_bytes([f[24], f[25]]);
+        assert_eq!(
+            parse(&f),
+            Err(WireError::BadIpChecksum {
+                found,
+                expected: good
+            })
+        );
+        f[24] ^= 0x10;
+        f[30] ^= 0x01; // change the destination address instead
+        assert!(matches!(parse(&f), Err(WireError::BadIpChecksum { .. })));
+    }
+
+    #[test]
+    fn udp_shorter_than_8_bytes_is_truncated_l4() {
+        let mut f = udp_frame(b"");
+        set_total_len(&mut f, 24);
+        assert_eq!(
+            parse(&f),
+            Err(WireError::TruncatedL4 {
+                proto: 17,
+                needed: 8,
+                available: 4
+            })
+        );
+    }
+
+    #[test]
+    fn tcp_shorter_than_20_bytes_is_truncated_l4() {
+        let mut f = tcp_frame(b"");
+        set_total_len(&mut f, 39);
+        assert_eq!(
+            parse(&f),
+            Err(WireError::TruncatedL4 {
+                proto: 6,
+                needed: 20,
+                available: 19
+            })
+        );
+    }
+
+    #[test]
+    fn icmp_shorter_than_8_bytes_is_truncated_l4() {
+        let mut f = echo_frame(true);
+        set_total_len(&mut f, 27);
+        assert_eq!(
+            parse(&f),
+            Err(WireError::TruncatedL4 {
+                proto: 1,
+                needed: 8,
+                available: 7
+            })
+        );
+    }
+
+    #[test]
+    fn tcp_data_offset_below_5_is_bad() {
+        let mut f = tcp_frame(b"");
+        f[46] = 0x40;
+        assert_eq!(parse(&f), Err(WireError::BadTcpDataOffset { offset: 4 }));
+    }
+
+    #[test]
+    fn tcp_data_offset_beyond_packet_is_truncated_l4() {
+        let mut f = tcp_frame(&[0u8; 10]);
+        f[46] = 0xF0;
+        assert_eq!(
+            parse(&f),
+            Err(WireError::TruncatedL4 {
+                proto: 6,
+                needed: 60,
+                available: 30
+            })
+        );
+    }
+
+    #[test]
+    fn non_first_fragment_parses_as_fragment_without_l4() {
+        let mut f = tcp_frame(b"");
+        f[20..22].copy_from_slice(&0x00B9u16.to_be_bytes()); // offset 185, DF/MF clear
+        fix_ip_checksum(&mut f);
+        let info = parse(&f).unwrap();
+        assert_eq!(info.l4, L4::Fragment);
+        assert_eq!(info.frag_offset, 185);
+        assert!(info.is_fragment());
+        assert_eq!(info.ports(), (0, 0));
+        // Even garbage where a TCP header would be does not matter.
+        f[46] = 0x00;
+        assert_eq!(parse(&f).unwrap().l4, L4::Fragment);
+    }
+
+    #[test]
+    fn first_fragment_still_parses_its_l4_header() {
+        let mut f = udp_frame(b"abcdefgh");
+        f[20..22].copy_from_slice(&0x2000u16.to_be_bytes()); // MF, offset 0
+        fix_ip_checksum(&mut f);
+        let info = parse(&f).unwrap();
+        assert!(info.more_fragments && !info.dont_fragment && info.is_fragment());
+        assert_eq!(
+            info.l4,
+            L4::Udp {
+                sport: 5353,
+                dport: 53
+            }
+        );
+    }
+
+    #[test]
+    fn gre_is_other_with_zero_ports() {
+        let mut f = udp_frame(b"");
+        f[23] = proto::GRE;
+        fix_ip_checksum(&mut f);
+        let info = parse(&f).unwrap();
+        assert_eq!((info.l4, info.ports()), (L4::Other, (0, 0)));
+    }
+
+    #[test]
+    fn echo_ports_are_the_identifier_twice() {
+        let info = parse(&echo_frame(false)).unwrap();
+        assert_eq!(
+            info.l4,
+            L4::IcmpEcho {
+                request: false,
+                ident: 777,
+                seq: 3
+            }
+        );
+        assert_eq!(info.ports(), (777, 777));
+    }
+
+    #[test]
+    fn icmp_error_with_short_embedded_datagram_is_icmp_other() {
+        let orig = udp_frame(b"");
+        let info = parse(&orig).unwrap();
+        let k = IcmpErrorKind::TimeExceeded;
+        let from = Ipv4Addr::new(1, 2, 3, 4);
+        let mut err = icmp_error_limited(&orig, &info, k, from, MAC_B, MAC_A, 28).unwrap();
+        assert!(matches!(parse(&err).unwrap().l4, L4::IcmpError { .. }));
+        // Drop 4 of the 8 embedded UDP bytes.
+        err.truncate(err.len() - 4);
+        let n = (err.len() - 14) as u16;
+        set_total_len(&mut err, n);
+        assert_eq!(
+            parse(&err).unwrap().l4,
+            L4::IcmpOther {
+                icmp_type: 11,
+                code: 0
+            }
+        );
+    }
+
+    #[test]
+    fn embedded_echo_reports_identifier_as_both_ports() {
+        let orig = echo_frame(true);
+        let info = parse(&orig).unwrap();
+        let k = IcmpErrorKind::DestUnreachable { code: 1 };
+        let err = icmp_error_limited(&orig, &info, k, Ipv4Addr::new(1, 2, 3, 4), MAC_B, MAC_A, 28)
+            .unwrap();
+        let L4::IcmpError { inner, .. } = parse(&err).unwrap().l4 else {
+            panic!()
+        };
+        assert_eq!(
+            (inner.proto, inner.sport, inner.dport, inner.has_ports),
+            (1, 777, 777, true)
+        );
+        assert_eq!(
+            (inner.offset, inner.ihl_len, inner.l4_offset()),
+            (42, 20, 62)
+        );
+    }
+
+    #[test]
+    fn error_names_are_distinct_snake_case_and_messages_nonempty() {
+        let all = [
+            WireError::TruncatedEthernet { len: 0 },
+            WireError::NotIpv4 { ethertype: 0x86DD },
+            WireError::TruncatedIpv4 { len: 0 },
+            WireError::BadIpVersion { version: 6 },
+            WireError::BadIhl { ihl: 4 },
+            WireError::Ipv4Options { ihl: 6 },
+            WireError::BadTotalLength {
+                total_len: 0,
+                available: 0,
+            },
+            WireError::BadIpChecksum {
+                found: 0,
+                expected: 1,
+            },
+            WireError::TruncatedL4 {
+                proto: 6,
+                needed: 20,
+                available: 0,
+            },
+            WireError::BadTcpDataOffset { offset: 0 },
+        ];
+        let names: std::collections::HashSet<_> = all.iter().map(|e| e.name()).collect();
+        assert_eq!(names.len(), all.len());
+        for e in all {
+            assert!(e
+                .name()
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit()));
+            assert!(e.to_string().len() > 10);
+        }
+        assert_eq!(WireError::Ipv4Options { ihl: 6 }.name(), "ipv4_options");
+        assert_eq!(
+            WireError::NotIpv4 { ethertype: 0x86DD }.to_string(),
+            "frame carries EtherType 0x86dd, not IPv4 (0x0800)"
+        );
+    }
+
+    #[test]
+    fn tcp_flags_display_like_tcpdump_letters() {
+        assert_eq!((TcpFlags::SYN | TcpFlags::ACK).to_string(), "SA");
+        assert_eq!(TcpFlags::SYN.to_string(), "S");
+        assert_eq!((TcpFlags::FIN | TcpFlags::ACK).to_string(), "FA");
+        assert_eq!(TcpFlags::RST.to_string(), "R");
+        assert_eq!(TcpFlags(0).to_string(), "-");
+        assert!(TcpFlags(0x12).has(TcpFlags::ACK));
+        assert!(!TcpFlags(0x12).has(TcpFlags::FIN));
+    }
+
+    #[test]
+    fn mac_accessors_read_and_write_the_ethernet_header() {
+        let mut f = udp_frame(b"");
+        assert_eq!((src_mac(&f), dst_mac(&f)), (MAC_A, MAC_B));
+        set_macs(&mut f, [1; 6], [2; 6]);
+        assert_eq!((src_mac(&f), dst_mac(&f)), ([1; 6], [2; 6]));
+        assert_eq!(src_mac(&f[..5]), [0; 6]);
+        set_macs(&mut f[..5], [3; 6], [3; 6]); // too short: no-op, no panic
+    }
+
+    /// Runs every accessor and rewrite on a frame that parsed, to check the
+    /// module contract that none of them panics.
+    fn exercise(frame: &[u8], info: &FrameInfo) {
+        let rw = crate::wire::Rewrite {
+            src: Some(Ipv4Addr::new(1, 2, 3, 4)),
+            dst: Some(Ipv4Addr::new(5, 6, 7, 8)),
+            sport: Some(9),
+            dport: Some(10),
+        };
+        let _ = (
+            info.ports(),
+            info.is_fragment(),
+            src_mac(frame),
+            dst_mac(frame),
+        );
+        let mut f = frame.to_vec();
+        let _ = apply(&mut f, info, &rw);
+        let _ = apply_inner(&mut f, info, &rw);
+        let _ = decrement_ttl(&mut f, info);
+        CompiledRewrite::compile(info, &rw).apply(&mut f, info.l4_offset, info.proto);
+        let _ = crate::wire::checksums_valid(frame);
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..120)) {
+            if let Ok(info) = parse(&bytes) {
+                exercise(&bytes, &info);
+            }
+        }
+
+        #[test]
+        fn parse_never_panics_on_ipv4_looking_bytes(mut bytes in proptest::collection::vec(any::<u8>(), 34..120), l4p in prop_oneof![Just(1u8), Just(6), Just(17), any::<u8>()]) {
+            bytes[12] = 0x08;
+            bytes[13] = 0x00;
+            bytes[14] = 0x45;
+            bytes[23] = l4p;
+            let n = (bytes.len() - 14) as u16;
+            set_total_len(&mut bytes, n);
+            let info = parse(&bytes);
+            let l4_problem = matches!(info, Err(WireError::TruncatedL4 { .. } | WireError::BadTcpDataOffset { .. }));
+            prop_assert!(info.is_ok() || l4_problem, "{:?}", info);
+            if let Ok(info) = info {
+                exercise(&bytes, &info);
+            }
+        }
+
+        #[test]
+        fn parse_never_panics_on_single_byte_corruptions(
+            f in frame(),
+            err in any::<bool>(),
+            pos in any::<prop::sample::Index>(),
+            val in any::<u8>(),
+        ) {
+            let mut f = if err {
+                let info = parse(&f).unwrap();
+                crate::wire::icmp_error(&f, &info, IcmpErrorKind::TimeExceeded, Ipv4Addr::new(9, 9, 9, 9), MAC_B, MAC_A).unwrap()
+            } else {
+                f
+            };
+            let i = pos.index(f.len());
+            f[i] = val;
+            if let Ok(info) = parse(&f) {
+                exercise(&f, &info);
+            }
+            // Also with the IP checksum repaired, so corruptions reach L4 parsing.
+            fix_ip_checksum(&mut f);
+            if let Ok(info) = parse(&f) {
+                exercise(&f, &info);
+            }
+        }
+    }
+}
