@@ -5,6 +5,7 @@
 //! `flow` + `pipeline` (per-packet stages with per-flow state) → `engine` (threads) →
 //! edges: `scenario`, `pcapio`, `cli`.
 
+pub mod compile;
 pub mod model;
 pub mod probe;
 pub mod scenario;
