@@ -717,7 +717,8 @@ fn drain(bytes: Vec<u8>) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    // 256 cases by default; set PROPTEST_CASES for a longer hunt.
+    #![proptest_config(ProptestConfig::default())]
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
@@ -765,4 +766,108 @@ proptest! {
             prop_assert_eq!(err.is_some(), (keep - 24) % 76 != 0);
         }
     }
+}
+
+// ---------------------------------------------------------------- external reader
+
+/// Writes a pcapng with real Ethernet/IPv4 frames and, when `tshark` is on
+/// PATH, checks that it reads every packet with its interface name.
+#[test]
+fn tshark_reads_pcapng_with_interface_names_when_installed() {
+    fn ipv4_frame(src: [u8; 4]) -> Vec<u8> {
+        let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00];
+        let mut ip = vec![0x45, 0, 0, 28, 0, 1, 0, 0, 64, 17, 0, 0];
+        ip.extend_from_slice(&src);
+        ip.extend_from_slice(&[10, 0, 0, 99]);
+        let sum = ip
+            .chunks(2)
+            .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+            .sum::<u32>();
+        let sum = !((sum & 0xFFFF) + (sum >> 16)) as u16;
+        ip[10..12].copy_from_slice(&sum.to_be_bytes());
+        f.extend(ip);
+        f.extend_from_slice(&[0x30, 0x39, 0x00, 0x35, 0, 8, 0, 0]); // UDP 12345 -> 53
+        f
+    }
+    let path = std::env::temp_dir().join(format!("vpcsim-pcapio-{}.pcapng", std::process::id()));
+    let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    let mut w = PcapngWriter::new(file).unwrap();
+    let a = w.add_interface("eni-web", "web ENI").unwrap();
+    let b = w.add_interface("eni-db", "db ENI").unwrap();
+    w.write_packet(
+        a,
+        1_700_000_000_000_000_001,
+        &ipv4_frame([10, 0, 0, 1]),
+        Some("first"),
+    )
+    .unwrap();
+    w.write_packet(
+        b,
+        1_700_000_000_000_000_002,
+        &ipv4_frame([10, 0, 0, 2]),
+        None,
+    )
+    .unwrap();
+    w.into_inner().unwrap();
+    let (recs, err) = read_all(std::fs::read(&path).unwrap());
+    assert!(err.is_none() && recs.len() == 2);
+    let out = std::process::Command::new("tshark")
+        .args(["-r"])
+        .arg(&path)
+        .args([
+            "-T",
+            "fields",
+            "-e",
+            "frame.interface_name",
+            "-e",
+            "ip.src",
+            "-e",
+            "frame.comment",
+            "-e",
+            "frame.time_epoch",
+        ])
+        .output();
+    let _ = std::fs::remove_file(&path);
+    let Ok(out) = out else {
+        eprintln!("tshark not installed; skipping external check");
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "tshark failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    eprintln!("tshark output:\n{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].starts_with("eni-web\t10.0.0.1"), "{text}");
+    assert!(lines[1].starts_with("eni-db\t10.0.0.2"), "{text}");
+    assert!(
+        lines[0].contains("first") && lines[0].ends_with("1700000000.000000001"),
+        "{text}"
+    );
+
+    // Classic nanosecond pcap too.
+    let path = std::env::temp_dir().join(format!("vpcsim-pcapio-{}.pcap", std::process::id()));
+    let mut p = PcapWriter::new(std::fs::File::create(&path).unwrap()).unwrap();
+    p.write_packet(1_700_000_000_000_000_003, &ipv4_frame([10, 0, 0, 3]))
+        .unwrap();
+    p.into_inner().unwrap();
+    let out = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(&path)
+        .args(["-T", "fields", "-e", "ip.src", "-e", "frame.time_epoch"])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        out.status.success(),
+        "tshark failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "10.0.0.3\t1700000000.000000003"
+    );
 }
