@@ -87,8 +87,14 @@ impl Record {
 }
 
 /// Everything that can go wrong reading or writing a capture.
+///
+/// In `Truncated` and `Malformed`, `record` is the 0-based index of the packet
+/// record being read (for a bad non-packet pcapng block: the index the next
+/// packet would have had) and `offset` is the byte offset of the start of the
+/// record or block at fault; all records before it have already been yielded.
 #[derive(Debug, thiserror::Error)]
 pub enum PcapError {
+    /// The file could not be read, or the writer's sink failed.
     #[error("I/O error {context}: {source}")]
     Io {
         context: String,
@@ -100,12 +106,14 @@ pub enum PcapError {
         "capture is empty (0 bytes): expected a pcap or pcapng file; \
          the capture was probably stopped before its header was written — re-capture it"
     )]
+    /// The file has no bytes at all.
     Empty,
 
     #[error(
         "not a capture file: first bytes are {found:02x?}; accepted magics are {ACCEPTED_MAGICS}; \
          if this is another format, convert it with `editcap -F pcapng IN OUT`"
     )]
+    /// The first four bytes are not a pcap or pcapng magic.
     BadMagic { found: [u8; 4] },
 
     #[error(
@@ -113,13 +121,16 @@ pub enum PcapError {
          capture on an Ethernet interface instead of `any`/loopback/tunnel, or rewrite the link layer, \
          e.g. `tcprewrite --dlt=enet --enet-dmac=.. --enet-smac=.. -i IN -o OUT`"
     )]
+    /// pcap header (at open) or pcapng interface (when a packet on it is met)
+    /// is not Ethernet.
     UnsupportedLinkType { link_type: u32, name: String },
 
     #[error(
         "capture truncated at record {record} (byte offset {offset}): {detail}; \
-         all records before it were read — the file was probably cut short by an interrupted capture; \
+         any records before it were returned — the file was probably cut short by an interrupted capture; \
          drop the partial tail (`editcap IN OUT`) or repair it with `pcapfix`"
     )]
+    /// The file ends in the middle of a header, record or block.
     Truncated {
         record: u64,
         offset: u64,
@@ -128,9 +139,10 @@ pub enum PcapError {
 
     #[error(
         "malformed capture at record {record} (byte offset {offset}): {detail}; \
-         all records before it were read — the file is corrupt; inspect it with `tshark -r` \
+         any records before it were returned — the file is corrupt; inspect it with `tshark -r` \
          or repair it with `pcapfix`"
     )]
+    /// A length, magic or field is impossible; reading cannot continue.
     Malformed {
         record: u64,
         offset: u64,

@@ -493,7 +493,7 @@ fn truncated_record_body_returns_earlier_records_then_truncated() {
     );
     let msg = err.to_string();
     assert!(
-        msg.contains("record 2") && msg.contains("offset 176"),
+        msg.contains("record 2") && msg.contains("offset 176") && msg.contains("pcapfix"),
         "{msg}"
     );
 }

@@ -145,8 +145,12 @@ impl<W: Write> PcapngWriter<W> {
     pub fn add_interface(&mut self, name: &str, description: &str) -> Result<u32, PcapError> {
         let mut b = BlockBuf::new(IDB_TYPE);
         b.u16(LINKTYPE_ETHERNET as u16).u16(0).u32(PCAPNG_SNAPLEN);
-        b.option(IF_NAME, name.as_bytes())?;
-        b.option(IF_DESCRIPTION, description.as_bytes())?;
+        if !name.is_empty() {
+            b.option(IF_NAME, name.as_bytes())?;
+        }
+        if !description.is_empty() {
+            b.option(IF_DESCRIPTION, description.as_bytes())?;
+        }
         b.option(IF_TSRESOL, &[9])?;
         self.sink.put("interface description block", &b.finish())?;
         let id = self.interfaces;
