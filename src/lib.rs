@@ -7,6 +7,7 @@
 
 pub mod compile;
 pub mod model;
+pub mod pcapio;
 pub mod probe;
 pub mod scenario;
 pub mod time;

@@ -28,7 +28,10 @@ impl SimTime {
 
     /// Saturating: time never runs backwards in the simulation.
     pub fn plus(self, d: Duration) -> SimTime {
-        SimTime(self.0.saturating_add(d.as_nanos().min(u64::MAX as u128) as u64))
+        SimTime(
+            self.0
+                .saturating_add(d.as_nanos().min(u64::MAX as u128) as u64),
+        )
     }
 
     /// Time elapsed since `earlier`, zero if `earlier` is later.

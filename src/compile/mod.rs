@@ -91,14 +91,29 @@ pub struct OneToOne {
 #[derive(Debug, Clone)]
 pub enum PublicOwner {
     /// 1:1 NAT to a private IP (EIP on an instance or ENI in NAT mode, static public IP).
-    Nat1to1 { eni: EniIdx, private_ip: Ipv4Addr, via: Via, resource: String },
+    Nat1to1 {
+        eni: EniIdx,
+        private_ip: Ipv4Addr,
+        via: Via,
+        resource: String,
+    },
     /// Delivered unchanged to the ENI (cut-through or multi-EIP-to-ENI).
-    Visible { eni: EniIdx, via: Via, resource: String },
-    NatGateway { gw: u16 },
+    Visible {
+        eni: EniIdx,
+        via: Via,
+        resource: String,
+    },
+    NatGateway {
+        gw: u16,
+    },
     /// Bound to something vpcsim does not forward to (SLB, HAVIP).
-    Unmodelled { what: String },
+    Unmodelled {
+        what: String,
+    },
     /// An EIP bound to nothing.
-    Unbound { eip: String },
+    Unbound {
+        eip: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -176,23 +191,33 @@ impl Tables {
     }
 
     fn build(c: &Cloud, epoch: u64) -> Tables {
-        let vpcs: Vec<(String, Ipv4Net)> = c.vpcs.values().map(|v| (v.id.clone(), v.cidr)).collect();
+        let vpcs: Vec<(String, Ipv4Net)> =
+            c.vpcs.values().map(|v| (v.id.clone(), v.cidr)).collect();
         let vpc_idx = |id: &str| vpcs.iter().position(|(v, _)| v == id).unwrap_or(0) as u16;
         let rt_ids: Vec<String> = c.route_tables.keys().cloned().collect();
         let rt_idx = |id: &str| rt_ids.iter().position(|r| r == id).unwrap_or(0) as u16;
 
         let instance_ids: Vec<String> = c.instances.keys().cloned().collect();
-        let instance_index: HashMap<String, u16> =
-            instance_ids.iter().enumerate().map(|(i, id)| (id.clone(), i as u16)).collect();
+        let instance_index: HashMap<String, u16> = instance_ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), i as u16))
+            .collect();
         let eni_ids: Vec<String> = c.enis.keys().cloned().collect();
-        let eni_index: HashMap<String, EniIdx> =
-            eni_ids.iter().enumerate().map(|(i, id)| (id.clone(), i as EniIdx)).collect();
+        let eni_index: HashMap<String, EniIdx> = eni_ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), i as EniIdx))
+            .collect();
 
         // Members of each security group, for group peers and intra-group access.
         let mut members: HashMap<&str, HashSet<u32>> = HashMap::new();
         for e in c.enis.values() {
             for g in &e.security_groups {
-                members.entry(g.as_str()).or_default().extend(e.private_ips().map(u32::from));
+                members
+                    .entry(g.as_str())
+                    .or_default()
+                    .extend(e.private_ips().map(u32::from));
             }
         }
         let members: HashMap<&str, Arc<HashSet<u32>>> =
@@ -204,18 +229,36 @@ impl Tables {
             let vsw = c.vswitches.get(&e.vswitch);
             let attached = e.instance.as_ref().and_then(|i| c.instances.get(i));
             let device = c.eni_device(&e.id).map_or(0, |(_, d)| d);
-            let mut sg = SgSet { groups: e.security_groups.clone(), ..Default::default() };
+            let mut sg = SgSet {
+                groups: e.security_groups.clone(),
+                ..Default::default()
+            };
             let mut intra: HashSet<u32> = HashSet::new();
             for gid in &e.security_groups {
-                let Some(g) = c.security_groups.get(gid) else { continue };
+                let Some(g) = c.security_groups.get(gid) else {
+                    continue;
+                };
                 sg.kind = Some(g.kind);
                 if g.kind == SecurityGroupType::Basic && g.inner_access_accept {
-                    intra.extend(members.get(gid.as_str()).map(|m| m.iter().copied()).into_iter().flatten());
+                    intra.extend(
+                        members
+                            .get(gid.as_str())
+                            .map(|m| m.iter().copied())
+                            .into_iter()
+                            .flatten(),
+                    );
                 }
                 for r in &g.rules {
                     let peer = match &r.peer {
-                        SgPeer::Cidr(n) => sg::PeerT::Cidr(u32::from(n.network()), u32::from(n.netmask())),
-                        SgPeer::Group(x) => sg::PeerT::Members(members.get(x.as_str()).cloned().unwrap_or_else(|| empty.clone())),
+                        SgPeer::Cidr(n) => {
+                            sg::PeerT::Cidr(u32::from(n.network()), u32::from(n.netmask()))
+                        }
+                        SgPeer::Group(x) => sg::PeerT::Members(
+                            members
+                                .get(x.as_str())
+                                .cloned()
+                                .unwrap_or_else(|| empty.clone()),
+                        ),
                     };
                     sg.rules.push(sg::RuleT {
                         direction: r.direction,
@@ -245,7 +288,10 @@ impl Tables {
             }
             enis.push(EniT {
                 id: e.id.clone(),
-                instance: e.instance.as_ref().and_then(|i| instance_index.get(i).copied()),
+                instance: e
+                    .instance
+                    .as_ref()
+                    .and_then(|i| instance_index.get(i).copied()),
                 device,
                 vpc: vpc_idx(&e.vpc),
                 vswitch: e.vswitch.clone(),
@@ -256,7 +302,8 @@ impl Tables {
                 private_ips: e.private_ips().collect(),
                 visible_public,
                 cut_through,
-                live: e.status == EniStatus::InUse && attached.is_some_and(|i| i.status == InstanceStatus::Running),
+                live: e.status == EniStatus::InUse
+                    && attached.is_some_and(|i| i.status == InstanceStatus::Running),
                 sg,
             });
         }
@@ -267,7 +314,11 @@ impl Tables {
             .map(|i| InstanceT {
                 id: i.id.clone(),
                 running: i.status == InstanceStatus::Running,
-                devices: i.enis.iter().filter_map(|e| eni_index.get(e).copied()).collect(),
+                devices: i
+                    .enis
+                    .iter()
+                    .filter_map(|e| eni_index.get(e).copied())
+                    .collect(),
                 policy_routes: i.guest.policy_routes,
             })
             .collect();
@@ -285,29 +336,76 @@ impl Tables {
         let mut one_to_one = HashMap::new();
         let mut public = HashMap::new();
         for inst in c.instances.values() {
-            let (Some(p), Some(eni)) = (inst.public_ip, inst.primary_eni()) else { continue };
-            let (Some(&ei), Some(e)) = (eni_index.get(eni), c.enis.get(eni)) else { continue };
-            one_to_one.insert((vpc_idx(&e.vpc), u32::from(e.primary_ip)), OneToOne { public: p, via: Via::StaticPublicIp, resource: inst.id.clone() });
-            public.insert(u32::from(p), PublicOwner::Nat1to1 { eni: ei, private_ip: e.primary_ip, via: Via::StaticPublicIp, resource: inst.id.clone() });
+            let (Some(p), Some(eni)) = (inst.public_ip, inst.primary_eni()) else {
+                continue;
+            };
+            let (Some(&ei), Some(e)) = (eni_index.get(eni), c.enis.get(eni)) else {
+                continue;
+            };
+            one_to_one.insert(
+                (vpc_idx(&e.vpc), u32::from(e.primary_ip)),
+                OneToOne {
+                    public: p,
+                    via: Via::StaticPublicIp,
+                    resource: inst.id.clone(),
+                },
+            );
+            public.insert(
+                u32::from(p),
+                PublicOwner::Nat1to1 {
+                    eni: ei,
+                    private_ip: e.primary_ip,
+                    via: Via::StaticPublicIp,
+                    resource: inst.id.clone(),
+                },
+            );
         }
         for eip in c.eips.values() {
             let owner = match &eip.binding {
-                None => PublicOwner::Unbound { eip: eip.id.clone() },
+                None => PublicOwner::Unbound {
+                    eip: eip.id.clone(),
+                },
                 Some(b) => match b.target {
                     EipTarget::EcsInstance | EipTarget::NetworkInterface => {
                         let eni_id = if b.target == EipTarget::EcsInstance {
-                            c.instances.get(&b.resource).and_then(|i| i.primary_eni()).map(str::to_string)
+                            c.instances
+                                .get(&b.resource)
+                                .and_then(|i| i.primary_eni())
+                                .map(str::to_string)
                         } else {
                             Some(b.resource.clone())
                         };
-                        let Some(ei) = eni_id.as_ref().and_then(|e| eni_index.get(e)).copied() else { continue };
+                        let Some(ei) = eni_id.as_ref().and_then(|e| eni_index.get(e)).copied()
+                        else {
+                            continue;
+                        };
                         let vpc = enis[ei as usize].vpc;
                         match (b.mode, b.private_ip) {
-                            (EniMode::CutThrough, _) => PublicOwner::Visible { eni: ei, via: Via::CutThrough, resource: eip.id.clone() },
-                            (EniMode::MultiEip, _) => PublicOwner::Visible { eni: ei, via: Via::MultiEip, resource: eip.id.clone() },
+                            (EniMode::CutThrough, _) => PublicOwner::Visible {
+                                eni: ei,
+                                via: Via::CutThrough,
+                                resource: eip.id.clone(),
+                            },
+                            (EniMode::MultiEip, _) => PublicOwner::Visible {
+                                eni: ei,
+                                via: Via::MultiEip,
+                                resource: eip.id.clone(),
+                            },
                             (EniMode::Nat, Some(ip)) => {
-                                one_to_one.insert((vpc, u32::from(ip)), OneToOne { public: eip.address, via: Via::Eip, resource: eip.id.clone() });
-                                PublicOwner::Nat1to1 { eni: ei, private_ip: ip, via: Via::Eip, resource: eip.id.clone() }
+                                one_to_one.insert(
+                                    (vpc, u32::from(ip)),
+                                    OneToOne {
+                                        public: eip.address,
+                                        via: Via::Eip,
+                                        resource: eip.id.clone(),
+                                    },
+                                );
+                                PublicOwner::Nat1to1 {
+                                    eni: ei,
+                                    private_ip: ip,
+                                    via: Via::Eip,
+                                    resource: eip.id.clone(),
+                                }
                             }
                             (EniMode::Nat, None) => continue,
                         }
@@ -316,8 +414,12 @@ impl Tables {
                         Some(gw) => PublicOwner::NatGateway { gw: gw as u16 },
                         None => continue,
                     },
-                    EipTarget::SlbInstance => PublicOwner::Unmodelled { what: format!("internal SLB {}", b.resource) },
-                    EipTarget::HaVip => PublicOwner::Unmodelled { what: format!("HAVIP {}", b.resource) },
+                    EipTarget::SlbInstance => PublicOwner::Unmodelled {
+                        what: format!("internal SLB {}", b.resource),
+                    },
+                    EipTarget::HaVip => PublicOwner::Unmodelled {
+                        what: format!("HAVIP {}", b.resource),
+                    },
                 },
             };
             public.insert(u32::from(eip.address), owner);
@@ -331,21 +433,44 @@ impl Tables {
                 for r in &t.entries {
                     let next_hop = match &r.next_hop {
                         NextHop::Local => NextHopT::Local,
-                        NextHop::NetworkInterface(e) => eni_index.get(e).map_or_else(|| NextHopT::Unmodelled(format!("missing ENI {e}")), |i| NextHopT::Eni(*i)),
+                        NextHop::NetworkInterface(e) => eni_index.get(e).map_or_else(
+                            || NextHopT::Unmodelled(format!("missing ENI {e}")),
+                            |i| NextHopT::Eni(*i),
+                        ),
                         NextHop::Instance(i) => c
                             .instances
                             .get(i)
                             .and_then(|x| x.primary_eni())
                             .and_then(|e| eni_index.get(e))
-                            .map_or_else(|| NextHopT::Unmodelled(format!("instance {i} without ENI")), |e| NextHopT::Eni(*e)),
-                        NextHop::NatGateway(g) => c.nat_gateways.keys().position(|x| x == g).map_or_else(|| NextHopT::Unmodelled(format!("missing NAT gateway {g}")), |p| NextHopT::NatGateway(p as u16)),
+                            .map_or_else(
+                                || NextHopT::Unmodelled(format!("instance {i} without ENI")),
+                                |e| NextHopT::Eni(*e),
+                            ),
+                        NextHop::NatGateway(g) => {
+                            c.nat_gateways.keys().position(|x| x == g).map_or_else(
+                                || NextHopT::Unmodelled(format!("missing NAT gateway {g}")),
+                                |p| NextHopT::NatGateway(p as u16),
+                            )
+                        }
                         NextHop::HaVip(h) => NextHopT::Unmodelled(format!("HaVip {h}")),
-                        NextHop::Unmodelled { kind, id } => NextHopT::Unmodelled(format!("{kind} {id}")),
+                        NextHop::Unmodelled { kind, id } => {
+                            NextHopT::Unmodelled(format!("{kind} {id}"))
+                        }
                     };
                     let text = format!("{} {} → {}", t.id, r.destination, r.next_hop.describe());
-                    routes.insert(r.destination, RouteT { destination: r.destination, next_hop, text });
+                    routes.insert(
+                        r.destination,
+                        RouteT {
+                            destination: r.destination,
+                            next_hop,
+                            text,
+                        },
+                    );
                 }
-                RouteTableT { id: t.id.clone(), routes }
+                RouteTableT {
+                    id: t.id.clone(),
+                    routes,
+                }
             })
             .collect();
 
@@ -355,7 +480,12 @@ impl Tables {
             .map(|g| {
                 let mut snat = Lpm::new();
                 for s in &g.snat_entries {
-                    let t = |source: String| SnatT { id: s.id.clone(), source, eips: s.snat_ips.clone(), affinity: s.eip_affinity };
+                    let t = |source: String| SnatT {
+                        id: s.id.clone(),
+                        source,
+                        eips: s.snat_ips.clone(),
+                        affinity: s.eip_affinity,
+                    };
                     match &s.source {
                         SnatSource::Cidr(n) => snat.insert(*n, t(format!("CIDR {n}"))),
                         SnatSource::VSwitch(v) => {
@@ -366,7 +496,10 @@ impl Tables {
                         SnatSource::NetworkInterface(e) => {
                             if let Some(e) = c.enis.get(e) {
                                 for ip in e.private_ips() {
-                                    snat.insert(Ipv4Net::from(ip), t(format!("ENI {} ({ip})", e.id)));
+                                    snat.insert(
+                                        Ipv4Net::from(ip),
+                                        t(format!("ENI {} ({ip})", e.id)),
+                                    );
                                 }
                             }
                         }
@@ -376,10 +509,21 @@ impl Tables {
                 let mut dnat_ips = HashMap::new();
                 for f in &g.forward_entries {
                     if f.is_ip_mapping() {
-                        dnat_ips.insert(u32::from(f.external_ip), DnatT { id: f.id.clone(), internal_ip: f.internal_ip, internal_port: None });
+                        dnat_ips.insert(
+                            u32::from(f.external_ip),
+                            DnatT {
+                                id: f.id.clone(),
+                                internal_ip: f.internal_ip,
+                                internal_port: None,
+                            },
+                        );
                         continue;
                     }
-                    let (PortSpec::Range(ea, eb), PortSpec::Range(ia, _)) = (f.external_port, f.internal_port) else { continue };
+                    let (PortSpec::Range(ea, eb), PortSpec::Range(ia, _)) =
+                        (f.external_port, f.internal_port)
+                    else {
+                        continue;
+                    };
                     let protos: &[u8] = match f.protocol {
                         ForwardProtocol::Tcp => &[6],
                         ForwardProtocol::Udp => &[17],
@@ -387,18 +531,33 @@ impl Tables {
                     };
                     for p in protos {
                         for (k, ep) in (ea..=eb).enumerate() {
-                            dnat_ports.insert((u32::from(f.external_ip), *p, ep), DnatT { id: f.id.clone(), internal_ip: f.internal_ip, internal_port: Some(ia + k as u16) });
+                            dnat_ports.insert(
+                                (u32::from(f.external_ip), *p, ep),
+                                DnatT {
+                                    id: f.id.clone(),
+                                    internal_ip: f.internal_ip,
+                                    internal_port: Some(ia + k as u16),
+                                },
+                            );
                         }
                     }
                 }
                 NatGatewayT {
                     id: g.id.clone(),
                     vpc: vpc_idx(&g.vpc),
-                    eips: g.eips.iter().filter_map(|e| c.eips.get(e)).map(|e| e.address).collect(),
+                    eips: g
+                        .eips
+                        .iter()
+                        .filter_map(|e| c.eips.get(e))
+                        .map(|e| e.address)
+                        .collect(),
                     snat,
                     dnat_ports,
                     dnat_ips,
-                    inside_ip: c.vswitches.get(&g.vswitch).map_or(Ipv4Addr::UNSPECIFIED, |v| v.gateway()),
+                    inside_ip: c
+                        .vswitches
+                        .get(&g.vswitch)
+                        .map_or(Ipv4Addr::UNSPECIFIED, |v| v.gateway()),
                 }
             })
             .collect();
@@ -425,7 +584,8 @@ impl Tables {
 
     /// The ENI behind an observation port (None for the Internet edge).
     pub fn eni_of_port(&self, port: u16) -> Option<EniIdx> {
-        port.checked_sub(1).filter(|i| (*i as usize) < self.enis.len())
+        port.checked_sub(1)
+            .filter(|i| (*i as usize) < self.enis.len())
     }
 
     pub fn port_name(&self, port: u16) -> String {
@@ -436,6 +596,8 @@ impl Tables {
     }
 
     pub fn in_vpc(&self, vpc: u16, ip: Ipv4Addr) -> bool {
-        self.vpcs.get(vpc as usize).is_some_and(|(_, n)| n.contains(&ip))
+        self.vpcs
+            .get(vpc as usize)
+            .is_some_and(|(_, n)| n.contains(&ip))
     }
 }

@@ -64,7 +64,8 @@ pub struct SgSet {
 impl SgSet {
     /// Orders rules as the cloud does: priority ascending, drop before accept.
     pub fn sort(&mut self) {
-        self.rules.sort_by_key(|r| (r.priority, r.policy == SgPolicy::Accept));
+        self.rules
+            .sort_by_key(|r| (r.priority, r.policy == SgPolicy::Accept));
     }
 
     /// Evaluates a packet: `peer` is the remote address (source for ingress, destination
@@ -85,7 +86,9 @@ impl SgSet {
             return (r.policy == SgPolicy::Accept, SgDecision::Rule(i));
         }
         match (self.kind, dir) {
-            (Some(SecurityGroupType::Basic), Direction::Egress) => (true, SgDecision::BasicEgressDefault),
+            (Some(SecurityGroupType::Basic), Direction::Egress) => {
+                (true, SgDecision::BasicEgressDefault)
+            }
             (Some(SecurityGroupType::Basic), Direction::Ingress) if self.intra.contains(&peer) => {
                 (true, SgDecision::IntraGroup)
             }

@@ -102,7 +102,10 @@ pub enum NextHop {
     /// Next hop types vpcsim accepts in the table but does not forward through
     /// (Ipv4Gateway, VpnGateway, RouterInterface, ...): packets routed there are dropped
     /// with a reason naming the type.
-    Unmodelled { kind: String, id: String },
+    Unmodelled {
+        kind: String,
+        id: String,
+    },
 }
 
 impl NextHop {
@@ -340,7 +343,9 @@ impl PortSpec {
         };
         let (a, b) = (p(a)?, p(b)?);
         if a > b {
-            return Err(format!("port range `{s}` starts after it ends; write `{b}/{a}`"));
+            return Err(format!(
+                "port range `{s}` starts after it ends; write `{b}/{a}`"
+            ));
         }
         Ok(PortSpec::Range(a, b))
     }
@@ -608,7 +613,9 @@ impl Cloud {
     /// Which resource holds `ip` as a private address (ENI private IPs, HAVIPs,
     /// NAT gateway interface excluded), if any.
     pub fn private_ip_owner(&self, ip: Ipv4Addr) -> Option<&Eni> {
-        self.enis.values().find(|e| e.private_ips().any(|p| p == ip))
+        self.enis
+            .values()
+            .find(|e| e.private_ips().any(|p| p == ip))
     }
 
     pub fn private_ip_in_use(&self, ip: Ipv4Addr) -> bool {

@@ -368,7 +368,9 @@ impl Cloud {
                         snat_entry_id,
                     ));
                 }
-                Ok(vec![format!("{snat_table_id}: SNAT entry {snat_entry_id} deleted")])
+                Ok(vec![format!(
+                    "{snat_table_id}: SNAT entry {snat_entry_id} deleted"
+                )])
             }
             O::CreateForwardEntry {
                 forward_table_id,
@@ -472,7 +474,9 @@ impl Cloud {
                         rules: Vec::new(),
                     },
                 );
-                Ok(vec![format!("{id}: created ({kind:?} security group in {vpc_id})")])
+                Ok(vec![format!(
+                    "{id}: created ({kind:?} security group in {vpc_id})"
+                )])
             }
             O::AuthorizeSecurityGroup(p) => self.authorize(p, Direction::Ingress),
             O::AuthorizeSecurityGroupEgress(p) => self.authorize(p, Direction::Egress),
@@ -499,7 +503,10 @@ impl Cloud {
                 if i.status != InstanceStatus::Stopped {
                     return err(
                         "IncorrectInstanceStatus",
-                        format!("StartInstance needs a Stopped instance; {instance_id} is {:?}", i.status),
+                        format!(
+                            "StartInstance needs a Stopped instance; {instance_id} is {:?}",
+                            i.status
+                        ),
                     );
                 }
                 i.status = InstanceStatus::Running;
@@ -510,7 +517,10 @@ impl Cloud {
                 if i.status != InstanceStatus::Running {
                     return err(
                         "IncorrectInstanceStatus",
-                        format!("StopInstance needs a Running instance; {instance_id} is {:?}", i.status),
+                        format!(
+                            "StopInstance needs a Running instance; {instance_id} is {:?}",
+                            i.status
+                        ),
                     );
                 }
                 i.status = InstanceStatus::Stopped;
@@ -602,10 +612,9 @@ impl Cloud {
             .get(vswitch_id)
             .ok_or_else(|| ApiError::not_found("InvalidVSwitchId.NotFound", "VSwitch", vswitch_id))?
             .clone();
-        let group = self
-            .security_groups
-            .get(sg)
-            .ok_or_else(|| ApiError::not_found("InvalidSecurityGroupId.NotFound", "security group", sg))?;
+        let group = self.security_groups.get(sg).ok_or_else(|| {
+            ApiError::not_found("InvalidSecurityGroupId.NotFound", "security group", sg)
+        })?;
         if group.vpc != vsw.vpc {
             return err(
                 "InvalidSecurityGroupId.VpcMismatch",
@@ -631,7 +640,10 @@ impl Cloud {
             None => self.free_private_ip(vsw.cidr).ok_or_else(|| {
                 ApiError::new(
                     "InvalidVSwitchId.IpNotEnough",
-                    format!("VSwitch {vswitch_id} ({}) has no idle private IP left", vsw.cidr),
+                    format!(
+                        "VSwitch {vswitch_id} ({}) has no idle private IP left",
+                        vsw.cidr
+                    ),
                 )
             })?,
         };
@@ -677,10 +689,16 @@ impl Cloud {
                 format!("{eni_id} is {:?} (attached to {holder}); an ENI is on one instance at a time and must be Available to attach: detach it first", eni.status),
             );
         }
-        if !matches!(inst.status, InstanceStatus::Running | InstanceStatus::Stopped) {
+        if !matches!(
+            inst.status,
+            InstanceStatus::Running | InstanceStatus::Stopped
+        ) {
             return err(
                 "InvalidOperation.InvalidEcsState",
-                format!("{inst_id} is {:?}; attach needs a Running or Stopped instance", inst.status),
+                format!(
+                    "{inst_id} is {:?}; attach needs a Running or Stopped instance",
+                    inst.status
+                ),
             );
         }
         let Some(vpc) = &inst.vpc else {
@@ -704,10 +722,15 @@ impl Cloud {
         if !inst.io_optimized {
             return err(
                 "InvalidOperation.InstanceNotIoOptimized",
-                format!("{inst_id} is not I/O optimized; ENIs attach only to I/O optimized instances"),
+                format!(
+                    "{inst_id} is not I/O optimized; ENIs attach only to I/O optimized instances"
+                ),
             );
         }
-        let max = self.instance_type(&inst.instance_type).map(|t| t.max_enis).unwrap_or(1);
+        let max = self
+            .instance_type(&inst.instance_type)
+            .map(|t| t.max_enis)
+            .unwrap_or(1);
         if inst.enis.len() as u32 >= max {
             return err(
                 "EniPerInstanceLimitExceeded",
@@ -768,13 +791,19 @@ impl Cloud {
         if eni.status != EniStatus::Available {
             return err(
                 "InvalidOperation.InvalidEniState",
-                format!("{eni_id} is {:?}; only an Available (detached) ENI can be deleted", eni.status),
+                format!(
+                    "{eni_id} is {:?}; only an Available (detached) ENI can be deleted",
+                    eni.status
+                ),
             );
         }
         if let Some(e) = self.eips_of_eni(eni_id).next() {
             return err(
                 "InvalidOperation.EipBound",
-                format!("{eni_id} still has EIP {} bound; unassociate it first", e.id),
+                format!(
+                    "{eni_id} still has EIP {} bound; unassociate it first",
+                    e.id
+                ),
             );
         }
         self.enis.remove(eni_id);
@@ -788,7 +817,11 @@ impl Cloud {
         count: Option<u32>,
     ) -> ApiResult<Changes> {
         let eni = self.eni(eni_id)?.clone();
-        let vsw = self.vswitches.get(&eni.vswitch).expect("ENI VSwitch exists").clone();
+        let vsw = self
+            .vswitches
+            .get(&eni.vswitch)
+            .expect("ENI VSwitch exists")
+            .clone();
         let limit = eni
             .instance
             .as_ref()
@@ -796,12 +829,19 @@ impl Cloud {
             .and_then(|i| self.instance_type(&i.instance_type))
             .map(|t| t.max_private_ips_per_eni)
             .unwrap_or(u32::MAX);
-        let wanted = if ips.is_empty() { count.unwrap_or(1) as usize } else { ips.len() };
+        let wanted = if ips.is_empty() {
+            count.unwrap_or(1) as usize
+        } else {
+            ips.len()
+        };
         let have = 1 + eni.secondary_ips.len();
         if (have + wanted) as u32 > limit {
             return err(
                 "InvalidOperation.Ipv4CountExceeded",
-                format!("{eni_id} would have {} private IPs; its instance type allows {limit} per ENI", have + wanted),
+                format!(
+                    "{eni_id} would have {} private IPs; its instance type allows {limit} per ENI",
+                    have + wanted
+                ),
             );
         }
         let mut added = vec![];
@@ -813,29 +853,53 @@ impl Cloud {
                 );
             }
             if self.private_ip_in_use(*ip) {
-                return err("InvalidPrivateIpAddress.Duplicated", format!("{ip} is already in use"));
+                return err(
+                    "InvalidPrivateIpAddress.Duplicated",
+                    format!("{ip} is already in use"),
+                );
             }
-            self.enis.get_mut(eni_id).expect("checked").secondary_ips.push(*ip);
+            self.enis
+                .get_mut(eni_id)
+                .expect("checked")
+                .secondary_ips
+                .push(*ip);
             added.push(*ip);
         }
         if ips.is_empty() {
             for _ in 0..wanted {
                 let ip = self.free_private_ip(vsw.cidr).ok_or_else(|| {
-                    ApiError::new("InvalidVSwitchId.IpNotEnough", format!("VSwitch {} is full", vsw.id))
+                    ApiError::new(
+                        "InvalidVSwitchId.IpNotEnough",
+                        format!("VSwitch {} is full", vsw.id),
+                    )
                 })?;
-                self.enis.get_mut(eni_id).expect("checked").secondary_ips.push(ip);
+                self.enis
+                    .get_mut(eni_id)
+                    .expect("checked")
+                    .secondary_ips
+                    .push(ip);
                 added.push(ip);
             }
         }
         let list: Vec<String> = added.iter().map(|i| i.to_string()).collect();
-        Ok(vec![format!("{eni_id}: secondary private IPs added: {}", list.join(", "))])
+        Ok(vec![format!(
+            "{eni_id}: secondary private IPs added: {}",
+            list.join(", ")
+        )])
     }
 
     // ----- EIP -----
 
-    fn convert_nat_public_ip_to_eip(&mut self, inst_id: &str, wanted: Option<&str>) -> ApiResult<Changes> {
+    fn convert_nat_public_ip_to_eip(
+        &mut self,
+        inst_id: &str,
+        wanted: Option<&str>,
+    ) -> ApiResult<Changes> {
         let inst = self.instance(inst_id)?.clone();
-        if !matches!(inst.status, InstanceStatus::Running | InstanceStatus::Stopped) {
+        if !matches!(
+            inst.status,
+            InstanceStatus::Running | InstanceStatus::Stopped
+        ) {
             return err(
                 "IncorrectInstanceStatus",
                 format!("{inst_id} is {:?}; converting its public IP needs a Running or Stopped instance", inst.status),
@@ -844,7 +908,10 @@ impl Cloud {
         if let Some(e) = self.eip_of_instance(inst_id) {
             return err(
                 "IncorrectInstanceStatus",
-                format!("{inst_id} already has EIP {} ({}); there is no static public IP to convert", e.id, e.address),
+                format!(
+                    "{inst_id} already has EIP {} ({}); there is no static public IP to convert",
+                    e.id, e.address
+                ),
             );
         }
         let Some(addr) = inst.public_ip else {
@@ -887,9 +954,15 @@ impl Cloud {
 
     fn primary_private_ip(&self, inst_id: &str) -> ApiResult<Ipv4Addr> {
         let inst = self.instance(inst_id)?;
-        let eni = inst.primary_eni().and_then(|e| self.enis.get(e)).ok_or_else(|| {
-            ApiError::new("InvalidEcsId.NoPrimaryEni", format!("{inst_id} has no primary ENI"))
-        })?;
+        let eni = inst
+            .primary_eni()
+            .and_then(|e| self.enis.get(e))
+            .ok_or_else(|| {
+                ApiError::new(
+                    "InvalidEcsId.NoPrimaryEni",
+                    format!("{inst_id} has no primary ENI"),
+                )
+            })?;
         Ok(eni.primary_ip)
     }
 
@@ -933,7 +1006,9 @@ impl Cloud {
                 binding: None,
             },
         );
-        Ok(vec![format!("{id}: allocated {address} ({charge:?}, Available)")])
+        Ok(vec![format!(
+            "{id}: allocated {address} ({charge:?}, Available)"
+        )])
     }
 
     fn associate_eip(
@@ -974,7 +1049,10 @@ impl Cloud {
                     );
                 }
                 self.same_region(&eip, target_id)?;
-                if !matches!(inst.status, InstanceStatus::Running | InstanceStatus::Stopped) {
+                if !matches!(
+                    inst.status,
+                    InstanceStatus::Running | InstanceStatus::Stopped
+                ) {
                     return err(
                         "IncorrectInstanceStatus",
                         format!("{target_id} is {:?}; an EIP binds only to a Running or Stopped instance", inst.status),
@@ -989,7 +1067,10 @@ impl Cloud {
                 if let Some(e) = self.eip_of_instance(target_id) {
                     return err(
                         "IncorrectInstanceStatus",
-                        format!("{target_id} already has EIP {} ({}); unassociate it first", e.id, e.address),
+                        format!(
+                            "{target_id} already has EIP {} ({}); unassociate it first",
+                            e.id, e.address
+                        ),
                     );
                 }
                 let ip = self.primary_private_ip(target_id)?;
@@ -1016,7 +1097,10 @@ impl Cloud {
                 let bound_here: Vec<Eip> = self.eips_of_eni(target_id).cloned().collect();
                 match mode {
                     EniMode::Nat => {
-                        if bound_here.iter().any(|e| e.binding.as_ref().is_some_and(|b| b.mode != EniMode::Nat)) {
+                        if bound_here
+                            .iter()
+                            .any(|e| e.binding.as_ref().is_some_and(|b| b.mode != EniMode::Nat))
+                        {
                             return err("InvalidParameter.Mode", format!("{target_id} already has EIPs in another mode; one ENI uses one mode"));
                         }
                         let ip = private_ip.unwrap_or(eni.primary_ip);
@@ -1026,7 +1110,10 @@ impl Cloud {
                                 format!("{ip} is not a private IP of {target_id}; PrivateIpAddress must be its primary or a secondary private IP"),
                             );
                         }
-                        if let Some(e) = bound_here.iter().find(|e| e.binding.as_ref().and_then(|b| b.private_ip) == Some(ip)) {
+                        if let Some(e) = bound_here
+                            .iter()
+                            .find(|e| e.binding.as_ref().and_then(|b| b.private_ip) == Some(ip))
+                        {
                             return err(
                                 "InvalidAssociation.Duplicated",
                                 format!("private IP {ip} of {target_id} already maps to EIP {} ({}); in NAT mode each private IP takes one EIP: pick another PrivateIpAddress", e.id, e.address),
@@ -1051,11 +1138,17 @@ impl Cloud {
                         what = format!("secondary ENI {target_id} (cut-through: the EIP replaces its private IP)");
                     }
                     EniMode::MultiEip => {
-                        if bound_here.iter().any(|e| e.binding.as_ref().is_some_and(|b| b.mode != EniMode::MultiEip)) {
+                        if bound_here.iter().any(|e| {
+                            e.binding
+                                .as_ref()
+                                .is_some_and(|b| b.mode != EniMode::MultiEip)
+                        }) {
                             return err("InvalidParameter.Mode", format!("{target_id} already has EIPs in another mode; one ENI uses one mode"));
                         }
                         binding.private_ip = Some(private_ip.unwrap_or(eni.primary_ip));
-                        what = format!("secondary ENI {target_id} (multi-EIP-to-ENI: visible in the guest)");
+                        what = format!(
+                            "secondary ENI {target_id} (multi-EIP-to-ENI: visible in the guest)"
+                        );
                     }
                 }
             }
@@ -1063,7 +1156,13 @@ impl Cloud {
                 let g = self
                     .nat_gateways
                     .get(target_id)
-                    .ok_or_else(|| ApiError::not_found("InvalidNatGatewayId.NotFound", "NAT gateway", target_id))?
+                    .ok_or_else(|| {
+                        ApiError::not_found(
+                            "InvalidNatGatewayId.NotFound",
+                            "NAT gateway",
+                            target_id,
+                        )
+                    })?
                     .clone();
                 self.same_region(&eip, target_id)?;
                 if g.legacy_bandwidth_plan {
@@ -1079,7 +1178,15 @@ impl Cloud {
                     );
                 }
                 if eip.charge == EipCharge::PayByTraffic {
-                    let traffic = g.eips.iter().filter(|e| self.eips.get(*e).is_some_and(|x| x.charge == EipCharge::PayByTraffic)).count();
+                    let traffic = g
+                        .eips
+                        .iter()
+                        .filter(|e| {
+                            self.eips
+                                .get(*e)
+                                .is_some_and(|x| x.charge == EipCharge::PayByTraffic)
+                        })
+                        .count();
                     if traffic >= self.quotas.pay_by_traffic_eips_per_nat_gateway {
                         return err(
                             "QuotaExceeded.PayByTrafficEips",
@@ -1087,25 +1194,30 @@ impl Cloud {
                         );
                     }
                 }
-                self.nat_gateways.get_mut(target_id).expect("checked").eips.push(eip_id.to_string());
+                self.nat_gateways
+                    .get_mut(target_id)
+                    .expect("checked")
+                    .eips
+                    .push(eip_id.to_string());
                 what = format!("NAT gateway {target_id}");
             }
             EipTarget::HaVip => {
-                let h = self
-                    .havips
-                    .get(target_id)
-                    .ok_or_else(|| ApiError::not_found("InvalidHaVipId.NotFound", "HAVIP", target_id))?;
+                let h = self.havips.get(target_id).ok_or_else(|| {
+                    ApiError::not_found("InvalidHaVipId.NotFound", "HAVIP", target_id)
+                })?;
                 if let Some(e) = &h.eip {
-                    return err("InvalidAssociation.Duplicated", format!("HAVIP {target_id} already has EIP {e}; a HAVIP takes one EIP"));
+                    return err(
+                        "InvalidAssociation.Duplicated",
+                        format!("HAVIP {target_id} already has EIP {e}; a HAVIP takes one EIP"),
+                    );
                 }
                 self.havips.get_mut(target_id).expect("checked").eip = Some(eip_id.to_string());
                 what = format!("HAVIP {target_id}");
             }
             EipTarget::SlbInstance => {
-                let s = self
-                    .slbs
-                    .get(target_id)
-                    .ok_or_else(|| ApiError::not_found("InvalidLoadBalancerId.NotFound", "SLB instance", target_id))?;
+                let s = self.slbs.get(target_id).ok_or_else(|| {
+                    ApiError::not_found("InvalidLoadBalancerId.NotFound", "SLB instance", target_id)
+                })?;
                 if s.address_type == SlbAddressType::Internet {
                     return err(
                         "InvalidParameter.SlbAddressType",
@@ -1119,7 +1231,12 @@ impl Cloud {
                     );
                 }
                 if let Some(e) = &s.eip {
-                    return err("InvalidAssociation.Duplicated", format!("SLB {target_id} already has EIP {e}; an internal SLB takes one EIP"));
+                    return err(
+                        "InvalidAssociation.Duplicated",
+                        format!(
+                            "SLB {target_id} already has EIP {e}; an internal SLB takes one EIP"
+                        ),
+                    );
                 }
                 self.slbs.get_mut(target_id).expect("checked").eip = Some(eip_id.to_string());
                 what = format!("internal SLB {target_id}");
@@ -1128,7 +1245,10 @@ impl Cloud {
         let e = self.eips.get_mut(eip_id).expect("checked");
         e.status = EipStatus::InUse;
         e.binding = Some(binding);
-        Ok(vec![format!("{eip_id} ({}): status Available → InUse; bound to {what}", eip.address)])
+        Ok(vec![format!(
+            "{eip_id} ({}): status Available → InUse; bound to {what}",
+            eip.address
+        )])
     }
 
     /// Every target lives in the scenario's region; an EIP may have been allocated in
@@ -1152,36 +1272,67 @@ impl Cloud {
         })
     }
 
-    fn unassociate_eip(&mut self, eip_id: &str, target_id: &str, target: Option<EipTarget>) -> ApiResult<Changes> {
+    fn unassociate_eip(
+        &mut self,
+        eip_id: &str,
+        target_id: &str,
+        target: Option<EipTarget>,
+    ) -> ApiResult<Changes> {
         let eip = self.eip(eip_id)?.clone();
         let Some(b) = &eip.binding else {
-            return err("IncorrectEipStatus", format!("EIP {eip_id} is not bound to anything"));
+            return err(
+                "IncorrectEipStatus",
+                format!("EIP {eip_id} is not bound to anything"),
+            );
         };
         if b.resource != target_id || target.is_some_and(|t| t != b.target) {
             return err(
                 "InvalidAssociation.NotFound",
-                format!("EIP {eip_id} is bound to {:?} {}, not to {target_id}", b.target, b.resource),
+                format!(
+                    "EIP {eip_id} is bound to {:?} {}, not to {target_id}",
+                    b.target, b.resource
+                ),
             );
         }
         match b.target {
             EipTarget::Nat => {
                 let g = self.nat_gateways.get(target_id).expect("binding valid");
-                if let Some(s) = g.snat_entries.iter().find(|s| s.snat_ips.contains(&eip.address)) {
+                if let Some(s) = g
+                    .snat_entries
+                    .iter()
+                    .find(|s| s.snat_ips.contains(&eip.address))
+                {
                     return err(
                         "DependencyViolation.SnatEntry",
-                        format!("EIP {} is used by SNAT entry {}; delete the entry first", eip.address, s.id),
+                        format!(
+                            "EIP {} is used by SNAT entry {}; delete the entry first",
+                            eip.address, s.id
+                        ),
                     );
                 }
-                if let Some(f) = g.forward_entries.iter().find(|f| f.external_ip == eip.address) {
+                if let Some(f) = g
+                    .forward_entries
+                    .iter()
+                    .find(|f| f.external_ip == eip.address)
+                {
                     return err(
                         "DependencyViolation.ForwardEntry",
-                        format!("EIP {} is used by DNAT entry {}; delete the entry first", eip.address, f.id),
+                        format!(
+                            "EIP {} is used by DNAT entry {}; delete the entry first",
+                            eip.address, f.id
+                        ),
                     );
                 }
-                self.nat_gateways.get_mut(target_id).expect("checked").eips.retain(|e| e != eip_id);
+                self.nat_gateways
+                    .get_mut(target_id)
+                    .expect("checked")
+                    .eips
+                    .retain(|e| e != eip_id);
             }
             EipTarget::HaVip => self.havips.get_mut(target_id).expect("binding valid").eip = None,
-            EipTarget::SlbInstance => self.slbs.get_mut(target_id).expect("binding valid").eip = None,
+            EipTarget::SlbInstance => {
+                self.slbs.get_mut(target_id).expect("binding valid").eip = None
+            }
             EipTarget::NetworkInterface if b.mode == EniMode::CutThrough => {
                 let eni = self.enis.get(target_id).expect("binding valid");
                 if eni.status != EniStatus::Available {
@@ -1196,12 +1347,21 @@ impl Cloud {
         let e = self.eips.get_mut(eip_id).expect("checked");
         e.status = EipStatus::Available;
         e.binding = None;
-        Ok(vec![format!("{eip_id} ({}): status InUse → Available; unbound from {target_id}", eip.address)])
+        Ok(vec![format!(
+            "{eip_id} ({}): status InUse → Available; unbound from {target_id}",
+            eip.address
+        )])
     }
 
     // ----- NAT gateway -----
 
-    fn create_nat_gateway(&mut self, vpc: &str, vsw: &str, wanted: Option<&str>, legacy: bool) -> ApiResult<Changes> {
+    fn create_nat_gateway(
+        &mut self,
+        vpc: &str,
+        vsw: &str,
+        wanted: Option<&str>,
+        legacy: bool,
+    ) -> ApiResult<Changes> {
         let v = self
             .vpcs
             .get(vpc)
@@ -1212,7 +1372,10 @@ impl Cloud {
             .get(vsw)
             .ok_or_else(|| ApiError::not_found("InvalidVSwitchId.NotFound", "VSwitch", vsw))?;
         if s.vpc != vpc {
-            return err("InvalidVSwitchId.VpcMismatch", format!("VSwitch {vsw} is in {}, not {vpc}", s.vpc));
+            return err(
+                "InvalidVSwitchId.VpcMismatch",
+                format!("VSwitch {vsw} is in {}, not {vpc}", s.vpc),
+            );
         }
         let id = self.new_id(wanted, "ngw")?;
         let first = !self.nat_gateways.values().any(|g| g.vpc == vpc);
@@ -1235,7 +1398,10 @@ impl Cloud {
         // route table, unless a 0.0.0.0/0 route is already there.
         let rt = v.system_route_table.clone();
         let default: Ipv4Net = "0.0.0.0/0".parse().expect("literal");
-        let table = self.route_tables.get_mut(&rt).expect("VPC route table exists");
+        let table = self
+            .route_tables
+            .get_mut(&rt)
+            .expect("VPC route table exists");
         if first && !table.entries.iter().any(|e| e.destination == default) {
             table.entries.push(RouteEntry {
                 id: format!("rte-{id}"),
@@ -1261,7 +1427,11 @@ impl Cloud {
         if g.snat_entries.len() >= self.quotas.snat_entries_per_nat_gateway {
             return err(
                 "QuotaExceeded.SnatEntry",
-                format!("NAT gateway {gid} already has {} SNAT entries, the maximum is {}", g.snat_entries.len(), self.quotas.snat_entries_per_nat_gateway),
+                format!(
+                    "NAT gateway {gid} already has {} SNAT entries, the maximum is {}",
+                    g.snat_entries.len(),
+                    self.quotas.snat_entries_per_nat_gateway
+                ),
             );
         }
         if ips.is_empty() {
@@ -1270,11 +1440,19 @@ impl Cloud {
         if ips.len() > self.quotas.eips_per_snat_entry {
             return err(
                 "QuotaExceeded.SnatIp",
-                format!("SnatIp names {} EIPs, the maximum per SNAT entry is {}", ips.len(), self.quotas.eips_per_snat_entry),
+                format!(
+                    "SnatIp names {} EIPs, the maximum per SNAT entry is {}",
+                    ips.len(),
+                    self.quotas.eips_per_snat_entry
+                ),
             );
         }
         for ip in &ips {
-            if !g.eips.iter().any(|e| self.eips.get(e).is_some_and(|x| x.address == *ip)) {
+            if !g
+                .eips
+                .iter()
+                .any(|e| self.eips.get(e).is_some_and(|x| x.address == *ip))
+            {
                 return err(
                     "InvalidIp.NotInNatgw",
                     format!("SnatIp {ip} is not an EIP bound to NAT gateway {gid}; associate it with the gateway first (AssociateEipAddress InstanceType=Nat)"),
@@ -1284,12 +1462,14 @@ impl Cloud {
         let vpc_cidr = self.vpcs.get(&g.vpc).expect("gateway VPC").cidr;
         match &source {
             SnatSource::VSwitch(v) => {
-                let s = self
-                    .vswitches
-                    .get(v)
-                    .ok_or_else(|| ApiError::not_found("InvalidVSwitchId.NotFound", "VSwitch", v))?;
+                let s = self.vswitches.get(v).ok_or_else(|| {
+                    ApiError::not_found("InvalidVSwitchId.NotFound", "VSwitch", v)
+                })?;
                 if s.vpc != g.vpc {
-                    return err("InvalidVSwitchId.VpcMismatch", format!("VSwitch {v} is not in the gateway's VPC {}", g.vpc));
+                    return err(
+                        "InvalidVSwitchId.VpcMismatch",
+                        format!("VSwitch {v} is not in the gateway's VPC {}", g.vpc),
+                    );
                 }
                 if g.snat_entries.iter().any(|e| e.source == source) {
                     return err(
@@ -1306,20 +1486,29 @@ impl Cloud {
                     );
                 }
                 if g.snat_entries.iter().any(|e| e.source == source) {
-                    return err("InvalidSourceCIDR.Duplicated", format!("a SNAT entry for {c} already exists on {gid}"));
+                    return err(
+                        "InvalidSourceCIDR.Duplicated",
+                        format!("a SNAT entry for {c} already exists on {gid}"),
+                    );
                 }
                 let _ = vpc_cidr;
             }
             SnatSource::NetworkInterface(e) => {
                 self.eni(e)?;
                 if g.snat_entries.iter().any(|x| x.source == source) {
-                    return err("Forbidden.SourceEniAlreadyUsed", format!("ENI {e} is already the source of a SNAT entry of {gid}"));
+                    return err(
+                        "Forbidden.SourceEniAlreadyUsed",
+                        format!("ENI {e} is already the source of a SNAT entry of {gid}"),
+                    );
                 }
             }
         }
         let id = match wanted {
             Some(w) if g.snat_entries.iter().any(|e| e.id == w) => {
-                return err("InvalidParameter.IdInUse", format!("SNAT entry id {w} is already used"))
+                return err(
+                    "InvalidParameter.IdInUse",
+                    format!("SNAT entry id {w} is already used"),
+                )
             }
             Some(w) => w.to_string(),
             None => self.fresh_id("snat"),
@@ -1330,13 +1519,20 @@ impl Cloud {
             SnatSource::Cidr(c) => format!("CIDR {c}"),
             SnatSource::NetworkInterface(e) => format!("ENI {e}"),
         };
-        self.nat_gateways.get_mut(&gid).expect("found").snat_entries.push(SnatEntry {
-            id: id.clone(),
-            source,
-            snat_ips: ips,
-            eip_affinity: affinity,
-        });
-        Ok(vec![format!("{gid}: SNAT entry {id} created: {src} → {}", ip_list.join(","))])
+        self.nat_gateways
+            .get_mut(&gid)
+            .expect("found")
+            .snat_entries
+            .push(SnatEntry {
+                id: id.clone(),
+                source,
+                snat_ips: ips,
+                eip_affinity: affinity,
+            });
+        Ok(vec![format!(
+            "{gid}: SNAT entry {id} created: {src} → {}",
+            ip_list.join(",")
+        )])
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1352,8 +1548,10 @@ impl Cloud {
     ) -> ApiResult<Changes> {
         let gid = self.nat_by_table_mut(table, false)?.id.clone();
         let g = self.nat_gateways.get(&gid).expect("found").clone();
-        let ep = PortSpec::parse(ext_port).map_err(|m| ApiError::new("InvalidExternalPort.Malformed", m))?;
-        let ip_ = PortSpec::parse(int_port).map_err(|m| ApiError::new("InvalidInternalPort.Malformed", m))?;
+        let ep = PortSpec::parse(ext_port)
+            .map_err(|m| ApiError::new("InvalidExternalPort.Malformed", m))?;
+        let ip_ = PortSpec::parse(int_port)
+            .map_err(|m| ApiError::new("InvalidInternalPort.Malformed", m))?;
         if ep.len() != ip_.len() {
             return err(
                 "InvalidParameter.PortRangeMismatch",
@@ -1366,7 +1564,11 @@ impl Cloud {
                 "IP mapping is IpProtocol=Any with ExternalPort=Any and InternalPort=Any; port mapping needs TCP or UDP with ports",
             );
         }
-        if !g.eips.iter().any(|e| self.eips.get(e).is_some_and(|x| x.address == ext_ip)) {
+        if !g
+            .eips
+            .iter()
+            .any(|e| self.eips.get(e).is_some_and(|x| x.address == ext_ip))
+        {
             return err(
                 "InvalidIp.NotInNatgw",
                 format!("ExternalIp {ext_ip} is not an EIP bound to NAT gateway {gid}; associate it with the gateway first"),
@@ -1392,15 +1594,23 @@ impl Cloud {
                 }
             }
         }
-        let same_proto = |a: ForwardProtocol, b: ForwardProtocol| a == b || a == ForwardProtocol::Any || b == ForwardProtocol::Any;
+        let same_proto = |a: ForwardProtocol, b: ForwardProtocol| {
+            a == b || a == ForwardProtocol::Any || b == ForwardProtocol::Any
+        };
         for f in &g.forward_entries {
-            if f.external_ip == ext_ip && same_proto(f.protocol, proto) && f.external_port.overlaps(&ep) {
+            if f.external_ip == ext_ip
+                && same_proto(f.protocol, proto)
+                && f.external_port.overlaps(&ep)
+            {
                 return err(
                     "Forbidden.ForwardEntryExternalPortUsed",
                     format!("DNAT entry {} already maps {ext_ip} {} {}; (ExternalIp, ExternalPort, IpProtocol) must be unique", f.id, f.external_port, proto_name(f.protocol)),
                 );
             }
-            if f.internal_ip == int_ip && same_proto(f.protocol, proto) && f.internal_port.overlaps(&ip_) {
+            if f.internal_ip == int_ip
+                && same_proto(f.protocol, proto)
+                && f.internal_port.overlaps(&ip_)
+            {
                 return err(
                     "Forbidden.ForwardEntryInternalPortUsed",
                     format!("DNAT entry {} already targets {int_ip} {} {}; (IpProtocol, InternalIp, InternalPort) must be unique", f.id, f.internal_port, proto_name(f.protocol)),
@@ -1409,19 +1619,26 @@ impl Cloud {
         }
         let id = match wanted {
             Some(w) if g.forward_entries.iter().any(|e| e.id == w) => {
-                return err("InvalidParameter.IdInUse", format!("DNAT entry id {w} is already used"))
+                return err(
+                    "InvalidParameter.IdInUse",
+                    format!("DNAT entry id {w} is already used"),
+                )
             }
             Some(w) => w.to_string(),
             None => self.fresh_id("fwd"),
         };
-        self.nat_gateways.get_mut(&gid).expect("found").forward_entries.push(ForwardEntry {
-            id: id.clone(),
-            external_ip: ext_ip,
-            external_port: ep,
-            internal_ip: int_ip,
-            internal_port: ip_,
-            protocol: proto,
-        });
+        self.nat_gateways
+            .get_mut(&gid)
+            .expect("found")
+            .forward_entries
+            .push(ForwardEntry {
+                id: id.clone(),
+                external_ip: ext_ip,
+                external_port: ep,
+                internal_ip: int_ip,
+                internal_port: ip_,
+                protocol: proto,
+            });
         Ok(vec![format!(
             "{gid}: DNAT entry {id} created: {ext_ip}:{ep} {} → {int_ip}:{ip_}",
             proto_name(proto)
@@ -1441,7 +1658,9 @@ impl Cloud {
         let t = self
             .route_tables
             .get(table)
-            .ok_or_else(|| ApiError::not_found("InvalidRouteTableId.NotFound", "route table", table))?
+            .ok_or_else(|| {
+                ApiError::not_found("InvalidRouteTableId.NotFound", "route table", table)
+            })?
             .clone();
         let dest = dest.trunc();
         if t.entries.iter().any(|e| e.destination == dest) {
@@ -1492,24 +1711,43 @@ impl Cloud {
             None => self.fresh_id("rte"),
         };
         let desc = next_hop.describe();
-        self.route_tables.get_mut(table).expect("checked").entries.push(RouteEntry {
-            id,
-            destination: dest,
-            next_hop,
-            system: false,
-        });
+        self.route_tables
+            .get_mut(table)
+            .expect("checked")
+            .entries
+            .push(RouteEntry {
+                id,
+                destination: dest,
+                next_hop,
+                system: false,
+            });
         Ok(vec![format!("{table}: route {dest} → {desc} added")])
     }
 
     // ----- security groups -----
 
     fn rule_from(&self, p: &RulePermission, dir: Direction) -> ApiResult<SgRule> {
-        let g = self.security_groups.get(&p.security_group_id).ok_or_else(|| {
-            ApiError::not_found("InvalidSecurityGroupId.NotFound", "security group", &p.security_group_id)
-        })?;
+        let g = self
+            .security_groups
+            .get(&p.security_group_id)
+            .ok_or_else(|| {
+                ApiError::not_found(
+                    "InvalidSecurityGroupId.NotFound",
+                    "security group",
+                    &p.security_group_id,
+                )
+            })?;
         let (cidr, group, names) = match dir {
-            Direction::Ingress => (p.source_cidr_ip, &p.source_group_id, ("SourceCidrIp", "SourceGroupId")),
-            Direction::Egress => (p.dest_cidr_ip, &p.dest_group_id, ("DestCidrIp", "DestGroupId")),
+            Direction::Ingress => (
+                p.source_cidr_ip,
+                &p.source_group_id,
+                ("SourceCidrIp", "SourceGroupId"),
+            ),
+            Direction::Egress => (
+                p.dest_cidr_ip,
+                &p.dest_group_id,
+                ("DestCidrIp", "DestGroupId"),
+            ),
         };
         let wrong_side = match dir {
             Direction::Ingress => p.dest_cidr_ip.is_some() || p.dest_group_id.is_some(),
@@ -1518,7 +1756,10 @@ impl Cloud {
         if wrong_side {
             return err(
                 "InvalidParameter",
-                format!("{:?} rules take the peer in {} or {}", dir, names.0, names.1),
+                format!(
+                    "{:?} rules take the peer in {} or {}",
+                    dir, names.0, names.1
+                ),
             );
         }
         let peer = match (cidr, group) {
@@ -1531,12 +1772,26 @@ impl Cloud {
                     );
                 }
                 if !self.security_groups.contains_key(gid) {
-                    return Err(ApiError::not_found("InvalidSecurityGroupId.NotFound", "security group", gid));
+                    return Err(ApiError::not_found(
+                        "InvalidSecurityGroupId.NotFound",
+                        "security group",
+                        gid,
+                    ));
                 }
                 SgPeer::Group(gid.clone())
             }
-            (None, None) => return err("MissingParameter", format!("give {} or {}", names.0, names.1)),
-            (Some(_), Some(_)) => return err("InvalidParameter", format!("{} and {} are exclusive", names.0, names.1)),
+            (None, None) => {
+                return err(
+                    "MissingParameter",
+                    format!("give {} or {}", names.0, names.1),
+                )
+            }
+            (Some(_), Some(_)) => {
+                return err(
+                    "InvalidParameter",
+                    format!("{} and {} are exclusive", names.0, names.1),
+                )
+            }
         };
         let ports = parse_sg_ports(&p.port_range, p.ip_protocol)?;
         let priority = p.priority.unwrap_or(1);
@@ -1559,9 +1814,16 @@ impl Cloud {
 
     fn authorize(&mut self, p: &RulePermission, dir: Direction) -> ApiResult<Changes> {
         let rule = self.rule_from(p, dir)?;
-        let g = self.security_groups.get_mut(&p.security_group_id).expect("checked");
+        let g = self
+            .security_groups
+            .get_mut(&p.security_group_id)
+            .expect("checked");
         if g.rules.contains(&rule) {
-            return Ok(vec![format!("{}: rule already present: {}", g.id, rule.describe())]);
+            return Ok(vec![format!(
+                "{}: rule already present: {}",
+                g.id,
+                rule.describe()
+            )]);
         }
         let d = rule.describe();
         g.rules.push(rule);
@@ -1570,7 +1832,10 @@ impl Cloud {
 
     fn revoke(&mut self, p: &RulePermission, dir: Direction) -> ApiResult<Changes> {
         let rule = self.rule_from(p, dir)?;
-        let g = self.security_groups.get_mut(&p.security_group_id).expect("checked");
+        let g = self
+            .security_groups
+            .get_mut(&p.security_group_id)
+            .expect("checked");
         let same = |r: &SgRule| {
             r.direction == rule.direction
                 && r.protocol == rule.protocol
@@ -1587,7 +1852,12 @@ impl Cloud {
                 format!("{} has no {:?} rule {}", g.id, dir, rule.describe()),
             );
         }
-        Ok(vec![format!("{}: {:?} rule revoked: {}", g.id, dir, rule.describe())])
+        Ok(vec![format!(
+            "{}: {:?} rule revoked: {}",
+            g.id,
+            dir,
+            rule.describe()
+        )])
     }
 
     /// JoinSecurityGroup/LeaveSecurityGroup act on an instance (its primary ENI) or an ENI.
@@ -1595,22 +1865,31 @@ impl Cloud {
         match (inst, eni) {
             (Some(i), None) => {
                 let inst = self.instance(i)?;
-                inst.primary_eni()
-                    .map(str::to_string)
-                    .ok_or_else(|| ApiError::new("InvalidEcsId.NoPrimaryEni", format!("{i} has no primary ENI")))
+                inst.primary_eni().map(str::to_string).ok_or_else(|| {
+                    ApiError::new(
+                        "InvalidEcsId.NoPrimaryEni",
+                        format!("{i} has no primary ENI"),
+                    )
+                })
             }
             (None, Some(e)) => Ok(self.eni(e)?.id.clone()),
-            _ => err("InvalidParameter", "give exactly one of InstanceId and NetworkInterfaceId"),
+            _ => err(
+                "InvalidParameter",
+                "give exactly one of InstanceId and NetworkInterfaceId",
+            ),
         }
     }
 
     fn join_security_group(&mut self, eni_id: &str, sg: &str) -> ApiResult<Changes> {
         let eni = self.eni(eni_id)?.clone();
-        let g = self
-            .security_groups
-            .get(sg)
-            .ok_or_else(|| ApiError::not_found("InvalidSecurityGroupId.NotFound", "security group", sg))?;
-        let who = eni.instance.clone().filter(|_| eni.kind == EniType::Primary).unwrap_or_else(|| eni_id.to_string());
+        let g = self.security_groups.get(sg).ok_or_else(|| {
+            ApiError::not_found("InvalidSecurityGroupId.NotFound", "security group", sg)
+        })?;
+        let who = eni
+            .instance
+            .clone()
+            .filter(|_| eni.kind == EniType::Primary)
+            .unwrap_or_else(|| eni_id.to_string());
         if g.vpc != eni.vpc {
             return err(
                 "InvalidSecurityGroup.NetworkTypeMismatch",
@@ -1618,9 +1897,17 @@ impl Cloud {
             );
         }
         if eni.security_groups.iter().any(|s| s == sg) {
-            return err("InvalidInstanceId.AlreadyExists", format!("{who} is already in {sg}"));
+            return err(
+                "InvalidInstanceId.AlreadyExists",
+                format!("{who} is already in {sg}"),
+            );
         }
-        if let Some(other) = eni.security_groups.iter().filter_map(|s| self.security_groups.get(s)).find(|o| o.kind != g.kind) {
+        if let Some(other) = eni
+            .security_groups
+            .iter()
+            .filter_map(|s| self.security_groups.get(s))
+            .find(|o| o.kind != g.kind)
+        {
             return err(
                 "InvalidSecurityGroup.TypeMismatch",
                 format!("{sg} is a {:?} group but {who} is in {:?} group {}; all groups of one instance must be of the same type", g.kind, other.kind, other.id),
@@ -1633,15 +1920,26 @@ impl Cloud {
                 format!("{who} is already in {} security groups, the quota is {quota}; leave one first (or raise [quotas] security_groups_per_eni)", eni.security_groups.len()),
             );
         }
-        self.enis.get_mut(eni_id).expect("checked").security_groups.push(sg.to_string());
+        self.enis
+            .get_mut(eni_id)
+            .expect("checked")
+            .security_groups
+            .push(sg.to_string());
         Ok(vec![format!("{who}: joined {sg}; its rules apply at once")])
     }
 
     fn leave_security_group(&mut self, eni_id: &str, sg: &str) -> ApiResult<Changes> {
         let eni = self.eni(eni_id)?.clone();
-        let who = eni.instance.clone().filter(|_| eni.kind == EniType::Primary).unwrap_or_else(|| eni_id.to_string());
+        let who = eni
+            .instance
+            .clone()
+            .filter(|_| eni.kind == EniType::Primary)
+            .unwrap_or_else(|| eni_id.to_string());
         if !eni.security_groups.iter().any(|s| s == sg) {
-            return err("InvalidSecurityGroupId.NotFound", format!("{who} is not in {sg}"));
+            return err(
+                "InvalidSecurityGroupId.NotFound",
+                format!("{who} is not in {sg}"),
+            );
         }
         if eni.security_groups.len() == 1 {
             return err(
@@ -1649,8 +1947,14 @@ impl Cloud {
                 format!("{sg} is the last security group of {who}; an instance belongs to at least one group: join another first"),
             );
         }
-        self.enis.get_mut(eni_id).expect("checked").security_groups.retain(|s| s != sg);
-        Ok(vec![format!("{who}: left {sg}; now isolated from that group's members")])
+        self.enis
+            .get_mut(eni_id)
+            .expect("checked")
+            .security_groups
+            .retain(|s| s != sg);
+        Ok(vec![format!(
+            "{who}: left {sg}; now isolated from that group's members"
+        )])
     }
 }
 
@@ -1667,7 +1971,10 @@ pub(crate) fn parse_ip_list(s: &str) -> ApiResult<Vec<Ipv4Addr>> {
         .filter(|x| !x.trim().is_empty())
         .map(|x| {
             x.trim().parse().map_err(|_| {
-                ApiError::new("InvalidSnatIp.Malformed", format!("`{}` in SnatIp is not an IPv4 address", x.trim()))
+                ApiError::new(
+                    "InvalidSnatIp.Malformed",
+                    format!("`{}` in SnatIp is not an IPv4 address", x.trim()),
+                )
             })
         })
         .collect()
@@ -1683,7 +1990,11 @@ pub(crate) fn parse_sg_ports(s: &str, proto: SgProtocol) -> ApiResult<Option<(u1
     };
     let (a, b) = s.split_once('/').ok_or_else(bad)?;
     if !proto.has_ports() {
-        return if a.trim() == "-1" && b.trim() == "-1" { Ok(None) } else { Err(bad()) };
+        return if a.trim() == "-1" && b.trim() == "-1" {
+            Ok(None)
+        } else {
+            Err(bad())
+        };
     }
     let a: u16 = a.trim().parse().map_err(|_| bad())?;
     let b: u16 = b.trim().parse().map_err(|_| bad())?;

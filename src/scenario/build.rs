@@ -22,7 +22,10 @@ pub fn build_topology(f: &ScenarioFile, loc: &Locator<'_>) -> Result<Cloud, Scen
             return Err(loc.at(off, "empty `id`; give every resource a unique id"));
         }
         if !ids.insert(id.to_string()) {
-            return Err(loc.at(off, format!("duplicate id `{id}`: ids must be unique across all resources")));
+            return Err(loc.at(
+                off,
+                format!("duplicate id `{id}`: ids must be unique across all resources"),
+            ));
         }
         Ok(())
     };
@@ -31,75 +34,187 @@ pub fn build_topology(f: &ScenarioFile, loc: &Locator<'_>) -> Result<Cloud, Scen
         let (o, v) = (v.span().start, v.get_ref());
         claim(&v.id, o)?;
         if v.cidr != v.cidr.trunc() {
-            return Err(loc.at(o, format!("VPC {} CIDR {} has host bits set; write {}", v.id, v.cidr, v.cidr.trunc())));
+            return Err(loc.at(
+                o,
+                format!(
+                    "VPC {} CIDR {} has host bits set; write {}",
+                    v.id,
+                    v.cidr,
+                    v.cidr.trunc()
+                ),
+            ));
         }
         let rt = format!("vtb-{}", v.id);
-        c.vpcs.insert(v.id.clone(), Vpc { id: v.id.clone(), cidr: v.cidr, system_route_table: rt.clone() });
-        c.route_tables.insert(rt.clone(), RouteTable { id: rt, vpc: v.id.clone(), kind: RouteTableKind::System, entries: vec![] });
+        c.vpcs.insert(
+            v.id.clone(),
+            Vpc {
+                id: v.id.clone(),
+                cidr: v.cidr,
+                system_route_table: rt.clone(),
+            },
+        );
+        c.route_tables.insert(
+            rt.clone(),
+            RouteTable {
+                id: rt,
+                vpc: v.id.clone(),
+                kind: RouteTableKind::System,
+                entries: vec![],
+            },
+        );
     }
     for t in &f.route_tables {
         let (o, t) = (t.span().start, t.get_ref());
         if let Some(existing) = c.route_tables.get(&t.id) {
             if existing.vpc != t.vpc {
-                return Err(loc.at(o, format!("route table {} is the system table of {}, not {}", t.id, existing.vpc, t.vpc)));
+                return Err(loc.at(
+                    o,
+                    format!(
+                        "route table {} is the system table of {}, not {}",
+                        t.id, existing.vpc, t.vpc
+                    ),
+                ));
             }
             continue;
         }
         claim(&t.id, o)?;
         if !c.vpcs.contains_key(&t.vpc) {
-            return Err(loc.at(o, format!("route table {}: VPC `{}` is not defined in [[vpcs]]", t.id, t.vpc)));
+            return Err(loc.at(
+                o,
+                format!(
+                    "route table {}: VPC `{}` is not defined in [[vpcs]]",
+                    t.id, t.vpc
+                ),
+            ));
         }
-        c.route_tables.insert(t.id.clone(), RouteTable { id: t.id.clone(), vpc: t.vpc.clone(), kind: RouteTableKind::Custom, entries: vec![] });
+        c.route_tables.insert(
+            t.id.clone(),
+            RouteTable {
+                id: t.id.clone(),
+                vpc: t.vpc.clone(),
+                kind: RouteTableKind::Custom,
+                entries: vec![],
+            },
+        );
     }
     for s in &f.vswitches {
         let (o, s) = (s.span().start, s.get_ref());
         claim(&s.id, o)?;
         let Some(vpc) = c.vpcs.get(&s.vpc).cloned() else {
-            return Err(loc.at(o, format!("VSwitch {}: VPC `{}` is not defined in [[vpcs]]", s.id, s.vpc)));
+            return Err(loc.at(
+                o,
+                format!(
+                    "VSwitch {}: VPC `{}` is not defined in [[vpcs]]",
+                    s.id, s.vpc
+                ),
+            ));
         };
         if s.cidr != s.cidr.trunc() {
-            return Err(loc.at(o, format!("VSwitch {} CIDR {} has host bits set; write {}", s.id, s.cidr, s.cidr.trunc())));
+            return Err(loc.at(
+                o,
+                format!(
+                    "VSwitch {} CIDR {} has host bits set; write {}",
+                    s.id,
+                    s.cidr,
+                    s.cidr.trunc()
+                ),
+            ));
         }
         if !vpc.cidr.contains(&s.cidr) {
-            return Err(loc.at(o, format!("VSwitch {} CIDR {} is outside VPC {} ({}); choose a CIDR inside the VPC", s.id, s.cidr, vpc.id, vpc.cidr)));
+            return Err(loc.at(
+                o,
+                format!(
+                    "VSwitch {} CIDR {} is outside VPC {} ({}); choose a CIDR inside the VPC",
+                    s.id, s.cidr, vpc.id, vpc.cidr
+                ),
+            ));
         }
         if s.cidr.prefix_len() > 29 {
-            return Err(loc.at(o, format!("VSwitch {} CIDR {} is smaller than /29, the smallest VSwitch", s.id, s.cidr)));
+            return Err(loc.at(
+                o,
+                format!(
+                    "VSwitch {} CIDR {} is smaller than /29, the smallest VSwitch",
+                    s.id, s.cidr
+                ),
+            ));
         }
-        if let Some(other) = c.vswitches.values().find(|o| o.vpc == s.vpc && (o.cidr.contains(&s.cidr) || s.cidr.contains(&o.cidr))) {
+        if let Some(other) = c
+            .vswitches
+            .values()
+            .find(|o| o.vpc == s.vpc && (o.cidr.contains(&s.cidr) || s.cidr.contains(&o.cidr)))
+        {
             return Err(loc.at(o, format!("VSwitch {} CIDR {} overlaps VSwitch {} ({}); VSwitch CIDRs of one VPC must not overlap", s.id, s.cidr, other.id, other.cidr)));
         }
         let rt = match &s.route_table {
             None => vpc.system_route_table.clone(),
             Some(r) => match c.route_tables.get(r) {
                 Some(t) if t.vpc == s.vpc => r.clone(),
-                Some(t) => return Err(loc.at(o, format!("VSwitch {}: route table {r} belongs to {}, not {}", s.id, t.vpc, s.vpc))),
-                None => return Err(loc.at(o, format!("VSwitch {}: route table `{r}` is not defined in [[route_tables]]", s.id))),
+                Some(t) => {
+                    return Err(loc.at(
+                        o,
+                        format!(
+                            "VSwitch {}: route table {r} belongs to {}, not {}",
+                            s.id, t.vpc, s.vpc
+                        ),
+                    ))
+                }
+                None => {
+                    return Err(loc.at(
+                        o,
+                        format!(
+                            "VSwitch {}: route table `{r}` is not defined in [[route_tables]]",
+                            s.id
+                        ),
+                    ))
+                }
             },
         };
-        c.vswitches.insert(s.id.clone(), VSwitch { id: s.id.clone(), vpc: s.vpc.clone(), zone: s.zone.clone(), cidr: s.cidr, route_table: rt });
+        c.vswitches.insert(
+            s.id.clone(),
+            VSwitch {
+                id: s.id.clone(),
+                vpc: s.vpc.clone(),
+                zone: s.zone.clone(),
+                cidr: s.cidr,
+                route_table: rt,
+            },
+        );
         // Every route table of the VPC carries each VSwitch CIDR as a system route.
         for t in c.route_tables.values_mut().filter(|t| t.vpc == s.vpc) {
-            t.entries.push(RouteEntry { id: format!("rte-local-{}", s.id), destination: s.cidr, next_hop: NextHop::Local, system: true });
+            t.entries.push(RouteEntry {
+                id: format!("rte-local-{}", s.id),
+                destination: s.cidr,
+                next_hop: NextHop::Local,
+                system: true,
+            });
         }
     }
     for g in &f.security_groups {
         let (o, g) = (g.span().start, g.get_ref());
         claim(&g.id, o)?;
         if !c.vpcs.contains_key(&g.vpc) {
-            return Err(loc.at(o, format!("security group {}: VPC `{}` is not defined in [[vpcs]]", g.id, g.vpc)));
+            return Err(loc.at(
+                o,
+                format!(
+                    "security group {}: VPC `{}` is not defined in [[vpcs]]",
+                    g.id, g.vpc
+                ),
+            ));
         }
         if g.kind == SecurityGroupType::Enterprise && !g.inner_access {
             // Enterprise groups isolate members anyway; nothing to store.
         }
-        c.security_groups.insert(g.id.clone(), SecurityGroup {
-            id: g.id.clone(),
-            name: g.id.clone(),
-            vpc: g.vpc.clone(),
-            kind: g.kind,
-            inner_access_accept: g.kind == SecurityGroupType::Basic && g.inner_access,
-            rules: vec![],
-        });
+        c.security_groups.insert(
+            g.id.clone(),
+            SecurityGroup {
+                id: g.id.clone(),
+                name: g.id.clone(),
+                vpc: g.vpc.clone(),
+                kind: g.kind,
+                inner_access_accept: g.kind == SecurityGroupType::Basic && g.inner_access,
+                rules: vec![],
+            },
+        );
     }
     // Rules after all groups exist, so group references resolve; through the API's checks.
     for g in &f.security_groups {
@@ -109,10 +224,26 @@ pub fn build_topology(f: &ScenarioFile, loc: &Locator<'_>) -> Result<Cloud, Scen
                 security_group_id: g.id.clone(),
                 ip_protocol: r.protocol,
                 port_range: r.ports.clone(),
-                source_cidr_ip: if r.direction == Direction::Ingress { r.cidr } else { None },
-                source_group_id: if r.direction == Direction::Ingress { r.group.clone() } else { None },
-                dest_cidr_ip: if r.direction == Direction::Egress { r.cidr } else { None },
-                dest_group_id: if r.direction == Direction::Egress { r.group.clone() } else { None },
+                source_cidr_ip: if r.direction == Direction::Ingress {
+                    r.cidr
+                } else {
+                    None
+                },
+                source_group_id: if r.direction == Direction::Ingress {
+                    r.group.clone()
+                } else {
+                    None
+                },
+                dest_cidr_ip: if r.direction == Direction::Egress {
+                    r.cidr
+                } else {
+                    None
+                },
+                dest_group_id: if r.direction == Direction::Egress {
+                    r.group.clone()
+                } else {
+                    None
+                },
                 policy: Some(r.policy),
                 priority: Some(r.priority),
                 description: Some(r.description.clone()),
@@ -121,7 +252,14 @@ pub fn build_topology(f: &ScenarioFile, loc: &Locator<'_>) -> Result<Cloud, Scen
                 Direction::Ingress => Operation::AuthorizeSecurityGroup(p),
                 Direction::Egress => Operation::AuthorizeSecurityGroupEgress(p),
             };
-            c.apply(&op).map_err(|e| api_at(loc, o, &format!("security group {} rule {}", g.id, i + 1), e))?;
+            c.apply(&op).map_err(|e| {
+                api_at(
+                    loc,
+                    o,
+                    &format!("security group {} rule {}", g.id, i + 1),
+                    e,
+                )
+            })?;
         }
     }
     for i in &f.instances {
@@ -133,86 +271,211 @@ pub fn build_topology(f: &ScenarioFile, loc: &Locator<'_>) -> Result<Cloud, Scen
         }
         if let Some(p) = i.public_ip {
             if c.public_ip_in_use(p) {
-                return Err(loc.at(o, format!("instance {}: public IP {p} is already used by another resource", i.id)));
+                return Err(loc.at(
+                    o,
+                    format!(
+                        "instance {}: public IP {p} is already used by another resource",
+                        i.id
+                    ),
+                ));
             }
         }
         let Some(vsw_id) = &i.vswitch else {
             // A classic-network instance: no VPC, no ENI.
             let Some(zone) = &i.zone else {
-                return Err(loc.at(o, format!("instance {}: give `vswitch` (VPC-connected) or `zone` (classic network)", i.id)));
+                return Err(loc.at(
+                    o,
+                    format!(
+                        "instance {}: give `vswitch` (VPC-connected) or `zone` (classic network)",
+                        i.id
+                    ),
+                ));
             };
-            c.instances.insert(i.id.clone(), Instance {
-                id: i.id.clone(), name: i.name.clone().unwrap_or_else(|| i.id.clone()), vpc: None, zone: zone.clone(),
-                status: i.status, instance_type: i.instance_type.clone(), io_optimized: i.io_optimized,
-                charge_type: i.charge_type, public_ip: i.public_ip, enis: vec![], guest: i.guest.clone(),
-            });
+            c.instances.insert(
+                i.id.clone(),
+                Instance {
+                    id: i.id.clone(),
+                    name: i.name.clone().unwrap_or_else(|| i.id.clone()),
+                    vpc: None,
+                    zone: zone.clone(),
+                    status: i.status,
+                    instance_type: i.instance_type.clone(),
+                    io_optimized: i.io_optimized,
+                    charge_type: i.charge_type,
+                    public_ip: i.public_ip,
+                    enis: vec![],
+                    guest: i.guest.clone(),
+                },
+            );
             continue;
         };
         let Some(vsw) = c.vswitches.get(vsw_id).cloned() else {
-            return Err(loc.at(o, format!("instance {}: VSwitch `{vsw_id}` is not defined in [[vswitches]]", i.id)));
+            return Err(loc.at(
+                o,
+                format!(
+                    "instance {}: VSwitch `{vsw_id}` is not defined in [[vswitches]]",
+                    i.id
+                ),
+            ));
         };
         if let Some(z) = &i.zone {
             if *z != vsw.zone {
                 return Err(loc.at(o, format!("instance {}: zone {z} differs from its VSwitch {}'s zone {}; drop `zone` or fix it", i.id, vsw.id, vsw.zone)));
             }
         }
-        let eni_id = i.primary_eni.clone().unwrap_or_else(|| format!("{}-eth0", i.id));
+        let eni_id = i
+            .primary_eni
+            .clone()
+            .unwrap_or_else(|| format!("{}-eth0", i.id));
         claim(&eni_id, o)?;
-        let ip = private_ip(&c, loc, o, &format!("instance {}", i.id), &vsw, i.private_ip)?;
-        check_groups(&c, loc, o, &format!("instance {}", i.id), &vsw.vpc, &i.security_groups)?;
+        let ip = private_ip(
+            &c,
+            loc,
+            o,
+            &format!("instance {}", i.id),
+            &vsw,
+            i.private_ip,
+        )?;
+        check_groups(
+            &c,
+            loc,
+            o,
+            &format!("instance {}", i.id),
+            &vsw.vpc,
+            &i.security_groups,
+        )?;
         let mac = c.fresh_mac();
-        c.enis.insert(eni_id.clone(), Eni {
-            id: eni_id.clone(), name: eni_id.clone(), kind: EniType::Primary, status: EniStatus::InUse,
-            vpc: vsw.vpc.clone(), vswitch: vsw.id.clone(), zone: vsw.zone.clone(), mac, primary_ip: ip,
-            secondary_ips: vec![], security_groups: i.security_groups.clone(), instance: Some(i.id.clone()),
-            description: format!("primary ENI of {}", i.id),
-        });
-        c.instances.insert(i.id.clone(), Instance {
-            id: i.id.clone(), name: i.name.clone().unwrap_or_else(|| i.id.clone()), vpc: Some(vsw.vpc.clone()),
-            zone: vsw.zone.clone(), status: i.status, instance_type: i.instance_type.clone(), io_optimized: i.io_optimized,
-            charge_type: i.charge_type, public_ip: i.public_ip, enis: vec![eni_id], guest: i.guest.clone(),
-        });
+        c.enis.insert(
+            eni_id.clone(),
+            Eni {
+                id: eni_id.clone(),
+                name: eni_id.clone(),
+                kind: EniType::Primary,
+                status: EniStatus::InUse,
+                vpc: vsw.vpc.clone(),
+                vswitch: vsw.id.clone(),
+                zone: vsw.zone.clone(),
+                mac,
+                primary_ip: ip,
+                secondary_ips: vec![],
+                security_groups: i.security_groups.clone(),
+                instance: Some(i.id.clone()),
+                description: format!("primary ENI of {}", i.id),
+            },
+        );
+        c.instances.insert(
+            i.id.clone(),
+            Instance {
+                id: i.id.clone(),
+                name: i.name.clone().unwrap_or_else(|| i.id.clone()),
+                vpc: Some(vsw.vpc.clone()),
+                zone: vsw.zone.clone(),
+                status: i.status,
+                instance_type: i.instance_type.clone(),
+                io_optimized: i.io_optimized,
+                charge_type: i.charge_type,
+                public_ip: i.public_ip,
+                enis: vec![eni_id],
+                guest: i.guest.clone(),
+            },
+        );
     }
     for e in &f.enis {
         let (o, e) = (e.span().start, e.get_ref());
         claim(&e.id, o)?;
         let Some(vsw) = c.vswitches.get(&e.vswitch).cloned() else {
-            return Err(loc.at(o, format!("ENI {}: VSwitch `{}` is not defined in [[vswitches]]", e.id, e.vswitch)));
+            return Err(loc.at(
+                o,
+                format!(
+                    "ENI {}: VSwitch `{}` is not defined in [[vswitches]]",
+                    e.id, e.vswitch
+                ),
+            ));
         };
         let ip = private_ip(&c, loc, o, &format!("ENI {}", e.id), &vsw, e.primary_ip)?;
-        check_groups(&c, loc, o, &format!("ENI {}", e.id), &vsw.vpc, &e.security_groups)?;
+        check_groups(
+            &c,
+            loc,
+            o,
+            &format!("ENI {}", e.id),
+            &vsw.vpc,
+            &e.security_groups,
+        )?;
         for s in &e.secondary_ips {
             if !vsw.cidr.contains(s) || c.private_ip_in_use(*s) || *s == ip {
-                return Err(loc.at(o, format!("ENI {}: secondary IP {s} must be an idle address inside VSwitch {} ({})", e.id, vsw.id, vsw.cidr)));
+                return Err(loc.at(
+                    o,
+                    format!(
+                        "ENI {}: secondary IP {s} must be an idle address inside VSwitch {} ({})",
+                        e.id, vsw.id, vsw.cidr
+                    ),
+                ));
             }
         }
         let mac = c.fresh_mac();
-        c.enis.insert(e.id.clone(), Eni {
-            id: e.id.clone(), name: e.id.clone(), kind: EniType::Secondary, status: EniStatus::Available,
-            vpc: vsw.vpc.clone(), vswitch: vsw.id.clone(), zone: vsw.zone.clone(), mac, primary_ip: ip,
-            secondary_ips: e.secondary_ips.clone(), security_groups: e.security_groups.clone(), instance: None,
-            description: e.description.clone(),
-        });
+        c.enis.insert(
+            e.id.clone(),
+            Eni {
+                id: e.id.clone(),
+                name: e.id.clone(),
+                kind: EniType::Secondary,
+                status: EniStatus::Available,
+                vpc: vsw.vpc.clone(),
+                vswitch: vsw.id.clone(),
+                zone: vsw.zone.clone(),
+                mac,
+                primary_ip: ip,
+                secondary_ips: e.secondary_ips.clone(),
+                security_groups: e.security_groups.clone(),
+                instance: None,
+                description: e.description.clone(),
+            },
+        );
     }
     for h in &f.havips {
         let (o, h) = (h.span().start, h.get_ref());
         claim(&h.id, o)?;
         let Some(vsw) = c.vswitches.get(&h.vswitch).cloned() else {
-            return Err(loc.at(o, format!("HAVIP {}: VSwitch `{}` is not defined", h.id, h.vswitch)));
+            return Err(loc.at(
+                o,
+                format!("HAVIP {}: VSwitch `{}` is not defined", h.id, h.vswitch),
+            ));
         };
         let ip = private_ip(&c, loc, o, &format!("HAVIP {}", h.id), &vsw, Some(h.ip))?;
-        c.havips.insert(h.id.clone(), HaVip { id: h.id.clone(), vpc: vsw.vpc.clone(), vswitch: vsw.id, ip, eip: None });
+        c.havips.insert(
+            h.id.clone(),
+            HaVip {
+                id: h.id.clone(),
+                vpc: vsw.vpc.clone(),
+                vswitch: vsw.id,
+                ip,
+                eip: None,
+            },
+        );
     }
     for s in &f.slbs {
         let (o, s) = (s.span().start, s.get_ref());
         claim(&s.id, o)?;
-        c.slbs.insert(s.id.clone(), Slb { id: s.id.clone(), address_type: s.address_type, resource_group: s.resource_group.clone(), eip: None });
+        c.slbs.insert(
+            s.id.clone(),
+            Slb {
+                id: s.id.clone(),
+                address_type: s.address_type,
+                resource_group: s.resource_group.clone(),
+                eip: None,
+            },
+        );
     }
     for g in &f.nat_gateways {
         let (o, g) = (g.span().start, g.get_ref());
         claim(&g.id, o)?;
-        c.apply(&Operation::CreateNatGateway { vpc_id: g.vpc.clone(), vswitch_id: g.vswitch.clone(), nat_gateway_id: Some(g.id.clone()), legacy_bandwidth_plan: g.legacy_bandwidth_plan })
-            .map_err(|e| api_at(loc, o, &format!("NAT gateway {}", g.id), e))?;
+        c.apply(&Operation::CreateNatGateway {
+            vpc_id: g.vpc.clone(),
+            vswitch_id: g.vswitch.clone(),
+            nat_gateway_id: Some(g.id.clone()),
+            legacy_bandwidth_plan: g.legacy_bandwidth_plan,
+        })
+        .map_err(|e| api_at(loc, o, &format!("NAT gateway {}", g.id), e))?;
     }
     // Routes after instances, ENIs and gateways exist, through CreateRouteEntry's checks.
     // A user's 0.0.0.0/0 in the system table replaces the one a NAT gateway added.
@@ -220,7 +483,9 @@ pub fn build_topology(f: &ScenarioFile, loc: &Locator<'_>) -> Result<Cloud, Scen
         let (o, t) = (t.span().start, t.get_ref());
         for r in &t.routes {
             if let Some(tbl) = c.route_tables.get_mut(&t.id) {
-                tbl.entries.retain(|e| !(e.system && e.next_hop != NextHop::Local && e.destination == r.destination));
+                tbl.entries.retain(|e| {
+                    !(e.system && e.next_hop != NextHop::Local && e.destination == r.destination)
+                });
             }
             c.apply(&Operation::CreateRouteEntry {
                 route_table_id: t.id.clone(),
@@ -229,7 +494,14 @@ pub fn build_topology(f: &ScenarioFile, loc: &Locator<'_>) -> Result<Cloud, Scen
                 next_hop_id: r.next_hop_id.clone(),
                 route_entry_id: None,
             })
-            .map_err(|e| api_at(loc, o, &format!("route table {} route {}", t.id, r.destination), e))?;
+            .map_err(|e| {
+                api_at(
+                    loc,
+                    o,
+                    &format!("route table {} route {}", t.id, r.destination),
+                    e,
+                )
+            })?;
         }
     }
     for e in &f.eips {
@@ -240,12 +512,21 @@ pub fn build_topology(f: &ScenarioFile, loc: &Locator<'_>) -> Result<Cloud, Scen
         let (o, e) = (e.span().start, e.get_ref());
         if let Some(inst) = &e.instance {
             if !c.instances.contains_key(inst) {
-                return Err(loc.at(o, format!("ENI {}: instance `{inst}` is not defined in [[instances]]", e.id)));
+                return Err(loc.at(
+                    o,
+                    format!(
+                        "ENI {}: instance `{inst}` is not defined in [[instances]]",
+                        e.id
+                    ),
+                ));
             }
             // Cut-through EIPs must be bound before attaching; do that first.
             bind_cut_through_eips(&mut c, f, loc, &e.id)?;
-            c.apply(&Operation::AttachNetworkInterface { network_interface_id: e.id.clone(), instance_id: inst.clone() })
-                .map_err(|er| api_at(loc, o, &format!("ENI {} attachment to {inst}", e.id), er))?;
+            c.apply(&Operation::AttachNetworkInterface {
+                network_interface_id: e.id.clone(),
+                instance_id: inst.clone(),
+            })
+            .map_err(|er| api_at(loc, o, &format!("ENI {} attachment to {inst}", e.id), er))?;
         }
     }
     for e in &f.eips {
@@ -266,7 +547,12 @@ pub fn build_topology(f: &ScenarioFile, loc: &Locator<'_>) -> Result<Cloud, Scen
                 source_vswitch_id: s.source_vswitch.clone(),
                 source_cidr: s.source_cidr,
                 network_interface_id: s.source_eni.clone(),
-                snat_ip: s.snat_ips.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(","),
+                snat_ip: s
+                    .snat_ips
+                    .iter()
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
                 eip_affinity: s.eip_affinity,
                 snat_entry_id: s.id.clone(),
             })
@@ -307,20 +593,46 @@ fn private_ip(
     }
 }
 
-fn check_groups(c: &Cloud, loc: &Locator<'_>, o: usize, what: &str, vpc: &str, groups: &[String]) -> Result<(), ScenarioError> {
+fn check_groups(
+    c: &Cloud,
+    loc: &Locator<'_>,
+    o: usize,
+    what: &str,
+    vpc: &str,
+    groups: &[String],
+) -> Result<(), ScenarioError> {
     if groups.is_empty() {
-        return Err(loc.at(o, format!("{what}: `security_groups` is empty; an instance or ENI belongs to 1 to {} groups", c.quotas.security_groups_per_eni)));
+        return Err(loc.at(
+            o,
+            format!(
+                "{what}: `security_groups` is empty; an instance or ENI belongs to 1 to {} groups",
+                c.quotas.security_groups_per_eni
+            ),
+        ));
     }
     if groups.len() > c.quotas.security_groups_per_eni {
-        return Err(loc.at(o, format!("{what}: {} security groups, the quota is {} (InstanceSecurityGroupLimitExceeded)", groups.len(), c.quotas.security_groups_per_eni)));
+        return Err(loc.at(
+            o,
+            format!(
+                "{what}: {} security groups, the quota is {} (InstanceSecurityGroupLimitExceeded)",
+                groups.len(),
+                c.quotas.security_groups_per_eni
+            ),
+        ));
     }
     let mut kind = None;
     for g in groups {
         let Some(sg) = c.security_groups.get(g) else {
-            return Err(loc.at(o, format!("{what}: security group `{g}` is not defined in [[security_groups]]")));
+            return Err(loc.at(
+                o,
+                format!("{what}: security group `{g}` is not defined in [[security_groups]]"),
+            ));
         };
         if sg.vpc != vpc {
-            return Err(loc.at(o, format!("{what}: security group {g} is in {}, not {vpc}", sg.vpc)));
+            return Err(loc.at(
+                o,
+                format!("{what}: security group {g} is in {}, not {vpc}", sg.vpc),
+            ));
         }
         if kind.is_some_and(|k| k != sg.kind) {
             return Err(loc.at(o, format!("{what}: mixes basic and enterprise security groups; all groups of one instance must be of the same type")));
@@ -337,21 +649,36 @@ fn insert_eip(
     e: &EipSpec,
 ) -> Result<(), ScenarioError> {
     if c.public_ip_in_use(e.address) {
-        return Err(loc.at(o, format!("EIP {}: address {} is already used by another resource", e.id, e.address)));
+        return Err(loc.at(
+            o,
+            format!(
+                "EIP {}: address {} is already used by another resource",
+                e.id, e.address
+            ),
+        ));
     }
-    c.eips.insert(e.id.clone(), Eip {
-        id: e.id.clone(),
-        address: e.address,
-        region: e.region.clone().unwrap_or_else(|| c.region.clone()),
-        status: EipStatus::Available,
-        charge: e.charge,
-        resource_group: e.resource_group.clone(),
-        binding: None,
-    });
+    c.eips.insert(
+        e.id.clone(),
+        Eip {
+            id: e.id.clone(),
+            address: e.address,
+            region: e.region.clone().unwrap_or_else(|| c.region.clone()),
+            status: EipStatus::Available,
+            charge: e.charge,
+            resource_group: e.resource_group.clone(),
+            binding: None,
+        },
+    );
     Ok(())
 }
 
-fn bind(c: &mut Cloud, loc: &Locator<'_>, o: usize, e: &EipSpec, b: &BindSpec) -> Result<(), ScenarioError> {
+fn bind(
+    c: &mut Cloud,
+    loc: &Locator<'_>,
+    o: usize,
+    e: &EipSpec,
+    b: &BindSpec,
+) -> Result<(), ScenarioError> {
     c.apply(&Operation::AssociateEipAddress {
         allocation_id: e.id.clone(),
         instance_id: b.id.clone(),
@@ -363,7 +690,12 @@ fn bind(c: &mut Cloud, loc: &Locator<'_>, o: usize, e: &EipSpec, b: &BindSpec) -
     .map_err(|er| api_at(loc, o, &format!("EIP {} binding to {}", e.id, b.id), er))
 }
 
-fn bind_cut_through_eips(c: &mut Cloud, f: &ScenarioFile, loc: &Locator<'_>, eni: &str) -> Result<(), ScenarioError> {
+fn bind_cut_through_eips(
+    c: &mut Cloud,
+    f: &ScenarioFile,
+    loc: &Locator<'_>,
+    eni: &str,
+) -> Result<(), ScenarioError> {
     for s in &f.eips {
         let (o, e) = (s.span().start, s.get_ref());
         if let Some(b) = &e.bind {

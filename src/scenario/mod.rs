@@ -30,7 +30,11 @@ pub struct ScenarioError {
 
 impl fmt::Display for ScenarioError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )
     }
 }
 
@@ -108,13 +112,14 @@ impl Scenario {
         for st in &parsed.steps {
             let span = st.span();
             let mut table = st.get_ref().clone();
-            let take_str = |t: &mut toml::Table, k: &str| -> Result<Option<String>, ScenarioError> {
-                match t.remove(k) {
-                    None => Ok(None),
-                    Some(toml::Value::String(s)) => Ok(Some(s)),
-                    Some(_) => Err(loc.at(span.start, format!("`{k}` must be a string"))),
-                }
-            };
+            let take_str =
+                |t: &mut toml::Table, k: &str| -> Result<Option<String>, ScenarioError> {
+                    match t.remove(k) {
+                        None => Ok(None),
+                        Some(toml::Value::String(s)) => Ok(Some(s)),
+                        Some(_) => Err(loc.at(span.start, format!("`{k}` must be a string"))),
+                    }
+                };
             let expect_error = take_str(&mut table, "expect_error")?;
             let note = take_str(&mut table, "note")?;
             let opname = table.get("op").and_then(|v| v.as_str()).map(str::to_string);
@@ -122,11 +127,19 @@ impl Scenario {
                 let what = opname.as_deref().unwrap_or("a step without `op`");
                 loc.at(
                     span.start,
-                    format!("step {what}: {}; parameters use the OpenAPI names (see `vpcsim example`)", e.message().trim_end()),
+                    format!(
+                        "step {what}: {}; parameters use the OpenAPI names (see `vpcsim example`)",
+                        e.message().trim_end()
+                    ),
                 )
             })?;
             let line = loc.at(span.start, "").line;
-            steps.push(Step { op, expect_error, note, line });
+            steps.push(Step {
+                op,
+                expect_error,
+                note,
+                line,
+            });
         }
         let mut checks = Vec::new();
         for c in &parsed.checks {
@@ -138,13 +151,18 @@ impl Scenario {
                 return Err(bad("give either `resource` + `field` + `equals` (a state check) or `from` + `to` + `expect` (a connectivity check)"));
             }
             if state && (spec.resource.is_none() || spec.field.is_none() || spec.equals.is_none()) {
-                return Err(bad("a state check needs all of `resource`, `field` and `equals`"));
+                return Err(bad(
+                    "a state check needs all of `resource`, `field` and `equals`",
+                ));
             }
             if conn {
                 if spec.from.is_none() || spec.to.is_none() || spec.expect.is_none() {
                     return Err(bad("a connectivity check needs `from`, `to` and `expect`"));
                 }
-                if !matches!(spec.expect.as_deref(), Some("delivered" | "internet" | "dropped")) {
+                if !matches!(
+                    spec.expect.as_deref(),
+                    Some("delivered" | "internet" | "dropped")
+                ) {
                     return Err(bad("`expect` must be `delivered`, `internet` or `dropped`"));
                 }
                 if let Some(p) = &spec.proto {
@@ -155,7 +173,10 @@ impl Scenario {
             }
             if let Some(n) = spec.after_step {
                 if n > steps.len() {
-                    return Err(bad(&format!("after_step = {n} but the scenario has {} steps", steps.len())));
+                    return Err(bad(&format!(
+                        "after_step = {n} but the scenario has {} steps",
+                        steps.len()
+                    )));
                 }
             }
             let line = loc.at(c.span().start, "").line;

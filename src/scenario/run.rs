@@ -117,7 +117,11 @@ pub fn evaluate(cloud: &Cloud, c: &CheckSpec, after: usize, line: usize) -> Chec
     }
     let resource = c.resource.as_deref().unwrap_or_default();
     let field = c.field.as_deref().unwrap_or_default();
-    let expected = c.equals.as_ref().map(toml_to_json).unwrap_or(serde_json::Value::Null);
+    let expected = c
+        .equals
+        .as_ref()
+        .map(toml_to_json)
+        .unwrap_or(serde_json::Value::Null);
     let observed = match describe(cloud, resource) {
         None => Err(format!("no resource `{resource}`")),
         Some(v) => lookup(&v, field).ok_or_else(|| format!("`{resource}` has no field `{field}`")),

@@ -1,0 +1,45 @@
+//! Reading and writing packet captures (pcap and pcapng), for replaying
+//! captures through the simulator and recording what it emits.
+//!
+//! Design rules:
+//! * **Never panic** on any input: every length is checked before it is used,
+//!   and `pcap-file`'s parsers are only handed slices whose framing we have
+//!   already validated.
+//! * **Never lose what was read**: the reader yields every good record before
+//!   the first problem, then one error naming the record index and byte offset
+//!   (and how to fix it), then ends.
+//! * **Every written block is whole**: each block/record is encoded into a
+//!   buffer and handed to the writer in a single `write_all`, so a process that
+//!   stops after N packet writes leaves a readable file with N packets.
+
+mod read;
+mod write;
+
+#[cfg(test)]
+mod tests;
+
+pub use read::{CaptureReader, Format, PcapError, Record, RecordIssue, MAX_RECORD_LEN};
+pub use write::{PcapWriter, PcapngWriter};
+
+/// `LINKTYPE_ETHERNET`, the only link type the simulator accepts.
+pub const LINKTYPE_ETHERNET: u32 = 1;
+
+/// Human-readable name for a pcap/pcapng link type, for error messages.
+pub fn link_type_name(link_type: u32) -> &'static str {
+    match link_type {
+        0 => "NULL (BSD loopback)",
+        1 => "ETHERNET",
+        9 => "PPP",
+        12 => "RAW (raw IP, OpenBSD numbering)",
+        101 => "RAW (raw IP, no link-layer header)",
+        105 => "IEEE802_11 (Wi-Fi)",
+        108 => "LOOP (OpenBSD loopback)",
+        113 => "LINUX_SLL (Linux cooked capture v1, e.g. `tcpdump -i any`)",
+        127 => "IEEE802_11_RADIOTAP",
+        228 => "IPV4 (raw IPv4)",
+        229 => "IPV6 (raw IPv6)",
+        276 => "LINUX_SLL2 (Linux cooked capture v2, e.g. `tcpdump -i any`)",
+        147..=162 => "USER (private link type)",
+        _ => "unknown link type",
+    }
+}
