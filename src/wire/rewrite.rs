@@ -355,6 +355,12 @@ impl CompiledRewrite {
         }
     }
 
+    /// The header after the rewrite: (src, dst, sport, dport); for an echo
+    /// both ports are the new identifier, for port-less protocols both are 0.
+    pub fn target(&self) -> (std::net::Ipv4Addr, std::net::Ipv4Addr, u16, u16) {
+        (self.src.into(), self.dst.into(), self.sport, self.dport)
+    }
+
     /// True if applying this rewrite changes nothing.
     pub fn is_noop(&self) -> bool {
         !self.write_addrs && !self.write_sport && !self.write_dport

@@ -1,0 +1,161 @@
+//! Why a packet stopped: one flat enum naming the stage and the cause, counted everywhere.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropReason {
+    /// The frame failed to parse (`wire::WireError::name` says how).
+    MalformedFrame,
+    /// IPv4 options: the simulated VPC refuses them.
+    Ipv4Options,
+    /// A fragment that virtual reassembly could not place (no first fragment seen,
+    /// buffer full or timed out).
+    Fragment,
+    /// TTL ran out at a routed hop; an ICMP time-exceeded went back.
+    TtlExceeded,
+    /// The sending instance or receiving ENI's instance is not Running, or the ENI is
+    /// not attached.
+    InstanceNotRunning,
+    /// The guest OS has no route for the destination.
+    GuestNoRoute,
+    /// [decision] anti-spoofing: the source address does not belong to the ENI the packet
+    /// leaves by.
+    EniSourceCheck,
+    SgEgressDenied,
+    SgIngressDenied,
+    /// The VSwitch's route table has no route for the destination.
+    NoRoute,
+    /// A route's next hop is of a type vpcsim does not forward through.
+    NextHopUnmodelled,
+    /// Local route, but no ENI holds the destination private IP.
+    NoSuchPrivateIp,
+    /// The route points at a NAT gateway that has no SNAT entry for the source.
+    NoSnatEntry,
+    /// Every SNAT port for this EIP and destination is taken (~55,000).
+    SnatPortsExhausted,
+    /// From the Internet to an address no resource of the scenario holds.
+    PublicIpUnknown,
+    /// From the Internet to an EIP bound to nothing.
+    EipUnbound,
+    /// From the Internet to a NAT gateway EIP with neither a SNAT session nor a DNAT entry.
+    NatGatewayNoMapping,
+    /// An EIP bound to a resource vpcsim does not forward to (SLB, HAVIP).
+    TargetUnmodelled,
+    /// A cut-through ENI has no private network.
+    CutThroughNoPrivateNetwork,
+    /// The connection tracker is full of established flows; the new one is refused.
+    ConntrackFull,
+    /// A hairpin loop deeper than vpcsim follows.
+    HairpinLoop,
+    /// An ICMP error about a flow vpcsim has no state for.
+    IcmpErrorNoFlow,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 22] = [
+        DropReason::MalformedFrame,
+        DropReason::Ipv4Options,
+        DropReason::Fragment,
+        DropReason::TtlExceeded,
+        DropReason::InstanceNotRunning,
+        DropReason::GuestNoRoute,
+        DropReason::EniSourceCheck,
+        DropReason::SgEgressDenied,
+        DropReason::SgIngressDenied,
+        DropReason::NoRoute,
+        DropReason::NextHopUnmodelled,
+        DropReason::NoSuchPrivateIp,
+        DropReason::NoSnatEntry,
+        DropReason::SnatPortsExhausted,
+        DropReason::PublicIpUnknown,
+        DropReason::EipUnbound,
+        DropReason::NatGatewayNoMapping,
+        DropReason::TargetUnmodelled,
+        DropReason::CutThroughNoPrivateNetwork,
+        DropReason::ConntrackFull,
+        DropReason::HairpinLoop,
+        DropReason::IcmpErrorNoFlow,
+    ];
+
+    /// Stable snake_case name (JSON, counters, `expect_reason` in scenario checks).
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::MalformedFrame => "malformed_frame",
+            DropReason::Ipv4Options => "ipv4_options",
+            DropReason::Fragment => "fragment",
+            DropReason::TtlExceeded => "ttl_exceeded",
+            DropReason::InstanceNotRunning => "instance_not_running",
+            DropReason::GuestNoRoute => "guest_no_route",
+            DropReason::EniSourceCheck => "eni_source_check",
+            DropReason::SgEgressDenied => "sg_egress_denied",
+            DropReason::SgIngressDenied => "sg_ingress_denied",
+            DropReason::NoRoute => "no_route",
+            DropReason::NextHopUnmodelled => "next_hop_unmodelled",
+            DropReason::NoSuchPrivateIp => "no_such_private_ip",
+            DropReason::NoSnatEntry => "no_snat_entry",
+            DropReason::SnatPortsExhausted => "snat_ports_exhausted",
+            DropReason::PublicIpUnknown => "public_ip_unknown",
+            DropReason::EipUnbound => "eip_unbound",
+            DropReason::NatGatewayNoMapping => "nat_gateway_no_mapping",
+            DropReason::TargetUnmodelled => "target_unmodelled",
+            DropReason::CutThroughNoPrivateNetwork => "cut_through_no_private_network",
+            DropReason::ConntrackFull => "conntrack_full",
+            DropReason::HairpinLoop => "hairpin_loop",
+            DropReason::IcmpErrorNoFlow => "icmp_error_no_flow",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        DropReason::ALL.iter().position(|r| *r == self).unwrap_or(0)
+    }
+}
+
+impl std::fmt::Display for DropReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Per-disposition and per-reason packet counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub delivered: u64,
+    pub to_internet: u64,
+    pub dropped: [u64; DropReason::ALL.len()],
+    pub fast_path: u64,
+    pub slow_path: u64,
+    pub icmp_generated: u64,
+    pub flows_created: u64,
+}
+
+impl Counters {
+    pub fn total_dropped(&self) -> u64 {
+        self.dropped.iter().sum()
+    }
+
+    pub fn dropped_by(&self, r: DropReason) -> u64 {
+        self.dropped[r.index()]
+    }
+
+    pub fn merge(&mut self, o: &Counters) {
+        self.delivered += o.delivered;
+        self.to_internet += o.to_internet;
+        for (a, b) in self.dropped.iter_mut().zip(o.dropped.iter()) {
+            *a += b;
+        }
+        self.fast_path += o.fast_path;
+        self.slow_path += o.slow_path;
+        self.icmp_generated += o.icmp_generated;
+        self.flows_created += o.flows_created;
+    }
+
+    /// Non-zero drop counts by name.
+    pub fn drops(&self) -> Vec<(&'static str, u64)> {
+        DropReason::ALL
+            .iter()
+            .filter(|r| self.dropped[r.index()] > 0)
+            .map(|r| (r.name(), self.dropped[r.index()]))
+            .collect()
+    }
+}

@@ -1,0 +1,64 @@
+//! The guest OS's own routing: which device (ENI) a packet the guest sends leaves by.
+//!
+//! Linux as Alibaba Cloud images configure it (SEMANTICS.md §3, guest OS routing):
+//! 1. with policy routes (multi-nic-util), `ip rule from <ethN address> lookup <table N>`
+//!    sends a packet whose source belongs to secondary device ethN out of ethN;
+//! 2. otherwise the main table: the connected subnet of a device (longest prefix, lowest
+//!    device on ties), else the default route via eth0 — secondary devices' default
+//!    routes have a higher metric (lower priority) and never win while eth0 is up.
+
+use std::net::Ipv4Addr;
+
+use crate::compile::{EniIdx, InstanceT, Tables};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestRoute {
+    pub eni: EniIdx,
+    /// The rule or route that chose the device, as `ip route`/`ip rule` would show it.
+    pub why: String,
+}
+
+pub fn route(t: &Tables, inst: &InstanceT, src: Ipv4Addr, dst: Ipv4Addr) -> Option<GuestRoute> {
+    if inst.policy_routes {
+        for (n, &e) in inst.devices.iter().enumerate().skip(1) {
+            let eni = t.eni(e);
+            let owns = eni.visible_public.contains(&src) || (!eni.cut_through && eni.private_ips.contains(&src));
+            if owns {
+                return Some(GuestRoute {
+                    eni: e,
+                    why: format!("policy route: from {src} lookup {} (default via {} dev eth{n})", 1000 + n, eni.gateway),
+                });
+            }
+        }
+    }
+    let connected = inst
+        .devices
+        .iter()
+        .enumerate()
+        .filter(|(_, &e)| !t.eni(e).cut_through && t.eni(e).subnet.contains(&dst))
+        .max_by_key(|(n, &e)| (t.eni(e).subnet.prefix_len(), std::cmp::Reverse(*n)));
+    if let Some((n, &e)) = connected {
+        return Some(GuestRoute { eni: e, why: format!("main table: {} dev eth{n} (connected)", t.eni(e).subnet) });
+    }
+    let &e = inst.devices.first()?;
+    let why = if inst.devices.len() > 1 && !inst.policy_routes {
+        format!(
+            "main table: default via {} dev eth0 (primary ENI; secondary devices' defaults have a higher metric and there is no policy route for {src})",
+            t.eni(e).gateway
+        )
+    } else {
+        format!("main table: default via {} dev eth0", t.eni(e).gateway)
+    };
+    Some(GuestRoute { eni: e, why })
+}
+
+/// The source address the guest picks for a new connection: eth0's primary address
+/// (or, for a device that only has public addresses, its first public address).
+pub fn default_source(t: &Tables, inst: &InstanceT) -> Option<Ipv4Addr> {
+    let e = t.eni(*inst.devices.first()?);
+    if e.cut_through {
+        e.visible_public.first().copied()
+    } else {
+        e.private_ips.first().copied()
+    }
+}
