@@ -5,4 +5,5 @@
 //! `flow` + `pipeline` (per-packet stages with per-flow state) → `engine` (threads) →
 //! edges: `scenario`, `pcapio`, `cli`.
 
+pub mod flow;
 pub mod time;
