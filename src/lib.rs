@@ -5,9 +5,12 @@
 //! `flow` + `pipeline` (per-packet stages with per-flow state) → `engine` (threads) →
 //! edges: `scenario`, `pcapio`, `cli`.
 
+pub mod cli;
 pub mod compile;
+pub mod flow;
 pub mod model;
 pub mod pcapio;
+pub mod pipeline;
 pub mod probe;
 pub mod scenario;
 pub mod time;

@@ -22,11 +22,16 @@ pub fn route(t: &Tables, inst: &InstanceT, src: Ipv4Addr, dst: Ipv4Addr) -> Opti
     if inst.policy_routes {
         for (n, &e) in inst.devices.iter().enumerate().skip(1) {
             let eni = t.eni(e);
-            let owns = eni.visible_public.contains(&src) || (!eni.cut_through && eni.private_ips.contains(&src));
+            let owns = eni.visible_public.contains(&src)
+                || (!eni.cut_through && eni.private_ips.contains(&src));
             if owns {
                 return Some(GuestRoute {
                     eni: e,
-                    why: format!("policy route: from {src} lookup {} (default via {} dev eth{n})", 1000 + n, eni.gateway),
+                    why: format!(
+                        "policy route: from {src} lookup {} (default via {} dev eth{n})",
+                        1000 + n,
+                        eni.gateway
+                    ),
                 });
             }
         }
@@ -38,7 +43,10 @@ pub fn route(t: &Tables, inst: &InstanceT, src: Ipv4Addr, dst: Ipv4Addr) -> Opti
         .filter(|(_, &e)| !t.eni(e).cut_through && t.eni(e).subnet.contains(&dst))
         .max_by_key(|(n, &e)| (t.eni(e).subnet.prefix_len(), std::cmp::Reverse(*n)));
     if let Some((n, &e)) = connected {
-        return Some(GuestRoute { eni: e, why: format!("main table: {} dev eth{n} (connected)", t.eni(e).subnet) });
+        return Some(GuestRoute {
+            eni: e,
+            why: format!("main table: {} dev eth{n} (connected)", t.eni(e).subnet),
+        });
     }
     let &e = inst.devices.first()?;
     let why = if inst.devices.len() > 1 && !inst.policy_routes {

@@ -24,11 +24,29 @@ pub struct Hop {
 }
 
 impl Trace {
-    pub fn push(&mut self, stage: &'static str, resource: impl Into<String>, detail: impl Into<String>) {
-        self.hops.push(Hop { stage, resource: resource.into(), detail: detail.into(), before: None, after: None });
+    pub fn push(
+        &mut self,
+        stage: &'static str,
+        resource: impl Into<String>,
+        detail: impl Into<String>,
+    ) {
+        self.hops.push(Hop {
+            stage,
+            resource: resource.into(),
+            detail: detail.into(),
+            before: None,
+            after: None,
+        });
     }
 
-    pub fn rewrite(&mut self, stage: &'static str, resource: impl Into<String>, detail: impl Into<String>, before: &FrameInfo, after: &FrameInfo) {
+    pub fn rewrite(
+        &mut self,
+        stage: &'static str,
+        resource: impl Into<String>,
+        detail: impl Into<String>,
+        before: &FrameInfo,
+        after: &FrameInfo,
+    ) {
         self.hops.push(Hop {
             stage,
             resource: resource.into(),
@@ -56,21 +74,44 @@ impl Trace {
 /// `tcp 192.168.1.10:40000 → 203.0.113.80:443 [S] ttl 64`
 pub fn summary(i: &FrameInfo) -> String {
     match i.l4 {
-        L4::Tcp { sport, dport, flags, .. } => format!("tcp {}:{sport} → {}:{dport} [{flags}] ttl {}", i.src, i.dst, i.ttl),
-        L4::Udp { sport, dport } => format!("udp {}:{sport} → {}:{dport} ttl {}", i.src, i.dst, i.ttl),
-        L4::IcmpEcho { request, ident, seq } => format!(
+        L4::Tcp {
+            sport,
+            dport,
+            flags,
+            ..
+        } => format!(
+            "tcp {}:{sport} → {}:{dport} [{flags}] ttl {}",
+            i.src, i.dst, i.ttl
+        ),
+        L4::Udp { sport, dport } => {
+            format!("udp {}:{sport} → {}:{dport} ttl {}", i.src, i.dst, i.ttl)
+        }
+        L4::IcmpEcho {
+            request,
+            ident,
+            seq,
+        } => format!(
             "icmp echo-{} {} → {} id {ident} seq {seq} ttl {}",
             if request { "request" } else { "reply" },
             i.src,
             i.dst,
             i.ttl
         ),
-        L4::IcmpError { icmp_type, code, inner } => format!(
+        L4::IcmpError {
+            icmp_type,
+            code,
+            inner,
+        } => format!(
             "icmp type {icmp_type} code {code} {} → {} about {} {}:{} → {}:{}",
             i.src, i.dst, inner.proto, inner.src, inner.sport, inner.dst, inner.dport
         ),
-        L4::IcmpOther { icmp_type, code } => format!("icmp type {icmp_type} code {code} {} → {}", i.src, i.dst),
-        L4::Fragment => format!("fragment proto {} {} → {} id {} offset {}", i.proto, i.src, i.dst, i.ident, i.frag_offset),
+        L4::IcmpOther { icmp_type, code } => {
+            format!("icmp type {icmp_type} code {code} {} → {}", i.src, i.dst)
+        }
+        L4::Fragment => format!(
+            "fragment proto {} {} → {} id {} offset {}",
+            i.proto, i.src, i.dst, i.ident, i.frag_offset
+        ),
         L4::Other => format!("proto {} {} → {}", i.proto, i.src, i.dst),
     }
 }

@@ -1,0 +1,743 @@
+//! The connection table: one record per connection, two index entries (one per
+//! direction) pointing at it.
+//!
+//! # Layout and memory
+//!
+//! * A slab `Vec<Conn<A, M>>` of at most `capacity` records. A record holds both
+//!   direction keys (2 × 16 B), both cached actions (2 × `size_of::<A>()`), the
+//!   metadata `M`, the last-seen time as a `u32` tick, two `u32` links for the eviction
+//!   list, and one byte each of state and flags. Free records are chained through their
+//!   `next` link; the slab is never shrunk or grown past `capacity`.
+//! * One open-addressing index of `u32` slots (linear probing, backward-shift deletion,
+//!   no tombstones), sized once for `2 × capacity` entries at a load factor of at most
+//!   [`MAX_LOAD`]. A slot holds `entry + 1` (entry = `conn × 2 + dir`, 0 = empty) in its
+//!   low bits and a tag from the key's hash in the remaining high bits (11 bits at 1M
+//!   connections), so probes rarely touch a record whose key does not match.
+//!
+//! With a 16-byte action and a 4-byte metadata that is 84 B of record plus ≈ 9.4 B of
+//! index ≈ 93.4 B per connection (both directions) at any capacity; see
+//! [`ConnTable::bytes_per_connection`] and the `memory_per_connection_*` tests.
+//!
+//! # Time
+//!
+//! Last-seen times are kept as `u32` ticks of [`TICK_NANOS`] (2^20 ns ≈ 1.05 ms), so a
+//! timeout is honoured to within about a millisecond. Ticks wrap after ≈ 52 simulated
+//! days; comparisons use wrapping arithmetic, which stays exact as long as every
+//! connection is looked at by [`ConnTable::expire`] (or the incremental
+//! [`ConnTable::expire_some`]) at least once in any ≈ 50-day window — the engine calls it
+//! every simulated second or so.
+//!
+//! # Expiry
+//!
+//! [`ConnTable::lookup`] takes `&self` and treats an entry idle past the timeout of its
+//! state as a miss; it cannot remove it. Such a connection is reclaimed (its metadata
+//! queued and handed out by the next [`ConnTable::expire`], counted in
+//! `stats().expirations`) when one of:
+//! * an [`insert`](ConnTable::insert) reuses one of its keys (the slow path re-installs
+//!   the flow after the miss),
+//! * an insert finds the table full (bounded lazy expiry, below),
+//! * [`ConnTable::expire`] sweeps the slab (`O(slab length)`; housekeeping), or
+//!   [`ConnTable::expire_some`] advances its clock hand over a bounded number of slots.
+//!
+//! # Capacity and eviction policy
+//!
+//! The table never holds more than `capacity` connections. When an insert needs a record
+//! and none is free:
+//! 1. **Lazy expiry, bounded**: the head of the eviction list and up to
+//!    [`CLOCK_BUDGET`] slots under a clock hand are checked; every timed-out connection
+//!    found is reclaimed (counted as an expiration).
+//! 2. **Eviction**: otherwise the *oldest unprotected* connection is evicted (counted in
+//!    `evictions`). Unprotected means not `Established` for TCP (so half-open SYN-flood
+//!    entries, and closing/closed ones, go first), and "no reply seen yet" for UDP, ICMP
+//!    and other protocols. Unprotected connections sit in one intrusive doubly linked
+//!    FIFO in the order they became unprotected, so this is O(1).
+//! 3. **Refusal**: if every connection is protected, the insert fails with
+//!    [`InsertError::TableFull`] (counted in `refused_full`) rather than break a working
+//!    flow.
+//!
+//! The metadata of evicted connections is queued exactly like that of expired ones, so
+//! the pipeline releases their SNAT bindings from the same [`ConnTable::expire`] call.
+//!
+//! # Hashing
+//!
+//! Keys come straight from packets, so an attacker chooses them. The index hashes with a
+//! folded 64×64→128-bit multiply (the foldhash/wyhash construction, two rounds) keyed by
+//! three 64-bit secrets drawn per table from the OS-seeded `RandomState`: fast (a couple
+//! of nanoseconds), and an attacker who cannot read the secrets cannot precompute a set
+//! of colliding tuples. It is not a cryptographic PRF; the residual risk is accepted
+//! because the table's size is bounded (a flood degrades probe lengths, never memory),
+//! and the simulator is not exposed to hostile traffic anyway. The seed only affects the
+//! index layout, never which connections are found, expired or evicted, so runs stay
+//! deterministic. [`ConnTable::with_seed`] fixes it for reproducible benchmarks.
+
+use std::hash::{BuildHasher, Hasher};
+
+use super::{proto, tcp_flags, ConnId, Dir, FlowKey, Hit, InsertError, TcpState, Timeouts};
+use crate::time::SimTime;
+
+/// Granularity of stored timestamps: 2^20 ns ≈ 1.05 ms.
+pub const TICK_NANOS: u64 = 1 << TICK_SHIFT;
+const TICK_SHIFT: u32 = 20;
+
+/// The index never holds more than this fraction of its slots.
+pub const MAX_LOAD: f64 = 0.85;
+
+/// Slots examined by the clock hand when an insert finds the table full.
+pub const CLOCK_BUDGET: usize = 8;
+
+const NIL: u32 = u32::MAX;
+
+// Record states: TCP states 0..=5 (TcpState order), then the non-TCP classes.
+const ST_SYN_SENT: u8 = 0;
+const ST_SYN_RECEIVED: u8 = 1;
+const ST_ESTABLISHED: u8 = 2;
+const ST_FIN_WAIT: u8 = 3;
+const ST_CLOSING: u8 = 4;
+const ST_CLOSED: u8 = 5;
+const ST_UDP: u8 = 6;
+const ST_ICMP: u8 = 7;
+const ST_OTHER: u8 = 8;
+const N_STATES: usize = 9;
+const ST_FREE: u8 = 0xff;
+
+// Record flags.
+const F_FIN_ORIG: u8 = 1;
+const F_FIN_REPLY: u8 = 2;
+const F_SEEN_REPLY: u8 = 4;
+const F_LISTED: u8 = 8;
+
+/// Counters, monotonically increasing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnStats {
+    /// Connections inserted.
+    pub inserts: u64,
+    /// Unprotected connections removed to make room for a new one.
+    pub evictions: u64,
+    /// Connections removed because they were idle past their timeout.
+    pub expirations: u64,
+    /// Inserts refused because every connection was protected.
+    pub refused_full: u64,
+}
+
+#[derive(Clone, Copy)]
+struct Conn<A: Copy, M: Copy> {
+    keys: [FlowKey; 2],
+    actions: [A; 2],
+    meta: M,
+    last_seen: u32,
+    prev: u32,
+    next: u32,
+    state: u8,
+    flags: u8,
+}
+
+/// Per-flow state: see the module documentation.
+pub struct ConnTable<A: Copy, M: Copy> {
+    conns: Vec<Conn<A, M>>,
+    slots: Box<[u32]>,
+    /// Low bits of a slot holding `entry + 1`.
+    entry_mask: u32,
+    seed: [u64; 3],
+    capacity: usize,
+    len: usize,
+    free_head: u32,
+    /// Eviction FIFO of unprotected connections.
+    lru_head: u32,
+    lru_tail: u32,
+    clock: usize,
+    timeout_ticks: [u32; N_STATES],
+    pending: Vec<M>,
+    stats: ConnStats,
+}
+
+#[inline]
+fn fold(a: u64, b: u64) -> u64 {
+    let p = (a as u128).wrapping_mul(b as u128);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+#[inline]
+fn tick(now: SimTime) -> u32 {
+    (now.0 >> TICK_SHIFT) as u32
+}
+
+fn ticks_of(d: std::time::Duration) -> u32 {
+    let n = d.as_nanos();
+    let t = n.div_ceil(TICK_NANOS as u128);
+    // Leave room below the wrap horizon.
+    t.min((u32::MAX / 2) as u128) as u32
+}
+
+fn tcp_initial(flags: u8) -> u8 {
+    use tcp_flags::*;
+    if flags & RST != 0 {
+        ST_CLOSED
+    } else if flags & SYN != 0 {
+        if flags & ACK != 0 {
+            ST_SYN_RECEIVED
+        } else {
+            ST_SYN_SENT
+        }
+    } else if flags & FIN != 0 {
+        ST_FIN_WAIT
+    } else {
+        ST_ESTABLISHED
+    }
+}
+
+/// The transition table documented on [`TcpState`]. `fins` holds `F_FIN_*` bits and is
+/// updated.
+fn tcp_next(state: u8, dir: Dir, flags: u8, fins: &mut u8) -> u8 {
+    use tcp_flags::*;
+    if flags & RST != 0 {
+        return ST_CLOSED;
+    }
+    let syn_only = flags & (SYN | ACK) == SYN;
+    if matches!(state, ST_CLOSING | ST_CLOSED) {
+        if syn_only && dir == Dir::Original {
+            *fins = 0;
+            return ST_SYN_SENT;
+        }
+        return state;
+    }
+    if flags & FIN != 0 {
+        *fins |= match dir {
+            Dir::Original => F_FIN_ORIG,
+            Dir::Reply => F_FIN_REPLY,
+        };
+        return if *fins == F_FIN_ORIG | F_FIN_REPLY {
+            ST_CLOSING
+        } else {
+            ST_FIN_WAIT
+        };
+    }
+    match state {
+        ST_SYN_SENT if dir == Dir::Reply && flags & (SYN | ACK) == SYN | ACK => ST_SYN_RECEIVED,
+        ST_SYN_RECEIVED if dir == Dir::Original && flags & (SYN | ACK) == ACK => ST_ESTABLISHED,
+        s => s,
+    }
+}
+
+fn tcp_state(code: u8) -> Option<TcpState> {
+    Some(match code {
+        ST_SYN_SENT => TcpState::SynSent,
+        ST_SYN_RECEIVED => TcpState::SynReceived,
+        ST_ESTABLISHED => TcpState::Established,
+        ST_FIN_WAIT => TcpState::FinWait,
+        ST_CLOSING => TcpState::Closing,
+        ST_CLOSED => TcpState::Closed,
+        _ => return None,
+    })
+}
+
+impl<A: Copy, M: Copy> ConnTable<A, M> {
+    /// A table for at most `capacity` connections (at least 1, below 2^30), with hash
+    /// secrets drawn from the OS.
+    pub fn new(capacity: usize, timeouts: Timeouts) -> Self {
+        let rs = std::collections::hash_map::RandomState::new();
+        let mut seed = [0u64; 3];
+        for (i, s) in seed.iter_mut().enumerate() {
+            let mut h = rs.build_hasher();
+            h.write_usize(i);
+            *s = h.finish();
+        }
+        Self::with_seed(capacity, timeouts, seed)
+    }
+
+    /// As [`ConnTable::new`] with fixed hash secrets (reproducible layout for benches).
+    pub fn with_seed(capacity: usize, timeouts: Timeouts, seed: [u64; 3]) -> Self {
+        let capacity = capacity.max(1);
+        assert!(
+            capacity < (1 << 30),
+            "ConnTable capacity must be below 2^30"
+        );
+        let entries = 2 * capacity as u64;
+        let nslots = (((entries as f64) / MAX_LOAD).ceil() as usize).max(8);
+        // Values 1..=entries must fit in the low bits.
+        let bits = 64 - entries.leading_zeros();
+        let entry_mask = if bits >= 32 {
+            u32::MAX
+        } else {
+            (1u32 << bits) - 1
+        };
+        let t = timeouts;
+        let timeout_ticks = [
+            ticks_of(t.tcp_syn),
+            ticks_of(t.tcp_syn),
+            ticks_of(t.tcp_established),
+            ticks_of(t.tcp_closing),
+            ticks_of(t.tcp_closed),
+            ticks_of(t.tcp_closed),
+            ticks_of(t.udp),
+            ticks_of(t.icmp),
+            ticks_of(t.other),
+        ];
+        ConnTable {
+            conns: Vec::with_capacity(capacity),
+            slots: vec![0u32; nslots].into_boxed_slice(),
+            entry_mask,
+            seed: [seed[0], seed[1], seed[2] | 1],
+            capacity,
+            len: 0,
+            free_head: NIL,
+            lru_head: NIL,
+            lru_tail: NIL,
+            clock: 0,
+            timeout_ticks,
+            pending: Vec::new(),
+            stats: ConnStats::default(),
+        }
+    }
+
+    #[inline]
+    fn hash(&self, k: &FlowKey) -> u64 {
+        let a = (k.src as u64) | ((k.dst as u64) << 32);
+        let b = (k.sport as u64)
+            | ((k.dport as u64) << 16)
+            | ((k.port as u64) << 32)
+            | ((k.proto as u64) << 48);
+        fold(fold(a ^ self.seed[0], b ^ self.seed[1]), self.seed[2])
+    }
+
+    #[inline]
+    fn home(&self, h: u64) -> usize {
+        (((h >> 32) * self.slots.len() as u64) >> 32) as usize
+    }
+
+    #[inline]
+    fn tag(&self, h: u64) -> u32 {
+        (h as u32) & !self.entry_mask
+    }
+
+    /// The entry (`conn × 2 + dir`) whose key is `key`, live or not.
+    #[inline]
+    fn find(&self, key: &FlowKey) -> Option<u32> {
+        let h = self.hash(key);
+        let tag = self.tag(h);
+        let n = self.slots.len();
+        let mut i = self.home(h);
+        loop {
+            let s = self.slots[i];
+            let e = s & self.entry_mask;
+            if e == 0 {
+                return None;
+            }
+            if s & !self.entry_mask == tag {
+                let e = e - 1;
+                let c = &self.conns[(e >> 1) as usize];
+                if c.keys[(e & 1) as usize] == *key {
+                    return Some(e);
+                }
+            }
+            i += 1;
+            if i == n {
+                i = 0;
+            }
+        }
+    }
+
+    fn index_insert(&mut self, key: &FlowKey, entry: u32) {
+        let h = self.hash(key);
+        let v = self.tag(h) | (entry + 1);
+        let n = self.slots.len();
+        let mut i = self.home(h);
+        while self.slots[i] & self.entry_mask != 0 {
+            i += 1;
+            if i == n {
+                i = 0;
+            }
+        }
+        self.slots[i] = v;
+    }
+
+    /// Removes exactly `entry` (not merely "some entry with this key").
+    fn index_remove(&mut self, key: &FlowKey, entry: u32) {
+        let n = self.slots.len();
+        let mut i = self.home(self.hash(key));
+        loop {
+            let e = self.slots[i] & self.entry_mask;
+            debug_assert!(e != 0, "index entry missing");
+            if e == 0 {
+                return;
+            }
+            if e == entry + 1 {
+                break;
+            }
+            i += 1;
+            if i == n {
+                i = 0;
+            }
+        }
+        // Backward-shift deletion: pull later members of the cluster into the hole when
+        // their home position allows it.
+        let mut hole = i;
+        let mut j = i;
+        loop {
+            j += 1;
+            if j == n {
+                j = 0;
+            }
+            let s = self.slots[j];
+            let e = s & self.entry_mask;
+            if e == 0 {
+                break;
+            }
+            let e = e - 1;
+            let k = self.conns[(e >> 1) as usize].keys[(e & 1) as usize];
+            let home = self.home(self.hash(&k));
+            let dist_home = (j + n - home) % n;
+            let dist_hole = (j + n - hole) % n;
+            if dist_home >= dist_hole {
+                self.slots[hole] = s;
+                hole = j;
+            }
+        }
+        self.slots[hole] = 0;
+    }
+
+    #[inline]
+    fn expired_at(&self, c: &Conn<A, M>, t: u32) -> bool {
+        t.wrapping_sub(c.last_seen) > self.timeout_ticks[c.state as usize]
+    }
+
+    #[inline]
+    fn protected(c: &Conn<A, M>) -> bool {
+        match c.state {
+            ST_ESTABLISHED => true,
+            ST_UDP | ST_ICMP | ST_OTHER => c.flags & F_SEEN_REPLY != 0,
+            _ => false,
+        }
+    }
+
+    fn lru_push(&mut self, id: u32) {
+        let tail = self.lru_tail;
+        {
+            let c = &mut self.conns[id as usize];
+            c.prev = tail;
+            c.next = NIL;
+            c.flags |= F_LISTED;
+        }
+        if tail == NIL {
+            self.lru_head = id;
+        } else {
+            self.conns[tail as usize].next = id;
+        }
+        self.lru_tail = id;
+    }
+
+    fn lru_unlink(&mut self, id: u32) {
+        let (prev, next) = {
+            let c = &mut self.conns[id as usize];
+            c.flags &= !F_LISTED;
+            (c.prev, c.next)
+        };
+        if prev == NIL {
+            self.lru_head = next;
+        } else {
+            self.conns[prev as usize].next = next;
+        }
+        if next == NIL {
+            self.lru_tail = prev;
+        } else {
+            self.conns[next as usize].prev = prev;
+        }
+    }
+
+    /// Keeps list membership equal to "unprotected".
+    fn relist(&mut self, id: u32) {
+        let c = &self.conns[id as usize];
+        let listed = c.flags & F_LISTED != 0;
+        let want = !Self::protected(c);
+        if listed && !want {
+            self.lru_unlink(id);
+        } else if !listed && want {
+            self.lru_push(id);
+        }
+    }
+
+    /// Frees connection `id` and returns its metadata.
+    fn reclaim(&mut self, id: u32) -> M {
+        let c = self.conns[id as usize];
+        debug_assert!(c.state != ST_FREE);
+        self.index_remove(&c.keys[0], id * 2);
+        self.index_remove(&c.keys[1], id * 2 + 1);
+        if c.flags & F_LISTED != 0 {
+            self.lru_unlink(id);
+        }
+        let free_head = self.free_head;
+        let r = &mut self.conns[id as usize];
+        r.state = ST_FREE;
+        r.flags = 0;
+        r.next = free_head;
+        self.free_head = id;
+        self.len -= 1;
+        c.meta
+    }
+
+    fn reclaim_expired(&mut self, id: u32) {
+        let m = self.reclaim(id);
+        self.pending.push(m);
+        self.stats.expirations += 1;
+    }
+
+    /// Bounded lazy expiry, then eviction, as the module doc describes.
+    fn make_room(&mut self, t: u32) -> Result<(), InsertError> {
+        let mut freed = false;
+        let head = self.lru_head;
+        if head != NIL && self.expired_at(&self.conns[head as usize], t) {
+            self.reclaim_expired(head);
+            freed = true;
+        }
+        let slab = self.conns.len();
+        for _ in 0..CLOCK_BUDGET.min(slab) {
+            if self.clock >= slab {
+                self.clock = 0;
+            }
+            let id = self.clock;
+            self.clock += 1;
+            let c = &self.conns[id];
+            if c.state != ST_FREE && self.expired_at(c, t) {
+                self.reclaim_expired(id as u32);
+                freed = true;
+            }
+        }
+        if freed {
+            return Ok(());
+        }
+        let head = self.lru_head;
+        if head != NIL {
+            let m = self.reclaim(head);
+            self.pending.push(m);
+            self.stats.evictions += 1;
+            return Ok(());
+        }
+        self.stats.refused_full += 1;
+        Err(InsertError::TableFull)
+    }
+
+    /// One lookup; an entry past its timeout counts as a miss (it is reclaimed later, see
+    /// the module doc). Refreshes nothing.
+    #[inline]
+    pub fn lookup(&self, key: &FlowKey, now: SimTime) -> Option<Hit<A>> {
+        let e = self.find(key)?;
+        let c = &self.conns[(e >> 1) as usize];
+        if self.expired_at(c, tick(now)) {
+            return None;
+        }
+        Some(Hit {
+            action: c.actions[(e & 1) as usize],
+            dir: if e & 1 == 0 {
+                Dir::Original
+            } else {
+                Dir::Reply
+            },
+            conn: ConnId(e >> 1),
+        })
+    }
+
+    /// Called for each packet that used a hit: refreshes last-seen and advances the TCP
+    /// state from the flags (pass 0 for non-TCP). Returns the new state for TCP, `None`
+    /// for other protocols or a connection that no longer exists.
+    #[inline]
+    pub fn observe(
+        &mut self,
+        conn: ConnId,
+        dir: Dir,
+        tcp_flags: u8,
+        now: SimTime,
+    ) -> Option<TcpState> {
+        let id = conn.0;
+        let c = self.conns.get_mut(id as usize)?;
+        if c.state == ST_FREE {
+            return None;
+        }
+        c.last_seen = tick(now);
+        let was_protected = Self::protected(c);
+        if dir == Dir::Reply {
+            c.flags |= F_SEEN_REPLY;
+        }
+        let st = if c.state <= ST_CLOSED {
+            let mut fins = c.flags & (F_FIN_ORIG | F_FIN_REPLY);
+            c.state = tcp_next(c.state, dir, tcp_flags, &mut fins);
+            c.flags = (c.flags & !(F_FIN_ORIG | F_FIN_REPLY)) | fins;
+            tcp_state(c.state)
+        } else {
+            None
+        };
+        if was_protected != Self::protected(c) {
+            self.relist(id);
+        }
+        st
+    }
+
+    /// Installs a connection: `original` (the packet that took the slow path) and
+    /// `reply` (the tuple its replies will arrive with), each with its cached action.
+    /// `proto` selects the timeout class; `tcp_flags` the initial TCP state.
+    ///
+    /// Stale (timed-out) connections owning either key are reclaimed first. When the
+    /// table is full the policy in the module doc applies.
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert(
+        &mut self,
+        original: FlowKey,
+        original_action: A,
+        reply: FlowKey,
+        reply_action: A,
+        meta: M,
+        proto: u8,
+        tcp_flags: u8,
+        now: SimTime,
+    ) -> Result<ConnId, InsertError> {
+        let t = tick(now);
+        for k in [&original, &reply] {
+            if let Some(e) = self.find(k) {
+                let id = e >> 1;
+                if self.expired_at(&self.conns[id as usize], t) {
+                    self.reclaim_expired(id);
+                } else {
+                    return Err(InsertError::KeyExists);
+                }
+            }
+        }
+        if self.free_head == NIL && self.conns.len() >= self.capacity {
+            self.make_room(t)?;
+        }
+        let state = match proto {
+            proto::TCP => tcp_initial(tcp_flags),
+            proto::UDP => ST_UDP,
+            proto::ICMP => ST_ICMP,
+            _ => ST_OTHER,
+        };
+        let rec = Conn {
+            keys: [original, reply],
+            actions: [original_action, reply_action],
+            meta,
+            last_seen: t,
+            prev: NIL,
+            next: NIL,
+            state,
+            flags: 0,
+        };
+        let id = if self.free_head != NIL {
+            let id = self.free_head;
+            self.free_head = self.conns[id as usize].next;
+            self.conns[id as usize] = rec;
+            id
+        } else {
+            self.conns.push(rec);
+            (self.conns.len() - 1) as u32
+        };
+        self.index_insert(&original, id * 2);
+        self.index_insert(&reply, id * 2 + 1);
+        self.relist(id);
+        self.len += 1;
+        self.stats.inserts += 1;
+        Ok(ConnId(id))
+    }
+
+    /// Removes a live connection now, returning its metadata (not queued for
+    /// [`ConnTable::expire`], not counted as an expiration).
+    pub fn remove(&mut self, conn: ConnId) -> Option<M> {
+        match self.conns.get(conn.0 as usize) {
+            Some(c) if c.state != ST_FREE => Some(self.reclaim(conn.0)),
+            _ => None,
+        }
+    }
+
+    /// Removes every timed-out connection (a sweep of the slab, `O(capacity)`) and
+    /// pushes onto `out` their metadata plus that of connections reclaimed or evicted
+    /// since the last call. Returns how many were pushed.
+    pub fn expire(&mut self, now: SimTime, out: &mut Vec<M>) -> usize {
+        let n = self.conns.len();
+        self.expire_range(now, 0, n, out)
+    }
+
+    /// Incremental [`ConnTable::expire`]: examines at most `max_slots` slab slots from a
+    /// clock hand that persists across calls (so repeated calls cover the whole table),
+    /// plus the queued metadata. Returns how many were pushed.
+    pub fn expire_some(&mut self, now: SimTime, max_slots: usize, out: &mut Vec<M>) -> usize {
+        let n = self.conns.len();
+        if self.clock >= n {
+            self.clock = 0;
+        }
+        let start = self.clock;
+        let steps = max_slots.min(n);
+        let first = (n - start).min(steps);
+        let mut pushed = self.expire_range(now, start, start + first, out);
+        if steps > first {
+            pushed += self.expire_range(now, 0, steps - first, out);
+        }
+        self.clock = (start + steps) % n.max(1);
+        pushed
+    }
+
+    fn expire_range(&mut self, now: SimTime, from: usize, to: usize, out: &mut Vec<M>) -> usize {
+        let t = tick(now);
+        for id in from..to {
+            let c = &self.conns[id];
+            if c.state != ST_FREE && self.expired_at(c, t) {
+                self.reclaim_expired(id as u32);
+            }
+        }
+        let pushed = self.pending.len();
+        out.append(&mut self.pending);
+        pushed
+    }
+
+    /// Whether some connection (live or timed out but not yet reclaimed) owns `key`:
+    /// for port-collision checks.
+    #[inline]
+    pub fn contains_key(&self, key: &FlowKey) -> bool {
+        self.find(key).is_some()
+    }
+
+    /// Connections held, including timed-out ones not yet reclaimed.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub fn stats(&self) -> ConnStats {
+        self.stats
+    }
+
+    pub fn meta(&self, conn: ConnId) -> Option<&M> {
+        match self.conns.get(conn.0 as usize) {
+            Some(c) if c.state != ST_FREE => Some(&c.meta),
+            _ => None,
+        }
+    }
+
+    /// The TCP state, `None` for other protocols or a free id.
+    pub fn state(&self, conn: ConnId) -> Option<TcpState> {
+        self.conns
+            .get(conn.0 as usize)
+            .and_then(|c| tcp_state(c.state))
+    }
+
+    /// Memory per connection (both directions) when the table is filled to its
+    /// capacity: the slab record plus this table's share of index slots. Fixed
+    /// overheads (the struct itself, the metadata queue) are amortised in.
+    pub fn bytes_per_connection(&self) -> f64 {
+        let record = std::mem::size_of::<Conn<A, M>>() * self.capacity;
+        let index = std::mem::size_of_val(&*self.slots);
+        let fixed =
+            std::mem::size_of::<Self>() + self.pending.capacity() * std::mem::size_of::<M>();
+        (record + index + fixed) as f64 / self.capacity as f64
+    }
+
+    /// Size of one slab record (diagnostics).
+    pub fn record_size() -> usize {
+        std::mem::size_of::<Conn<A, M>>()
+    }
+}
+
+#[cfg(test)]
+mod tests;
