@@ -1028,10 +1028,11 @@ impl Dataplane {
             "eni",
             e.id.clone(),
             format!(
-                "delivered to {} ({}) as {}",
+                "delivered to {} ({} of {})",
                 e.id,
                 e.device_name(),
-                "seen by the guest"
+                e.instance
+                    .map_or("no instance", |i| tables.instances[i as usize].id.as_str())
             ),
         )
     }
