@@ -760,7 +760,7 @@ fn eip_refused_on_public_slb() {
 }
 
 #[test]
-fn eip_refused_on_secondary_target_when_primary_eni_given() {
+fn eip_refused_on_primary_eni_target() {
     let mut c = cloud(&format!("{TARGETS}{EIP_X}"));
     refused(
         &mut c,
@@ -1629,4 +1629,30 @@ fn stop_instance_needs_running_instance() {
     );
     mentions(&m, "Running");
     assert_eq!(c.instances["i-1"].status, InstanceStatus::Stopped);
+}
+
+#[test]
+fn dnat_and_eip_can_coexist_through_another_private_ip() {
+    // The "both exist anyway" path of SEMANTICS.md §2: a DNAT entry to a secondary private
+    // IP of an instance that has an EIP is accepted (which address wins for the
+    // instance's Internet traffic is a data-plane rule).
+    let mut c = cloud(&format!("{NGW}{EIP_X}"));
+    ok(
+        &mut c,
+        Operation::AssignPrivateIpAddresses {
+            network_interface_id: "i-1-eth0".into(),
+            private_ip_address: vec!["192.168.1.11".parse().unwrap()],
+            secondary_private_ip_address_count: None,
+        },
+    );
+    ok(&mut c, associate("eip-x", "i-1", EipTarget::EcsInstance));
+    refused(
+        &mut c,
+        dnat("ngw", "47.96.100.1", "2222", "192.168.1.10", "22"),
+        "BIND_INSTANCE_HAVE_PORTMAP_OR_BIND_EIP",
+    );
+    ok(
+        &mut c,
+        dnat("ngw", "47.96.100.1", "2222", "192.168.1.11", "22"),
+    );
 }
