@@ -1205,6 +1205,7 @@ impl Cloud {
                 let h = self.havips.get(target_id).ok_or_else(|| {
                     ApiError::not_found("InvalidHaVipId.NotFound", "HAVIP", target_id)
                 })?;
+                self.same_region(&eip, target_id)?;
                 if let Some(e) = &h.eip {
                     return err(
                         "InvalidAssociation.Duplicated",
@@ -1218,6 +1219,7 @@ impl Cloud {
                 let s = self.slbs.get(target_id).ok_or_else(|| {
                     ApiError::not_found("InvalidLoadBalancerId.NotFound", "SLB instance", target_id)
                 })?;
+                self.same_region(&eip, target_id)?;
                 if s.address_type == SlbAddressType::Internet {
                     return err(
                         "InvalidParameter.SlbAddressType",

@@ -1,6 +1,6 @@
 //! Topology tables of a scenario file → a `Cloud`, with every reference and CIDR checked.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use super::format::*;
 use super::{api_at, Locator, ScenarioError};
@@ -16,17 +16,19 @@ pub fn build_topology(f: &ScenarioFile, loc: &Locator<'_>) -> Result<Cloud, Scen
         c.instance_types.retain(|x| x.name != t.name);
         c.instance_types.push(t);
     }
-    let mut ids: HashSet<String> = HashSet::new();
+    // id → line of the resource that claimed it first.
+    let mut ids: HashMap<String, usize> = HashMap::new();
     let mut claim = |id: &str, off: usize| -> Result<(), ScenarioError> {
         if id.is_empty() {
             return Err(loc.at(off, "empty `id`; give every resource a unique id"));
         }
-        if !ids.insert(id.to_string()) {
+        if let Some(first) = ids.get(id) {
             return Err(loc.at(
                 off,
-                format!("duplicate id `{id}`: ids must be unique across all resources"),
+                format!("duplicate id `{id}` (first used on line {first}): ids must be unique across all resources; rename one of them"),
             ));
         }
+        ids.insert(id.to_string(), loc.at(off, "").line);
         Ok(())
     };
 
@@ -82,7 +84,7 @@ pub fn build_topology(f: &ScenarioFile, loc: &Locator<'_>) -> Result<Cloud, Scen
             return Err(loc.at(
                 o,
                 format!(
-                    "route table {}: VPC `{}` is not defined in [[vpcs]]",
+                    "route table {}: VPC `{}` is not defined in [[vpcs]]; define it there or correct the id",
                     t.id, t.vpc
                 ),
             ));
@@ -104,7 +106,7 @@ pub fn build_topology(f: &ScenarioFile, loc: &Locator<'_>) -> Result<Cloud, Scen
             return Err(loc.at(
                 o,
                 format!(
-                    "VSwitch {}: VPC `{}` is not defined in [[vpcs]]",
+                    "VSwitch {}: VPC `{}` is not defined in [[vpcs]]; define it there or correct the id",
                     s.id, s.vpc
                 ),
             ));
@@ -162,7 +164,7 @@ pub fn build_topology(f: &ScenarioFile, loc: &Locator<'_>) -> Result<Cloud, Scen
                     return Err(loc.at(
                         o,
                         format!(
-                            "VSwitch {}: route table `{r}` is not defined in [[route_tables]]",
+                            "VSwitch {}: route table `{r}` is not defined in [[route_tables]]; define it there or correct the id",
                             s.id
                         ),
                     ))
@@ -196,7 +198,7 @@ pub fn build_topology(f: &ScenarioFile, loc: &Locator<'_>) -> Result<Cloud, Scen
             return Err(loc.at(
                 o,
                 format!(
-                    "security group {}: VPC `{}` is not defined in [[vpcs]]",
+                    "security group {}: VPC `{}` is not defined in [[vpcs]]; define it there or correct the id",
                     g.id, g.vpc
                 ),
             ));
@@ -313,7 +315,7 @@ pub fn build_topology(f: &ScenarioFile, loc: &Locator<'_>) -> Result<Cloud, Scen
             return Err(loc.at(
                 o,
                 format!(
-                    "instance {}: VSwitch `{vsw_id}` is not defined in [[vswitches]]",
+                    "instance {}: VSwitch `{vsw_id}` is not defined in [[vswitches]]; define it there or correct the id",
                     i.id
                 ),
             ));
@@ -387,7 +389,7 @@ pub fn build_topology(f: &ScenarioFile, loc: &Locator<'_>) -> Result<Cloud, Scen
             return Err(loc.at(
                 o,
                 format!(
-                    "ENI {}: VSwitch `{}` is not defined in [[vswitches]]",
+                    "ENI {}: VSwitch `{}` is not defined in [[vswitches]]; define it there or correct the id",
                     e.id, e.vswitch
                 ),
             ));
@@ -438,7 +440,10 @@ pub fn build_topology(f: &ScenarioFile, loc: &Locator<'_>) -> Result<Cloud, Scen
         let Some(vsw) = c.vswitches.get(&h.vswitch).cloned() else {
             return Err(loc.at(
                 o,
-                format!("HAVIP {}: VSwitch `{}` is not defined", h.id, h.vswitch),
+                format!(
+                    "HAVIP {}: VSwitch `{}` is not defined in [[vswitches]]; define it there or correct the id",
+                    h.id, h.vswitch
+                ),
             ));
         };
         let ip = private_ip(&c, loc, o, &format!("HAVIP {}", h.id), &vsw, Some(h.ip))?;
@@ -515,7 +520,7 @@ pub fn build_topology(f: &ScenarioFile, loc: &Locator<'_>) -> Result<Cloud, Scen
                 return Err(loc.at(
                     o,
                     format!(
-                        "ENI {}: instance `{inst}` is not defined in [[instances]]",
+                        "ENI {}: instance `{inst}` is not defined in [[instances]]; define it there or correct the id",
                         e.id
                     ),
                 ));
@@ -625,7 +630,7 @@ fn check_groups(
         let Some(sg) = c.security_groups.get(g) else {
             return Err(loc.at(
                 o,
-                format!("{what}: security group `{g}` is not defined in [[security_groups]]"),
+                format!("{what}: security group `{g}` is not defined in [[security_groups]]; define it there or correct the id"),
             ));
         };
         if sg.vpc != vpc {
