@@ -301,7 +301,7 @@ impl<A: Copy, M: Copy> ConnTable<A, M> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn hash(&self, k: &FlowKey) -> u64 {
         let a = (k.src as u64) | ((k.dst as u64) << 32);
         let b = (k.sport as u64)
@@ -322,7 +322,7 @@ impl<A: Copy, M: Copy> ConnTable<A, M> {
     }
 
     /// The entry (`conn × 2 + dir`) whose key is `key`, live or not.
-    #[inline]
+    #[inline(always)]
     fn find(&self, key: &FlowKey) -> Option<u32> {
         let h = self.hash(key);
         let tag = self.tag(h);

@@ -734,3 +734,105 @@ fn index_probe_lengths_stay_short() {
         );
     }
 }
+
+mod pressure {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Advance(u64),
+        Insert(u8),
+        Answer(u8),
+        Expire,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            1 => (1u64..40).prop_map(Op::Advance),
+            4 => (0u8..40).prop_map(Op::Insert),
+            2 => (0u8..40).prop_map(Op::Answer),
+            1 => Just(Op::Expire),
+        ]
+    }
+
+    fn k(i: u8) -> FlowKey {
+        key_p(i as u32, proto::UDP)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        /// Under capacity pressure: never more than `capacity`, an answered (protected)
+        /// flow is never evicted while it is within its timeout, TableFull only when
+        /// every connection is protected, and every connection is accounted for.
+        #[test]
+        fn eviction_never_breaks_a_protected_flow(ops in proptest::collection::vec(op(), 1..400)) {
+            let cap = 8;
+            let udp = Duration::from_secs(100);
+            let to = Timeouts { udp, ..Timeouts::default() };
+            let mut t: ConnTable<[u32; 4], u32> = ConnTable::new(cap, to);
+            // meta -> (key index, protected, last seen secs)
+            let mut live: HashMap<u32, (u8, bool, u64)> = HashMap::new();
+            let mut now = 0u64;
+            let mut meta = 0u32;
+            let mut removed = 0u64;
+            for op in ops {
+                let at = secs(now);
+                match op {
+                    Op::Advance(d) => now += d,
+                    Op::Insert(i) => {
+                        meta += 1;
+                        let r = t.insert(k(i), [meta; 4], k(i).reversed(2), [meta; 4], meta, proto::UDP, 0, at);
+                        let mut out = vec![];
+                        t.expire_some(at, 0, &mut out);
+                        for m in &out {
+                            let (_, prot, last) = live.remove(m).expect("known meta");
+                            // Evicted or lazily expired: either unprotected or timed out.
+                            prop_assert!(!prot || now - last > 100, "protected live flow {} dropped", m);
+                            removed += 1;
+                        }
+                        match r {
+                            Ok(_) => { live.insert(meta, (i, false, now)); }
+                            Err(InsertError::TableFull) => {
+                                prop_assert!(live.values().all(|v| v.1), "TableFull with an unprotected flow");
+                            }
+                            Err(InsertError::KeyExists) => {
+                                prop_assert!(live.values().any(|v| v.0 == i));
+                            }
+                        }
+                    }
+                    Op::Answer(i) => {
+                        if let Some(h) = t.lookup(&k(i).reversed(2), at) {
+                            t.observe(h.conn, h.dir, 0, at);
+                            let m = *t.meta(h.conn).unwrap();
+                            let e = live.get_mut(&m).unwrap();
+                            e.1 = true;
+                            e.2 = now;
+                        }
+                    }
+                    Op::Expire => {
+                        let mut out = vec![];
+                        t.expire(at, &mut out);
+                        for m in &out {
+                            let (_, _, last) = live.remove(m).expect("known meta");
+                            prop_assert!(now - last > 100);
+                            removed += 1;
+                        }
+                    }
+                }
+                prop_assert!(t.len() <= cap);
+                prop_assert_eq!(t.len(), live.len());
+                let s = t.stats();
+                prop_assert_eq!(s.inserts, live.len() as u64 + removed);
+                prop_assert_eq!(s.evictions + s.expirations, removed);
+                for (m, &(i, prot, last)) in &live {
+                    if prot && now - last <= 100 {
+                        let h = t.lookup(&k(i), secs(now));
+                        prop_assert!(h.is_some(), "protected flow {} lost", m);
+                    }
+                }
+            }
+        }
+    }
+}
