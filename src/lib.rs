@@ -6,6 +6,7 @@
 //! edges: `scenario`, `pcapio`, `cli`.
 
 pub mod compile;
+pub mod import;
 pub mod model;
 pub mod pcapio;
 pub mod probe;
