@@ -268,7 +268,7 @@ fn malformed_json_is_an_error_with_file_and_line() {
 }
 
 #[test]
-fn missing_page_is_warned() {
+fn missing_page_leaves_a_dangling_reference() {
     let dir = scratch("missing-page");
     fs::remove_file(dir.join("instances-page2.json")).unwrap();
     // db-1's ENI and the DNAT target still load; its primary ENI now lacks an instance.
@@ -276,4 +276,34 @@ fn missing_page_is_warned() {
     assert!(e.to_string().contains(DB), "{e}");
     assert!(e.to_string().contains("DescribeInstances"), "{e}");
     let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn short_paged_response_is_warned() {
+    let dir = scratch("short-page");
+    let text = fs::read_to_string(dir.join("instances-page2.json")).unwrap();
+    fs::write(
+        dir.join("instances-page2.json"),
+        text.replace("\"TotalCount\": 3", "\"TotalCount\": 4"),
+    )
+    .unwrap();
+    let imp = import_dir(&dir).unwrap();
+    let w = imp
+        .warnings
+        .iter()
+        .find(|w| w.kind == "missing pages")
+        .expect("warning");
+    assert!(w.examples[0].contains("DescribeInstances"), "{w:?}");
+    assert!(w.hint.contains("--PageNumber"), "{w:?}");
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn print_imported_scenario() {
+    // `cargo test --test import print -- --nocapture` shows the generated file.
+    let imp = import_dir(&fixture()).unwrap();
+    println!("{}", imp.toml);
+    for w in &imp.warnings {
+        println!("warning: {w}");
+    }
 }

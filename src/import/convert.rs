@@ -1104,7 +1104,7 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
         ));
     }
     if d.has(DescribeRouteEntryList) {
-        for (vpc, _) in &vpc_cidrs {
+        for vpc in vpc_cidrs.keys() {
             let t = format!("vtb-{vpc}");
             if !has_default.contains(&t)
                 && nat_ids.iter().any(|g| {
@@ -1136,7 +1136,11 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
     // ---- header ----
     out.push_str("# Imported by vpcsim from the cloud's Describe* responses:\n");
     for (f, k) in &d.sources {
-        writeln!(out, "#   {} ({k})", f.display()).ok();
+        let name = f.file_name().map_or_else(
+            || f.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        writeln!(out, "#   {name} ({k})").ok();
     }
     for (real, vpc) in &system_of {
         writeln!(
