@@ -483,12 +483,15 @@ pub const EGRESS_PROBE_TARGET: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 80);
 /// The Internet client ingress probes come from (TEST-NET-2).
 pub const INGRESS_PROBE_CLIENT: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
 
+/// (label, where it landed: ENI and private IP, drop reason).
+type IngressProbe = (String, Option<(String, Ipv4Addr)>, Option<String>);
+
 /// For every ENI address: the public address egress leaves with and the public
 /// addresses that reach it, each found by sending a probe.
 pub fn egress_table(cloud: &Cloud, ingress_port: u16) -> Vec<EgressRow> {
     let tables = Tables::compile(cloud, 1);
     // Ingress: probe every public address once (DNAT entries at their external port).
-    let mut ingress: Vec<(String, Option<(String, Ipv4Addr)>, Option<String>)> = vec![];
+    let mut ingress: Vec<IngressProbe> = vec![];
     let mut addrs: Vec<(Ipv4Addr, u16)> = vec![];
     for (&a, owner) in &tables.public {
         match owner {

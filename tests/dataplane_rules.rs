@@ -363,6 +363,13 @@ fn egress_rule1_eip_on_eni_secondary_private_ip_in_nat_mode() {
     );
     assert_eq!(d, Disposition::Internet);
     assert_eq!(o.src, ip("47.1.1.101"));
+    // Sent on the ENI itself (no guest routing): the same answer.
+    let (d, o, _) = n.send(
+        n.eni("eni-nat"),
+        tcp(ip("10.0.1.101"), 40002, SERVER, 443, SYN),
+        0,
+    );
+    assert_eq!((d, o.src), (Disposition::Internet, ip("47.1.1.101")));
     // eth1's primary IP has no EIP: it goes through SNAT.
     let (d, o, _) = n.send(
         n.guest("i-multi"),

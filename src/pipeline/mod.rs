@@ -380,9 +380,9 @@ impl Dataplane {
         }
         self.counters.slow_path += 1;
         if port == INTERNET_PORT {
-            self.from_internet(frame, &info, key, now, trace, depth)
+            self.inbound(frame, &info, key, now, trace, depth)
         } else {
-            self.from_eni(frame, &info, key, port - 1, now, trace, depth)
+            self.outbound(frame, &info, key, port - 1, now, trace, depth)
         }
     }
 
@@ -411,7 +411,7 @@ impl Dataplane {
                 if depth >= 2 {
                     return self.drop_with(DropReason::HairpinLoop);
                 }
-                hop!(trace, "hairpin", "internet edge", "destination {} is a public address of this scenario: back in from the Internet", Ipv4Addr::from(a.rewrite.target().1));
+                hop!(trace, "hairpin", "internet edge", "destination {} is a public address of this scenario: back in from the Internet", a.rewrite.target().1);
                 self.process_at(frame, Ingress::Internet, now, trace, depth + 1)
             }
             None => {
@@ -489,7 +489,7 @@ impl Dataplane {
 
     /// The ENI stages of a packet a guest sent, then where it goes.
     #[allow(clippy::too_many_arguments)]
-    fn from_eni(
+    fn outbound(
         &mut self,
         frame: &mut [u8],
         info: &FrameInfo,
@@ -801,7 +801,7 @@ impl Dataplane {
     }
 
     /// From the Internet: who holds the destination address.
-    fn from_internet(
+    fn inbound(
         &mut self,
         frame: &mut [u8],
         info: &FrameInfo,
