@@ -20,8 +20,9 @@ same-eip-for-egress-procedure.md (convert a static public IP to an EIP, move it 
 secondary ENI, keep egress on the NAT gateway's SNAT EIP), with the refusals met on the
 way and the connectivity checks of its step 6.
 
-FILE is a scenario (TOML; `vpcsim example` prints one to start from); omitted, the
-built-in scenario is used. Every documented cloud rule vpcsim enforces, with its error
+FILE is a scenario (TOML; `vpcsim example` prints one to start from), or a folder of
+`aliyun` Describe* JSON responses (see `vpcsim import`); omitted, the built-in scenario
+is used. Every documented cloud rule vpcsim enforces, with its error
 code and test, is listed in docs/RULES.md.
 
 Exit status: 0 all as expected, 1 something did not behave as expected, 2 bad input.";
@@ -50,6 +51,14 @@ pub enum Command {
     Validate { file: PathBuf },
     /// Print the built-in scenario, to edit: `vpcsim example > my.toml`.
     Example,
+    /// Build a scenario from a folder of `aliyun` Describe* JSON responses (one file per
+    /// call, any names). What vpcsim does not model is listed as warnings on stderr.
+    Import {
+        dir: PathBuf,
+        /// Write the scenario here instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// Send one probe packet and show every decision on its way.
     Trace {
         file: Option<PathBuf>,
@@ -91,8 +100,19 @@ pub enum Command {
     },
 }
 
-/// Loads a scenario file (or the built-in one), printing a located error on failure.
+/// Loads a scenario file, a folder of `aliyun` Describe* JSON responses (imported on
+/// the fly), or the built-in scenario; prints a located error on failure.
 pub fn load(file: Option<&std::path::Path>) -> Result<Scenario, ExitCode> {
+    if let Some(dir) = file.filter(|p| p.is_dir()) {
+        let (sc, warnings) = crate::import::load_scenario_from_dir(dir).map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        })?;
+        for w in &warnings {
+            eprintln!("warning: {w}");
+        }
+        return Ok(sc);
+    }
     Scenario::load(file).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)
@@ -131,6 +151,31 @@ fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
     match command {
         Command::Example => {
             print!("{}", crate::scenario::DEFAULT_SCENARIO);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import { dir, output } => {
+            let imp = crate::import::import_dir(&dir).map_err(|e| {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            })?;
+            for w in &imp.warnings {
+                eprintln!("warning: {w}");
+            }
+            match output {
+                Some(path) => {
+                    std::fs::write(&path, &imp.toml).map_err(|e| {
+                        eprintln!("error: cannot write {}: {e}", path.display());
+                        ExitCode::from(2)
+                    })?;
+                    eprintln!(
+                        "wrote {} ({} source files, {} warnings)",
+                        path.display(),
+                        imp.sources.len(),
+                        imp.warnings.len()
+                    );
+                }
+                None => print!("{}", imp.toml),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate { file } => {

@@ -104,41 +104,62 @@ fn print_result(r: &ProbeResult) {
 
 pub fn egress(after: usize, rows: &[EgressRow]) {
     println!("\nEgress and ingress after {after} step(s)");
-    println!(
-        "{:<12} {:<14} {:<5} {:<16} {:<16} {:<17} ingress",
-        "instance", "eni", "dev", "private ip", "egress ip", "via"
-    );
-    for r in rows {
-        let egress = r
-            .egress_ip
-            .map(|i| i.to_string())
-            .unwrap_or_else(|| "-".into());
-        let via = match &r.reason {
-            Some(reason) => format!("none ({reason})"),
-            None => r.via.to_string(),
-        };
-        let mut ingress = r.ingress.join(", ");
-        if !r.ingress_blocked.is_empty() {
-            if !ingress.is_empty() {
-                ingress.push_str("; ");
+    let cells: Vec<[String; 7]> = rows
+        .iter()
+        .map(|r| {
+            let mut ingress = r.ingress.join(", ");
+            if !r.ingress_blocked.is_empty() {
+                if !ingress.is_empty() {
+                    ingress.push_str("; ");
+                }
+                ingress.push_str(&format!("blocked: {}", r.ingress_blocked.join(", ")));
             }
-            ingress.push_str(&format!("blocked: {}", r.ingress_blocked.join(", ")));
+            [
+                r.instance.clone().unwrap_or_else(|| "-".into()),
+                r.eni.clone(),
+                r.device.clone().unwrap_or_else(|| "-".into()),
+                r.private_ip.map_or_else(|| "-".into(), |i| i.to_string()),
+                r.egress_ip.map_or_else(|| "-".into(), |i| i.to_string()),
+                match &r.reason {
+                    Some(reason) => format!("none ({reason})"),
+                    None => r.via.to_string(),
+                },
+                if ingress.is_empty() {
+                    "-".into()
+                } else {
+                    ingress
+                },
+            ]
+        })
+        .collect();
+    let header = [
+        "instance",
+        "eni",
+        "dev",
+        "private ip",
+        "egress ip",
+        "via",
+        "ingress (reached from the Internet)",
+    ];
+    let mut width = header.map(str::len);
+    for c in &cells {
+        for (w, v) in width.iter_mut().zip(c.iter()) {
+            *w = (*w).max(v.chars().count());
         }
-        println!(
-            "{:<12} {:<14} {:<5} {:<16} {:<16} {:<17} {}",
-            r.instance.as_deref().unwrap_or("-"),
-            r.eni,
-            r.device.as_deref().unwrap_or("-"),
-            r.private_ip
-                .map(|i| i.to_string())
-                .unwrap_or_else(|| "-".into()),
-            egress,
-            via,
-            if ingress.is_empty() {
-                "-".into()
+    }
+    let line = |c: &[String]| {
+        let mut s = String::new();
+        for (i, v) in c.iter().enumerate() {
+            if i + 1 == c.len() {
+                s.push_str(v);
             } else {
-                ingress
+                s.push_str(&format!("{v:<w$}  ", w = width[i]));
             }
-        );
+        }
+        println!("{s}");
+    };
+    line(&header.map(String::from));
+    for c in &cells {
+        line(c);
     }
 }

@@ -1,0 +1,200 @@
+//! The `vpcsim` binary as a user meets it: the default run, JSON shapes, exit codes,
+//! errors that say where and how to fix.
+
+use std::process::Command;
+
+fn vpcsim(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vpcsim"))
+        .args(args)
+        .output()
+        .expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
+
+#[test]
+fn default_run_replays_the_procedure_and_exits_zero() {
+    let (code, out, _) = vpcsim(&[]);
+    assert_eq!(code, 0, "{out}");
+    for needle in [
+        "ConvertNatPublicIpToEip",
+        "AvailabilityZoneMismatch",
+        "InvalidAssociation.Duplicated",
+        "AssociateEipAddress",
+        "PASS",
+    ] {
+        assert!(out.contains(needle), "missing {needle} in\n{out}");
+    }
+}
+
+#[test]
+fn run_json_has_the_documented_shape() {
+    let (code, out, _) = vpcsim(&["run", "--json"]);
+    assert_eq!(code, 0);
+    let v = json(&out);
+    assert_eq!(v["scenario"], "same-eip-for-egress");
+    assert_eq!(v["pass"], true);
+    let step = &v["steps"][1];
+    for k in ["index", "op", "ok", "error_code", "message"] {
+        assert!(step.get(k).is_some(), "step lacks {k}: {step}");
+    }
+    assert_eq!(step["error_code"], "InvalidInstanceChargeType.NotSupported");
+    let check = &v["checks"][0];
+    for k in ["name", "pass", "expected", "observed"] {
+        assert!(check.get(k).is_some(), "check lacks {k}");
+    }
+}
+
+#[test]
+fn example_round_trips_through_validate() {
+    let (_, example, _) = vpcsim(&["example"]);
+    let dir = std::env::temp_dir().join(format!("vpcsim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("example.toml");
+    std::fs::write(&f, &example).unwrap();
+    let (code, out, err) = vpcsim(&["validate", f.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("11 steps"), "{out}");
+    // A failing expectation: exit 1, naming the first failure.
+    let broken = example.replace(
+        "expect_error = \"InvalidOperation.AvailabilityZoneMismatch\"",
+        "expect_error = \"EniPerInstanceLimitExceeded\"",
+    );
+    std::fs::write(&f, broken).unwrap();
+    let (code, out, _) = vpcsim(&["run", f.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(out.contains("FAIL (first: step 4"), "{out}");
+    // A broken file: exit 2 with file:line:column.
+    std::fs::write(
+        &f,
+        example.replace("cidr = \"192.168.2.0/24\"", "cidr = \"10.9.0.0/24\""),
+    )
+    .unwrap();
+    let (code, _, err) = vpcsim(&["run", f.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("example.toml:") && err.contains("outside VPC"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn trace_json_reports_disposition_source_and_hops() {
+    let (code, out, _) = vpcsim(&[
+        "trace",
+        "--from",
+        "i-web",
+        "--to",
+        "203.0.113.80:443",
+        "--json",
+    ]);
+    assert_eq!(code, 0);
+    let v = json(&out);
+    assert_eq!(v["disposition"], "internet");
+    assert_eq!(v["source_seen"], "47.96.100.1");
+    assert!(v["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|h| h["stage"] == "snat"));
+    // Before the procedure: the static public IP; a dropped reply exits 1.
+    let (_, out, _) = vpcsim(&[
+        "trace",
+        "--from",
+        "i-web",
+        "--to",
+        "203.0.113.80:443",
+        "--after-step",
+        "0",
+        "--json",
+    ]);
+    assert_eq!(json(&out)["source_seen"], "47.96.10.20");
+    let (code, out, _) = vpcsim(&[
+        "trace",
+        "--from",
+        "internet:198.51.100.7",
+        "--to",
+        "47.96.10.20:22",
+        "--after-step",
+        "10",
+        "--reply",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("eni_source_check") && out.contains("ip rule add from 192.168.1.100"),
+        "{out}"
+    );
+}
+
+#[test]
+fn trace_with_a_bad_endpoint_is_a_usage_error() {
+    let (code, _, err) = vpcsim(&["trace", "--from", "i-nope", "--to", "1.2.3.4:80"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("i-nope"), "{err}");
+}
+
+#[test]
+fn egress_prints_the_before_and_after_table_by_probing() {
+    let (code, out, _) = vpcsim(&["egress", "--json"]);
+    assert_eq!(code, 0);
+    let v = json(&out);
+    let tables = v["tables"].as_array().unwrap();
+    assert_eq!(tables.len(), 2);
+    let row = |t: &serde_json::Value, eni: &str| {
+        t["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["eni"] == eni)
+            .cloned()
+            .unwrap()
+    };
+    let before = row(&tables[0], "i-web-eth0");
+    assert_eq!(
+        (before["egress_ip"].as_str(), before["via"].as_str()),
+        (Some("47.96.10.20"), Some("static_public_ip"))
+    );
+    let after = row(&tables[1], "i-web-eth0");
+    assert_eq!(
+        (after["egress_ip"].as_str(), after["via"].as_str()),
+        (Some("47.96.100.1"), Some("snat"))
+    );
+    let eth1 = row(&tables[1], "eni-web1");
+    assert_eq!(eth1["ingress"][0], "47.96.10.20 tcp/22");
+    for k in [
+        "instance",
+        "eni",
+        "private_ip",
+        "egress_ip",
+        "via",
+        "reason",
+    ] {
+        assert!(after.get(k).is_some(), "row lacks {k}");
+    }
+}
+
+#[test]
+fn import_folder_gives_a_scenario_and_warnings() {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/import/hangzhou"
+    );
+    let (code, out, err) = vpcsim(&["import", dir]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("[[instances]]"));
+    assert!(
+        err.contains("warning:"),
+        "unmodelled things are said: {err}"
+    );
+    let (code, out, _) = vpcsim(&["egress", dir, "--json"]);
+    assert_eq!(code, 0);
+    assert!(json(&out)["tables"][0]["rows"].as_array().unwrap().len() >= 4);
+}
