@@ -245,6 +245,7 @@ pub fn inject(
             after.map(|a| Endpoint::Internet(a.dst)),
         ),
         Disposition::Dropped(r) => ("dropped", None, None, Some(r.name()), None),
+        Disposition::Held => ("held", None, None, None, None),
     };
     let delivered = !matches!(out.disposition, Disposition::Dropped(_));
     ProbeResult {

@@ -127,6 +127,8 @@ pub struct Counters {
     pub slow_path: u64,
     pub icmp_generated: u64,
     pub flows_created: u64,
+    /// Non-first fragments held until their first fragment (see `pipeline::frag`).
+    pub fragments_held: u64,
 }
 
 impl Counters {
@@ -148,6 +150,7 @@ impl Counters {
         self.slow_path += o.slow_path;
         self.icmp_generated += o.icmp_generated;
         self.flows_created += o.flows_created;
+        self.fragments_held += o.fragments_held;
     }
 
     /// Non-zero drop counts by name.

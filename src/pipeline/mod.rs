@@ -17,6 +17,7 @@
 //! Architecture invariant: this module does no I/O and reads no clock; time is passed in.
 
 pub mod drop;
+pub mod frag;
 pub mod guest;
 pub mod trace;
 
@@ -29,6 +30,7 @@ use crate::model::Direction;
 use crate::time::SimTime;
 use crate::wire::{self, CompiledRewrite, FrameInfo, Rewrite, L4};
 pub use drop::{Counters, DropReason};
+pub use frag::{FragLimits, Fragments};
 pub use trace::{summary, Trace};
 
 /// The MAC the VPC's virtual router answers with (as Alibaba Cloud's gateway does).
@@ -49,9 +51,15 @@ pub enum Ingress {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Disposition {
-    Delivered { eni: EniIdx },
+    Delivered {
+        eni: EniIdx,
+    },
     Internet,
     Dropped(DropReason),
+    /// A non-first IPv4 fragment that arrived before its first fragment: held (see
+    /// [`frag`]) and released, translated, in [`Outcome::released`] of a later packet,
+    /// or dropped (`DropReason::Fragment`) on timeout or when buffers are full.
+    Held,
 }
 
 /// What became of one packet. The (rewritten) frame itself is the caller's buffer.
@@ -60,6 +68,11 @@ pub struct Outcome {
     pub disposition: Disposition,
     /// Packets the network generated in answer (ICMP errors), with where they go.
     pub generated: Vec<(Vec<u8>, Disposition)>,
+    /// Frames this packet released: the held non-first fragments of its datagram, when
+    /// it is the first fragment, translated like it and sent where it went (never
+    /// `Dropped`: released fragments that are dropped are only counted). Empty for
+    /// every packet that is not a first fragment.
+    pub released: Vec<(Vec<u8>, Disposition)>,
 }
 
 impl Outcome {
@@ -67,6 +80,7 @@ impl Outcome {
         Outcome {
             disposition,
             generated: Vec::new(),
+            released: Vec::new(),
         }
     }
 }
@@ -100,6 +114,8 @@ pub struct DataplaneConfig {
     /// This worker's share of SNAT ports (`port % workers == worker`).
     pub worker: u16,
     pub workers: u16,
+    /// Bounds of IPv4 fragment virtual reassembly.
+    pub fragments: FragLimits,
 }
 
 impl Default for DataplaneConfig {
@@ -109,6 +125,7 @@ impl Default for DataplaneConfig {
             timeouts: Timeouts::default(),
             worker: 0,
             workers: 1,
+            fragments: FragLimits::default(),
         }
     }
 }
@@ -120,6 +137,7 @@ pub struct Dataplane {
     snat: SnatPorts,
     pub counters: Counters,
     expired: Vec<SnatBinding>,
+    frags: Fragments,
     config: DataplaneConfig,
 }
 
@@ -216,6 +234,7 @@ impl Dataplane {
             snat,
             counters: Counters::default(),
             expired: Vec::new(),
+            frags: Fragments::new(config.fragments),
             config,
         }
     }
@@ -235,6 +254,8 @@ impl Dataplane {
                 self.config.worker,
                 self.config.workers,
             );
+            let lost = self.frags.clear();
+            self.counters.dropped[DropReason::Fragment.index()] += lost;
         }
         self.tables = tables;
     }
@@ -257,7 +278,14 @@ impl Dataplane {
             }
         }
         self.expired = out;
+        let lost = self.frags.expire(now);
+        self.counters.dropped[DropReason::Fragment.index()] += lost;
         n
+    }
+
+    /// The fragment reassembly state (datagrams tracked, bytes held).
+    pub fn fragments(&self) -> &Fragments {
+        &self.frags
     }
 
     /// Processes one frame entering at `at`, rewriting it in place.
@@ -268,14 +296,65 @@ impl Dataplane {
         now: SimTime,
         mut trace: TraceRef<'_>,
     ) -> Outcome {
-        let out = self.process_at(frame, at, now, &mut trace, 0);
-        match out.disposition {
-            Disposition::Delivered { .. } => self.counters.delivered += 1,
-            Disposition::Internet => self.counters.to_internet += 1,
-            Disposition::Dropped(r) => self.counters.dropped[r.index()] += 1,
+        let mut out = self.process_at(frame, at, now, &mut trace, 0);
+        self.count(out.disposition);
+        if let Some(p) = self.frags.pending.take() {
+            // A first fragment went through the normal path: remember its result for
+            // the rest of its datagram and release the fragments that waited for it.
+            for d in self.frags.first_done(p, frame, &mut out, now) {
+                self.count(d);
+            }
         }
         self.counters.icmp_generated += out.generated.len() as u64;
         out
+    }
+
+    fn count(&mut self, d: Disposition) {
+        match d {
+            Disposition::Delivered { .. } => self.counters.delivered += 1,
+            Disposition::Internet => self.counters.to_internet += 1,
+            Disposition::Dropped(r) => self.counters.dropped[r.index()] += 1,
+            Disposition::Held => self.counters.fragments_held += 1,
+        }
+    }
+
+    /// A fragment: `None` for a first fragment (the normal path follows), else what
+    /// became of this non-first fragment (forwarded as its first was, held, or dropped).
+    #[cold]
+    fn fragment(
+        &mut self,
+        frame: &mut [u8],
+        info: &FrameInfo,
+        at: Ingress,
+        now: SimTime,
+        trace: &mut TraceRef<'_>,
+    ) -> Option<Outcome> {
+        let (step, lost) = self.frags.admit(frame, info, at, now);
+        self.counters.dropped[DropReason::Fragment.index()] += lost;
+        let what = match &step {
+            frag::Step::Normal => {
+                "first fragment: normal path, its result is kept for the datagram".to_string()
+            }
+            frag::Step::Done(o) => match o.disposition {
+                Disposition::Held => "arrived before the first fragment: held".to_string(),
+                Disposition::Dropped(DropReason::Fragment) => {
+                    "no room to hold it until the first fragment".to_string()
+                }
+                d => format!("translated as its first fragment was: {d:?}"),
+            },
+        };
+        hop!(
+            trace,
+            "fragment",
+            "reassembly",
+            "IPv4 fragment (id {}, offset {}): {what}",
+            info.ident,
+            u32::from(info.frag_offset) * 8
+        );
+        match step {
+            frag::Step::Normal => None,
+            frag::Step::Done(o) => Some(o),
+        }
     }
 
     fn drop_with(&self, r: DropReason) -> Outcome {
@@ -302,16 +381,12 @@ impl Dataplane {
                 return self.drop_with(r);
             }
         };
-        if info.is_fragment() {
-            hop!(
-                trace,
-                "parse",
-                "frame",
-                "IPv4 fragment (id {}, offset {}): not reassembled by this pipeline",
-                info.ident,
-                info.frag_offset
-            );
-            return self.drop_with(DropReason::Fragment);
+        // Fragments (see `frag`): the first takes the normal path, the others follow it.
+        // A hairpinned first fragment (depth > 0) is the same datagram continuing.
+        if info.is_fragment() && depth == 0 {
+            if let Some(out) = self.fragment(frame, &info, at, now, trace) {
+                return out;
+            }
         }
         // The guest's routing happens before the VPC sees the packet.
         let port = match at {

@@ -1,0 +1,204 @@
+//! Fuzzing harnesses: one function per untrusted input vpcsim takes (a frame, a frame
+//! through the whole pipeline, a capture file, a scenario file).
+//!
+//! They live in the library, not in `fuzz/`, so that `tests/fuzz_corpus.rs` replays the
+//! committed corpus through exactly the code the fuzzer ran, on every `cargo test`, with
+//! stable Rust. Each harness must never panic; besides "no panic" they assert a few
+//! invariants, so the fuzzer also finds wrong answers, not only crashes:
+//!
+//! * a frame that parses has in-bounds offsets, and rewriting it keeps it parseable;
+//! * a frame the pipeline forwards still parses, and if its checksums were valid on the
+//!   way in they are valid on the way out (incremental updates never corrupt them);
+//! * a capture reader ends after at most one error;
+//! * a scenario that parses builds compilable tables.
+//!
+//! See docs/FUZZING.md for how to run a session.
+
+use std::sync::{Arc, OnceLock};
+
+use crate::compile::Tables;
+use crate::pcapio::CaptureReader;
+use crate::pipeline::{Dataplane, DataplaneConfig, Disposition, FragLimits, Ingress};
+use crate::scenario::Scenario;
+use crate::time::SimTime;
+use crate::wire::{self, Rewrite};
+
+/// The scenarios [`pipeline`] can pick: the built-in default, in its state after all
+/// steps. (When the project grows a `pcaps/` suite of scenarios, add them here with
+/// `include_str!`.)
+fn scenarios() -> &'static [Arc<Tables>] {
+    static TABLES: OnceLock<Vec<Arc<Tables>>> = OnceLock::new();
+    TABLES.get_or_init(|| {
+        let sources: &[(&str, &str)] = &[(
+            crate::scenario::DEFAULT_SCENARIO,
+            crate::scenario::DEFAULT_NAME,
+        )];
+        sources
+            .iter()
+            .map(|(src, name)| {
+                let sc = Scenario::parse(src, name).expect("built-in scenario parses");
+                Tables::compile(&sc.state_after(sc.steps.len()), 1)
+            })
+            .collect()
+    })
+}
+
+/// The ingresses of a table set: the Internet, each instance's guest, each ENI.
+fn ingresses(t: &Tables) -> usize {
+    1 + t.instances.len() + t.enis.len()
+}
+
+fn ingress(t: &Tables, k: usize) -> Ingress {
+    let k = k % ingresses(t);
+    if k == 0 {
+        Ingress::Internet
+    } else if k <= t.instances.len() {
+        Ingress::Guest((k - 1) as u16)
+    } else {
+        Ingress::Eni((k - 1 - t.instances.len()) as u16)
+    }
+}
+
+/// One frame through `wire`: parse, and when it parses, every rewrite and accessor.
+pub fn frame(data: &[u8]) {
+    let Ok(info) = wire::parse(data) else {
+        return;
+    };
+    assert!(info.l4_offset <= data.len(), "L4 offset past the frame");
+    assert!(info.ip_end() <= data.len(), "IPv4 end past the frame");
+    let _ = wire::checksums_valid(data);
+    let mut buf = data.to_vec();
+    let rw = Rewrite {
+        src: Some([192, 0, 2, 1].into()),
+        dst: Some([198, 51, 100, 2].into()),
+        sport: Some(4242),
+        dport: Some(80),
+    };
+    let before = wire::checksums_valid(data).is_ok();
+    let i2 = wire::apply(&mut buf, &info, &rw);
+    let i3 = wire::apply_inner(&mut buf, &i2, &rw);
+    let _ = wire::decrement_ttl(&mut buf, &i3);
+    let again = wire::parse(&buf);
+    assert!(
+        again.is_ok() || info.ttl <= 1,
+        "a rewrite made a parseable frame unparseable: {again:?}"
+    );
+    let mut buf2 = data.to_vec();
+    let c = wire::CompiledRewrite::compile(&info, &rw);
+    c.apply(&mut buf2, info.l4_offset, info.proto);
+    if before && !info.is_fragment() {
+        let mut buf3 = data.to_vec();
+        let _ = wire::apply(&mut buf3, &info, &rw);
+        if let Err(e) = wire::checksums_valid(&buf3) {
+            panic!("rewrite broke a valid checksum: {e}");
+        }
+    }
+}
+
+/// One frame through the whole pipeline. `data[0]` picks the scenario (high bits) and
+/// the ingress (low bits); the rest is the frame. The frame is sent twice (the second
+/// copy takes the fast path if the first installed a flow), then once more after every
+/// timeout expired.
+pub fn pipeline(data: &[u8]) {
+    let Some((&sel, frame)) = data.split_first() else {
+        return;
+    };
+    let all = scenarios();
+    let tables = &all[usize::from(sel >> 5) % all.len()];
+    let at = ingress(tables, usize::from(sel & 0x1f));
+    let mut dp = Dataplane::new(
+        Arc::clone(tables),
+        DataplaneConfig {
+            conntrack_capacity: 64,
+            ..Default::default()
+        },
+    );
+    let valid_in = wire::checksums_valid(frame).is_ok();
+    for (n, t) in [(0u8, 0u64), (1, 1), (2, 100_000)] {
+        let now = SimTime::from_secs(t);
+        if n == 2 {
+            dp.expire(now);
+        }
+        let mut buf = frame.to_vec();
+        let mut trace = crate::pipeline::Trace::default();
+        let out = dp.process(&mut buf, at, now, Some(&mut trace));
+        let mut emitted: Vec<&[u8]> = Vec::new();
+        if !matches!(out.disposition, Disposition::Dropped(_) | Disposition::Held) {
+            emitted.push(&buf);
+        }
+        for (r, d) in &out.released {
+            assert!(
+                !matches!(d, Disposition::Dropped(_) | Disposition::Held),
+                "a released fragment marked {d:?}"
+            );
+            emitted.push(r);
+        }
+        for (g, _) in &out.generated {
+            assert!(wire::parse(g).is_ok(), "a generated packet does not parse");
+        }
+        for b in emitted {
+            assert!(
+                wire::parse(b).is_ok(),
+                "a forwarded frame does not parse: {:?}",
+                trace.lines()
+            );
+            if valid_in {
+                if let Err(e) = wire::checksums_valid(b) {
+                    panic!("checksums valid in, invalid out ({e}): {:?}", trace.lines());
+                }
+            }
+        }
+        assert!(dp.connections() <= 64, "conntrack over capacity");
+        assert!(
+            dp.fragments().held_bytes() <= FragLimits::default().max_held_bytes,
+            "fragment buffers over their limit"
+        );
+    }
+}
+
+/// A capture file (pcap or pcapng): read every record; at most one error, then the end.
+pub fn capture(data: &[u8]) {
+    let Ok(reader) = CaptureReader::from_bytes(data.to_vec()) else {
+        return;
+    };
+    let _ = reader.format();
+    let _ = reader.snaplen();
+    let mut errors = 0;
+    let mut n = 0usize;
+    for r in reader {
+        match r {
+            Ok(rec) => {
+                assert_eq!(errors, 0, "a record after an error");
+                assert!(
+                    rec.data.len() <= data.len(),
+                    "a record longer than the file"
+                );
+                let _ = rec.issue();
+                let _ = wire::parse(&rec.data);
+            }
+            Err(e) => {
+                let _ = e.to_string();
+                errors += 1;
+            }
+        }
+        n += 1;
+        assert!(n <= data.len() + 1, "more records than bytes");
+    }
+    assert!(errors <= 1, "more than one error");
+}
+
+/// A scenario file: parse it; if it parses, run it and compile its tables.
+pub fn scenario(data: &[u8]) {
+    let Ok(src) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(sc) = Scenario::parse(src, "fuzz.toml") else {
+        return;
+    };
+    // Bound the work per input: a fuzzer can write many steps.
+    if sc.steps.len() > 64 || sc.checks.len() > 64 {
+        return;
+    }
+    let _ = Tables::compile(&sc.initial, 1);
+    let _ = crate::scenario::run_scenario(&sc);
+}
