@@ -349,8 +349,9 @@ pub fn run(cloud: &Cloud, req: &SessionRequest) -> SessionResult {
     let mut request_sent = false;
     let mut closing = false;
     let mut verdict: Option<(Verdict, String)> = None;
-    let mut client_local = None;
-    let mut client_remote = None;
+    // What the client's socket is bound to and aims at (filled again on connect).
+    let mut client_local = Some(IpEndpoint::new(IpAddress::Ipv4(src), CLIENT_PORT));
+    let mut client_remote = Some(IpEndpoint::new(IpAddress::Ipv4(req.server), req.port));
     let mut to_server = 0usize;
     loop {
         net.settle();
