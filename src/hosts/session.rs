@@ -23,6 +23,10 @@ use crate::scenario::CheckReport;
 use crate::time::SimTime;
 
 pub const SSH_BANNER: &str = "Welcome to Alibaba Cloud Elastic Compute Service!\r\n";
+/// Where sshd listens: every instance, and every Internet server host.
+pub const SSH_PORT: u16 = 22;
+/// Where the "what is my IP" server listens on an Internet server host.
+pub const HTTP_PORT: u16 = 80;
 /// The client's ephemeral port (fixed, for reproducible runs).
 pub const CLIENT_PORT: u16 = 40001;
 /// How long a client waits for the handshake (virtual time), like a connect timeout.
@@ -253,6 +257,7 @@ fn tcp_socket() -> tcp::Socket<'static> {
 
 struct Server {
     host: usize,
+    kind: Service,
     handle: SocketHandle,
     request: Vec<u8>,
     answered: bool,
@@ -283,28 +288,34 @@ pub fn run(cloud: &Cloud, req: &SessionRequest) -> SessionResult {
         }
         Client::Internet(a) => (net.add_internet(*a), *a),
     };
-    // Every guest runs sshd; the server address, when nobody in the scenario owns it,
-    // is a host on the Internet running the service.
+    // Every instance's guest is up and runs sshd on port 22; the server address, when
+    // nobody in the scenario owns it, is a host on the Internet running sshd on 22 and
+    // the "what is my IP" server on 80. Any other port is closed: the stack answers a
+    // SYN with a reset.
     let mut servers: Vec<Server> = vec![];
     let owned = t.public.contains_key(&u32::from(req.server))
         || t.vpcs.iter().any(|(_, c)| c.contains(&req.server));
-    let mut server_hosts: Vec<usize> = vec![];
-    if req.service == Service::Ssh {
-        for i in 0..t.instances.len() as u16 {
-            server_hosts.push(net.add_guest(i));
-        }
+    let mut listeners: Vec<(usize, Service, u16)> = vec![];
+    for i in 0..t.instances.len() as u16 {
+        listeners.push((net.add_guest(i), Service::Ssh, SSH_PORT));
     }
     if !owned {
-        server_hosts.push(net.add_internet(req.server));
+        let h = net.add_internet(req.server);
+        listeners.push((h, Service::Ssh, SSH_PORT));
+        listeners.push((h, Service::Http, HTTP_PORT));
     }
-    for h in server_hosts {
+    for (h, kind, port) in listeners {
+        if h == client {
+            continue;
+        }
         let mut s = tcp_socket();
-        if s.listen(req.port).is_err() {
+        if s.listen(port).is_err() {
             continue;
         }
         let handle = net.hosts[h].sockets.add(s);
         servers.push(Server {
             host: h,
+            kind,
             handle,
             request: vec![],
             answered: false,
@@ -373,7 +384,7 @@ pub fn run(cloud: &Cloud, req: &SessionRequest) -> SessionResult {
                     net.log.len(),
                     format!("{:>9.3}s {l}", net.now.as_secs_f64()),
                 ));
-                if req.service == Service::Ssh {
+                if s.kind == Service::Ssh {
                     let n = sk.send_slice(SSH_BANNER.as_bytes()).unwrap_or(0);
                     s.sent += n;
                     s.answered = true;
@@ -397,7 +408,7 @@ pub fn run(cloud: &Cloud, req: &SessionRequest) -> SessionResult {
                     }
                 }
             }
-            if req.service == Service::Http
+            if s.kind == Service::Http
                 && !s.answered
                 && s.request.windows(4).any(|w| w == b"\r\n\r\n")
             {
