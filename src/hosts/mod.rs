@@ -329,11 +329,7 @@ impl Network {
         self.log
             .push(format!("            → {what}{place} receives {seen}"));
         if let Some(h) = host {
-            self.arrivals.push(Arrival {
-                host: h,
-                eni,
-                info: info.clone(),
-            });
+            self.arrivals.push(Arrival { host: h, eni, info });
             self.hosts[h].dev.rx.push_back(frame[ETH_HDR..].to_vec());
         }
     }
