@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod compile;
 pub mod flow;
+pub mod hosts;
 pub mod import;
 pub mod model;
 pub mod pcapio;

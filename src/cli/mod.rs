@@ -6,6 +6,7 @@
 //! (arguments, scenario file, capture) — the message says what and where.
 
 mod render;
+mod session;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -98,6 +99,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Hold one conversation between real TCP stacks (smoltcp) through the simulated
+    /// VPC: ssh reads the instance's banner, http asks a "what is my IP" server which
+    /// address it sees. Prints the transcript and the addresses each side saw.
+    Session(session::SessionArgs),
 }
 
 /// Loads a scenario file, a folder of `aliyun` Describe* JSON responses (imported on
@@ -250,6 +255,7 @@ fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
                 ExitCode::from(1)
             })
         }
+        Command::Session(args) => session::run(args),
         Command::Egress {
             file,
             after_step: n,

@@ -70,6 +70,12 @@ pub fn run_scenario(sc: &Scenario) -> RunReport {
                 out.push(evaluate(cloud, c, after, *line));
             }
         }
+        // Conversations after the packet checks of the same point.
+        for (line, s) in &sc.sessions {
+            if s.after_step.unwrap_or(n) == after {
+                out.push(crate::hosts::session::evaluate(cloud, s, after, *line));
+            }
+        }
     };
     run_checks(&cloud, 0, &mut checks);
     for (i, st) in sc.steps.iter().enumerate() {
