@@ -6,6 +6,7 @@
 //! (arguments, scenario file, capture) — the message says what and where.
 
 mod render;
+mod replay;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -89,6 +90,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Replay a pcap/pcapng through the topology and write what leaves it to a capture.
+    Replay(replay::ReplayArgs),
 }
 
 /// Loads a scenario file (or the built-in one), printing a located error on failure.
@@ -129,6 +132,7 @@ fn after_step(sc: &Scenario, n: Option<usize>) -> Result<usize, ExitCode> {
 
 fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
     match command {
+        Command::Replay(a) => replay::run(a),
         Command::Example => {
             print!("{}", crate::scenario::DEFAULT_SCENARIO);
             Ok(ExitCode::SUCCESS)
