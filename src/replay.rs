@@ -166,20 +166,67 @@ impl ReplaySummary {
     }
 }
 
-/// Replays `records` into `dp`, injecting each at `at`, writing what leaves to `out`
+/// Several captures, each injected at its own endpoint, merged into one stream by
+/// timestamp (ties: the earlier input first), as if captured at several vantage points
+/// at once. The first capture error ends the stream.
+pub struct Merge<I: Iterator<Item = Result<Record, PcapError>>> {
+    inputs: Vec<(Ingress, std::iter::Peekable<I>)>,
+}
+
+impl<I: Iterator<Item = Result<Record, PcapError>>> Merge<I> {
+    pub fn new(inputs: Vec<(Ingress, I)>) -> Self {
+        Merge {
+            inputs: inputs
+                .into_iter()
+                .map(|(a, i)| (a, i.peekable()))
+                .collect(),
+        }
+    }
+}
+
+impl<I: Iterator<Item = Result<Record, PcapError>>> Iterator for Merge<I> {
+    type Item = Result<(Ingress, Record), PcapError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut best: Option<(usize, u64)> = None;
+        for (k, (_, it)) in self.inputs.iter_mut().enumerate() {
+            match it.peek() {
+                None => {}
+                Some(Err(_)) => {
+                    best = Some((k, 0));
+                    break;
+                }
+                Some(Ok(r)) => {
+                    if best.is_none_or(|(_, ts)| r.ts_nanos < ts) {
+                        best = Some((k, r.ts_nanos));
+                    }
+                }
+            }
+        }
+        let (k, _) = best?;
+        let (at, it) = &mut self.inputs[k];
+        let at = *at;
+        let item = it.next()?;
+        if item.is_err() {
+            self.inputs.clear();
+        }
+        Some(item.map(|r| (at, r)))
+    }
+}
+
+/// Replays `records` (each with its injection point) into `dp`, writing what leaves to `out`
 /// and (optionally) every hop to `capture`. `progress` is called after each record with
 /// the number read so far. Errors (bad capture, failed write) end the replay and are
 /// reported in [`ReplaySummary::error`]; outputs are flushed either way.
 pub fn replay<I, W, C>(
     dp: &mut Dataplane,
-    at: Ingress,
     records: I,
     out: &mut Output<W>,
     mut capture: Option<&mut Capture<C>>,
     mut progress: impl FnMut(u64),
 ) -> ReplaySummary
 where
-    I: IntoIterator<Item = Result<Record, PcapError>>,
+    I: IntoIterator<Item = Result<(Ingress, Record), PcapError>>,
     W: Write,
     C: Write,
 {
@@ -188,7 +235,7 @@ where
     let mut now = SimTime::ZERO;
     let mut last_expire = SimTime::ZERO;
     for rec in records {
-        let rec = match rec {
+        let (at, rec) = match rec {
             Ok(r) => r,
             Err(e) => {
                 s.error = Some(ReplayError {

@@ -23,13 +23,15 @@ the output written so far stays a valid capture).")]
 pub struct ReplayArgs {
     /// Scenario file (default: the built-in scenario).
     pub file: Option<PathBuf>,
-    /// The capture to replay (pcap or pcapng).
-    #[arg(long)]
-    pub pcap: PathBuf,
+    /// The capture to replay (pcap or pcapng). Repeat `--pcap F --at E` to replay
+    /// captures from several vantage points, merged by timestamp.
+    #[arg(long, required = true)]
+    pub pcap: Vec<PathBuf>,
     /// Where frames enter: instance id (its guest OS sends them), ENI id (sent on that
-    /// ENI as is), or internet / internet:IP (the Internet edge).
-    #[arg(long)]
-    pub at: String,
+    /// ENI as is), or internet / internet:IP (the Internet edge). One per --pcap, or one
+    /// for all.
+    #[arg(long, required = true)]
+    pub at: Vec<String>,
     /// Apply only the first N steps of the scenario (default: all).
     #[arg(long)]
     pub after_step: Option<usize>,
@@ -59,18 +61,29 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, ExitCode> {
     let n = super::after_step(&sc, a.after_step)?;
     let cloud = sc.state_after(n);
     let tables = crate::compile::Tables::compile(&cloud, 1);
-    let at = replay::parse_at(&a.at, &tables).map_err(bad)?;
-    let reader =
-        CaptureReader::open(&a.pcap).map_err(|e| bad(format_args!("{}: {e}", a.pcap.display())))?;
+    if a.at.len() != 1 && a.at.len() != a.pcap.len() {
+        return Err(bad(format_args!(
+            "{} --pcap but {} --at: give one --at per --pcap, or one for all",
+            a.pcap.len(),
+            a.at.len()
+        )));
+    }
     let show = !a.quiet && std::io::stderr().is_terminal();
-    // Counting the packets for the ETA is a cheap second pass over the in-memory file.
-    let total = if show {
-        CaptureReader::open(&a.pcap)
-            .map(|r| r.take_while(Result::is_ok).count() as u64)
-            .unwrap_or(0)
-    } else {
-        0
-    };
+    let mut inputs = vec![];
+    let mut total = 0;
+    for (k, p) in a.pcap.iter().enumerate() {
+        let at = replay::parse_at(&a.at[k.min(a.at.len() - 1)], &tables).map_err(bad)?;
+        let reader =
+            CaptureReader::open(p).map_err(|e| bad(format_args!("{}: {e}", p.display())))?;
+        if show {
+            // Counting packets for the ETA is a cheap second pass over the file.
+            total += CaptureReader::open(p)
+                .map(|r| r.take_while(Result::is_ok).count() as u64)
+                .unwrap_or(0);
+        }
+        inputs.push((at, reader));
+    }
+    let reader = replay::Merge::new(inputs);
     let mut out = Output::create(&a.out).map_err(bad)?;
     let mut capture = match &a.capture {
         Some(p) => Some(Capture::create(p).map_err(bad)?),
@@ -86,7 +99,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, ExitCode> {
     let started = Instant::now();
     let bar = indicatif::ProgressBar::hidden();
     let mut shown = false;
-    let s = replay::replay(&mut dp, at, reader, &mut out, capture.as_mut(), |k| {
+    let s = replay::replay(&mut dp, reader, &mut out, capture.as_mut(), |k| {
         if !show || k % 256 != 0 {
             return;
         }
@@ -130,7 +143,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, ExitCode> {
             "error: {}{}: {} (output so far kept in {})",
             if e.kind == "capture" { "" } else { "writing " },
             if e.kind == "capture" {
-                a.pcap.display().to_string()
+                "capture".to_string()
             } else {
                 "output".into()
             },
@@ -149,8 +162,12 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, ExitCode> {
 fn render(a: &ReplayArgs, s: &ReplaySummary, mismatch: Option<&str>) {
     println!(
         "replayed {} at {}: {} packets read over {:.3} s of capture time",
-        a.pcap.display(),
-        a.at,
+        a.pcap
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" + "),
+        a.at.join(" + "),
         s.packets_read,
         s.duration_secs
     );
