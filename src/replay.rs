@@ -176,10 +176,7 @@ pub struct Merge<I: Iterator<Item = Result<Record, PcapError>>> {
 impl<I: Iterator<Item = Result<Record, PcapError>>> Merge<I> {
     pub fn new(inputs: Vec<(Ingress, I)>) -> Self {
         Merge {
-            inputs: inputs
-                .into_iter()
-                .map(|(a, i)| (a, i.peekable()))
-                .collect(),
+            inputs: inputs.into_iter().map(|(a, i)| (a, i.peekable())).collect(),
         }
     }
 }
