@@ -340,21 +340,27 @@ pub fn fields(frame: &[u8]) -> Vec<(&'static str, String)> {
         v.push(("eth.dst", mac(&frame[0..6])));
         v.push(("eth.src", mac(&frame[6..12])));
     }
-    let Ok(i) = wire::parse(frame) else {
-        return v;
-    };
     let u16_at = |o: usize| {
         frame
             .get(o..o + 2)
             .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]))
     };
-    v.push(("ip.src", i.src.to_string()));
-    v.push(("ip.dst", i.dst.to_string()));
-    v.push(("ip.proto", i.proto.to_string()));
-    v.push(("ip.ttl", i.ttl.to_string()));
-    v.push(("ip.id", format!("{:#06x}", i.ident)));
-    v.push(("ip.len", i.total_len.to_string()));
+    // The IPv4 header straight from the bytes, so a frame the parser refuses (a bad
+    // checksum, say) still names its fields.
+    if u16_at(12) != 0x0800 || frame.len() < 34 {
+        return v;
+    }
+    let addr = |o: usize| Ipv4Addr::new(frame[o], frame[o + 1], frame[o + 2], frame[o + 3]);
+    v.push(("ip.src", addr(26).to_string()));
+    v.push(("ip.dst", addr(30).to_string()));
+    v.push(("ip.proto", frame[23].to_string()));
+    v.push(("ip.ttl", frame[22].to_string()));
+    v.push(("ip.id", format!("{:#06x}", u16_at(18))));
+    v.push(("ip.len", u16_at(16).to_string()));
     v.push(("ip.checksum", format!("{:#06x}", u16_at(24))));
+    let Ok(i) = wire::parse(frame) else {
+        return v;
+    };
     let l4 = i.l4_offset;
     match i.l4 {
         L4::Tcp {
