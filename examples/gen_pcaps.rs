@@ -138,6 +138,15 @@ fn syn(sport: u16, dport: u16) -> ProbeL4 {
     }
 }
 
+/// A DNS message for example.com A with these flags (0x0100 query, 0x8180 answer).
+fn dns(flags: u16) -> Vec<u8> {
+    let mut m = vec![0x12, 0x34];
+    m.extend_from_slice(&flags.to_be_bytes());
+    m.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
+    m.extend_from_slice(b"\x07example\x03com\x00\x00\x01\x00\x01");
+    m
+}
+
 fn main() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("pcaps");
     let sc = vpcsim::scenario::Scenario::load(Some(&dir.join("topology.toml"))).expect("topology");
@@ -188,10 +197,10 @@ fn main() {
             sport: 53000,
             dport: 53,
         },
-        b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00",
+        &dns(0x0100),
     );
     let out = c.send("i-app", f).unwrap();
-    c.answer("internet", &out, b"\x12\x34\x81\x80");
+    c.answer("internet", &out, &dns(0x8180));
     cases.push(c);
 
     let mut c = Case::new("dnat-port", "port mapping 47.96.100.2:8080 -> 192.168.1.20:80, and the reply leaves from 47.96.100.2:8080", &t);
