@@ -193,11 +193,10 @@ impl<I: Iterator<Item = Result<Record, PcapError>>> Iterator for Merge<I> {
                     best = Some((k, 0));
                     break;
                 }
-                Some(Ok(r)) => {
-                    if best.is_none_or(|(_, ts)| r.ts_nanos < ts) {
-                        best = Some((k, r.ts_nanos));
-                    }
+                Some(Ok(r)) if best.is_none_or(|(_, ts)| r.ts_nanos < ts) => {
+                    best = Some((k, r.ts_nanos));
                 }
+                Some(Ok(_)) => {}
             }
         }
         let (k, _) = best?;
