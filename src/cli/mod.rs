@@ -7,6 +7,7 @@
 
 mod render;
 mod session;
+mod replay;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -103,6 +104,8 @@ pub enum Command {
     /// VPC: ssh reads the instance's banner, http asks a "what is my IP" server which
     /// address it sees. Prints the transcript and the addresses each side saw.
     Session(session::SessionArgs),
+    /// Replay a pcap/pcapng through the topology and write what leaves it to a capture.
+    Replay(replay::ReplayArgs),
 }
 
 /// Loads a scenario file, a folder of `aliyun` Describe* JSON responses (imported on
@@ -154,6 +157,7 @@ fn after_step(sc: &Scenario, n: Option<usize>) -> Result<usize, ExitCode> {
 
 fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
     match command {
+        Command::Replay(a) => replay::run(a),
         Command::Example => {
             print!("{}", crate::scenario::DEFAULT_SCENARIO);
             Ok(ExitCode::SUCCESS)
