@@ -23,6 +23,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::net::Ipv4Addr;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::compile::{PublicOwner, Tables};
 use crate::pcapio::{PcapError, PcapngWriter};
@@ -118,6 +119,18 @@ pub fn disposition_text(t: &Tables, d: Disposition) -> String {
     }
 }
 
+/// One pass of a frame through `Dataplane::process`, kept so an edge (probe, session)
+/// can write it to a capture afterwards.
+#[derive(Debug, Clone)]
+pub struct Pass {
+    pub tables: Arc<Tables>,
+    pub at: Ingress,
+    pub before: Vec<u8>,
+    pub outcome: Outcome,
+    pub after: Vec<u8>,
+    pub ts_nanos: u64,
+}
+
 /// A multi-interface pcapng of every observation point.
 pub struct Capture<W: Write> {
     w: PcapngWriter<W>,
@@ -197,6 +210,11 @@ impl<W: Write> Capture<W> {
             }
         }
         Ok(())
+    }
+
+    /// Records a kept [`Pass`] (interfaces are named with that pass's own tables).
+    pub fn record_pass(&mut self, p: &Pass) -> Result<(), PcapError> {
+        self.record(&p.tables, p.at, &p.before, &p.outcome, &p.after, p.ts_nanos)
     }
 
     pub fn flush(&mut self) -> Result<(), PcapError> {

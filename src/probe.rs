@@ -96,6 +96,9 @@ pub struct ProbeResult {
     pub frame_out: Vec<u8>,
     #[serde(skip)]
     outcome: Option<Disposition>,
+    /// The pass through the data plane, for `--capture`.
+    #[serde(skip)]
+    pub pass: Option<crate::capture::Pass>,
     #[serde(skip)]
     reply_to: Option<Endpoint>,
 }
@@ -247,6 +250,14 @@ pub fn inject(
         Disposition::Dropped(r) => ("dropped", None, None, Some(r.name()), None),
     };
     let delivered = !matches!(out.disposition, Disposition::Dropped(_));
+    let pass = crate::capture::Pass {
+        tables: Arc::clone(dp.tables()),
+        at,
+        before: frame.clone(),
+        outcome: out.clone(),
+        after: buf.clone(),
+        ts_nanos: now.as_nanos(),
+    };
     ProbeResult {
         sent,
         disposition,
@@ -269,6 +280,7 @@ pub fn inject(
         frame_in: frame,
         frame_out: buf,
         outcome: Some(out.disposition),
+        pass: Some(pass),
         reply_to,
     }
 }
@@ -373,6 +385,7 @@ pub fn connectivity_check(cloud: &Cloud, c: &CheckSpec) -> CheckReport {
         observed: String::new(),
         trace: vec![],
         line: 0,
+        passes: vec![],
     };
     let want_reply = c.expect_reply || c.expect_reply_reason.is_some();
     let req = request(
@@ -454,6 +467,12 @@ pub fn connectivity_check(cloud: &Cloud, c: &CheckSpec) -> CheckReport {
             lines.extend(x.trace_lines());
         }
     }
+    report.passes = r
+        .pass
+        .iter()
+        .chain(r.reply.iter().filter_map(|x| x.pass.as_ref()))
+        .cloned()
+        .collect();
     report.pass = pass;
     report.expected = expected.join(", ");
     report.observed = observed.join(", ");

@@ -23,6 +23,9 @@ pub struct SessionArgs {
     pub after_step: Option<usize>,
     #[arg(long)]
     pub json: bool,
+    /// Write every packet of the conversation, hop by hop, to this pcapng.
+    #[arg(long, value_name = "FILE.pcapng")]
+    pub capture: Option<PathBuf>,
 }
 
 fn bad(e: String) -> ExitCode {
@@ -50,6 +53,9 @@ pub fn run(a: SessionArgs) -> Result<ExitCode, ExitCode> {
         service: Service::parse(&a.service).map_err(bad)?,
     };
     let r = session::run(&sc.state_after(n), &req);
+    if let Some(path) = &a.capture {
+        super::write_capture(path, r.passes.iter())?;
+    }
     if a.json {
         let doc = serde_json::json!({ "after_step": n, "session": r });
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());

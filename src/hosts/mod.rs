@@ -140,6 +140,8 @@ pub struct Network {
     pub arrivals: Vec<Arrival>,
     pub first_drop: Option<DroppedPacket>,
     pub packets: usize,
+    /// Every pass through the data plane, for `--capture`.
+    pub passes: Vec<crate::capture::Pass>,
 }
 
 impl Network {
@@ -154,6 +156,7 @@ impl Network {
             arrivals: Vec::new(),
             first_drop: None,
             packets: 0,
+            passes: Vec::new(),
         }
     }
 
@@ -267,9 +270,18 @@ impl Network {
             .map(|i| summary(&i))
             .unwrap_or_else(|e| format!("malformed: {e}"));
         let mut trace = Trace::default();
+        let before = frame.clone();
         let out = self
             .dp
             .process(&mut frame, ingress, self.now, Some(&mut trace));
+        self.passes.push(crate::capture::Pass {
+            tables: Arc::clone(&self.tables),
+            at: ingress,
+            before,
+            outcome: out.clone(),
+            after: frame.clone(),
+            ts_nanos: self.now.as_nanos(),
+        });
         self.packets += 1;
         let line = format!("{} {} sends {sent}", self.stamp(), self.hosts[from].name);
         self.log.push(line);

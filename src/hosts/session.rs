@@ -137,6 +137,9 @@ impl Verdict {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionResult {
+    /// Every packet's pass through the data plane, for `--capture`.
+    #[serde(skip)]
+    pub passes: Vec<crate::capture::Pass>,
     pub client: String,
     pub server: String,
     pub service: Service,
@@ -167,6 +170,7 @@ pub struct SessionResult {
 impl SessionResult {
     fn error(req: &SessionRequest, msg: String) -> SessionResult {
         SessionResult {
+            passes: Vec::new(),
             client: client_name(&req.client),
             server: format!("{}:{}", req.server, req.port),
             service: req.service,
@@ -623,6 +627,7 @@ pub fn run(cloud: &Cloud, req: &SessionRequest) -> SessionResult {
         duration_ms: net.now.as_nanos() / 1_000_000,
         transcript,
         first_drop: net.first_drop.clone(),
+        passes: std::mem::take(&mut net.passes),
     }
 }
 
@@ -731,6 +736,7 @@ pub fn evaluate(cloud: &Cloud, s: &SessionSpec, after: usize, line: usize) -> Ch
         observed: String::new(),
         trace: vec![],
         line,
+        passes: vec![],
     };
     let req = match s.request() {
         Ok(r) => r,
@@ -739,7 +745,8 @@ pub fn evaluate(cloud: &Cloud, s: &SessionSpec, after: usize, line: usize) -> Ch
             return report;
         }
     };
-    let r = run(cloud, &req);
+    let mut r = run(cloud, &req);
+    report.passes = std::mem::take(&mut r.passes);
     let want = s.expected_verdict();
     let mut expected = vec![format!(
         "{} {} → {}: {want}",

@@ -36,6 +36,9 @@ pub struct CheckReport {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub trace: Vec<String>,
     pub line: usize,
+    /// The packets the check sent through the data plane, for `--capture`.
+    #[serde(skip)]
+    pub passes: Vec<crate::capture::Pass>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -144,6 +147,7 @@ pub fn evaluate(cloud: &Cloud, c: &CheckSpec, after: usize, line: usize) -> Chec
         observed,
         trace: vec![],
         line,
+        passes: vec![],
     }
 }
 
