@@ -18,7 +18,7 @@ use vpcsim::pcapio::PcapWriter;
 use vpcsim::pipeline::{Dataplane, DataplaneConfig, Disposition, INTERNET_MAC, VROUTER_MAC};
 use vpcsim::replay::parse_at;
 use vpcsim::time::SimTime;
-use vpcsim::wire::{self, IcmpErrorKind, ProbeL4, ProbeSpec, TcpFlags, L4};
+use vpcsim::wire::{self, IcmpErrorKind, ProbeL4, ProbeSpec, TcpFlags};
 
 const BASE_TS: u64 = 1_700_000_000 * 1_000_000_000;
 const CLIENT: &str = "198.51.100.7";
@@ -102,27 +102,7 @@ impl Case {
     /// The receiver's answer to `got` (as delivered / as seen on the Internet), sent at `at`.
     fn answer(&mut self, at: &str, got: &[u8], payload: &[u8]) -> Option<Vec<u8>> {
         let i = wire::parse(got).ok()?;
-        let l4 = match i.l4 {
-            L4::Tcp {
-                sport, dport, seq, ..
-            } => ProbeL4::Tcp {
-                sport: dport,
-                dport: sport,
-                flags: TcpFlags::SYN | TcpFlags::ACK,
-                seq: 7000,
-                ack: seq.wrapping_add(1),
-            },
-            L4::Udp { sport, dport } => ProbeL4::Udp {
-                sport: dport,
-                dport: sport,
-            },
-            L4::IcmpEcho { ident, seq, .. } => ProbeL4::IcmpEcho {
-                request: false,
-                ident,
-                seq,
-            },
-            _ => return None,
-        };
+        let l4 = vpcsim::probe::reply_l4(&i, 7000)?;
         let f = self.build(at, &i.dst.to_string(), &i.src.to_string(), 64, l4, payload);
         self.send(at, f)
     }

@@ -287,22 +287,21 @@ pub fn inject(
 
 /// The receiver's answer to a delivered probe: addresses and ports swapped, a SYN-ACK
 /// for TCP, an echo reply for ICMP, sent by the receiving guest (its routing applies).
-fn build_reply(t: &Tables, r: &ProbeResult) -> Option<(Vec<u8>, Ingress)> {
-    let got = wire::parse(&r.frame_out).ok()?;
-    let at = match r.reply_to.as_ref()? {
-        Endpoint::Internet(_) => Ingress::Internet,
-        Endpoint::Instance(i) => Ingress::Guest(*t.instance_index.get(i)?),
-        Endpoint::Eni(e) => Ingress::Eni(*t.eni_index.get(e)?),
-    };
-    let l4 = match got.l4 {
+/// The L4 header of the receiver's answer to `got`: ports swapped; a SYN-ACK (with
+/// sequence number `seq`) for TCP, an echo reply for an echo request.
+pub fn reply_l4(got: &wire::FrameInfo, seq: u32) -> Option<ProbeL4> {
+    Some(match got.l4 {
         L4::Tcp {
-            sport, dport, seq, ..
+            sport,
+            dport,
+            seq: theirs,
+            ..
         } => ProbeL4::Tcp {
             sport: dport,
             dport: sport,
             flags: TcpFlags::SYN | TcpFlags::ACK,
-            seq: 5000,
-            ack: seq.wrapping_add(1),
+            seq,
+            ack: theirs.wrapping_add(1),
         },
         L4::Udp { sport, dport } => ProbeL4::Udp {
             sport: dport,
@@ -314,7 +313,17 @@ fn build_reply(t: &Tables, r: &ProbeResult) -> Option<(Vec<u8>, Ingress)> {
             seq,
         },
         _ => return None,
+    })
+}
+
+fn build_reply(t: &Tables, r: &ProbeResult) -> Option<(Vec<u8>, Ingress)> {
+    let got = wire::parse(&r.frame_out).ok()?;
+    let at = match r.reply_to.as_ref()? {
+        Endpoint::Internet(_) => Ingress::Internet,
+        Endpoint::Instance(i) => Ingress::Guest(*t.instance_index.get(i)?),
+        Endpoint::Eni(e) => Ingress::Eni(*t.eni_index.get(e)?),
     };
+    let l4 = reply_l4(&got, 5000)?;
     let mac = match r.outcome? {
         Disposition::Delivered { eni } => t.eni(eni).mac,
         _ => INTERNET_MAC,
