@@ -12,6 +12,8 @@
 //! * a capture reader ends after at most one error;
 //! * a scenario that parses builds compilable tables.
 //!
+//! Scenario 0 (selector bits 5-6 = 0) is the built-in default; 1 is `pcaps/topology.toml`.
+//!
 //! See docs/FUZZING.md for how to run a session.
 
 use std::sync::{Arc, OnceLock};
@@ -23,16 +25,22 @@ use crate::scenario::Scenario;
 use crate::time::SimTime;
 use crate::wire::{self, Rewrite};
 
-/// The scenarios [`pipeline`] can pick: the built-in default, in its state after all
-/// steps. (When the project grows a `pcaps/` suite of scenarios, add them here with
-/// `include_str!`.)
+/// The scenarios [`pipeline`] can pick, each in its state after all its steps: the
+/// built-in default, and the topology of the pcap regression suite (`pcaps/`, every
+/// path of SEMANTICS.md §3). Add new `pcaps/*.toml` scenarios here.
 fn scenarios() -> &'static [Arc<Tables>] {
     static TABLES: OnceLock<Vec<Arc<Tables>>> = OnceLock::new();
     TABLES.get_or_init(|| {
-        let sources: &[(&str, &str)] = &[(
-            crate::scenario::DEFAULT_SCENARIO,
-            crate::scenario::DEFAULT_NAME,
-        )];
+        let sources: &[(&str, &str)] = &[
+            (
+                crate::scenario::DEFAULT_SCENARIO,
+                crate::scenario::DEFAULT_NAME,
+            ),
+            (
+                include_str!("../pcaps/topology.toml"),
+                "pcaps/topology.toml",
+            ),
+        ];
         sources
             .iter()
             .map(|(src, name)| {

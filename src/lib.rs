@@ -5,15 +5,18 @@
 //! `flow` + `pipeline` (per-packet stages with per-flow state) → `engine` (threads) →
 //! edges: `scenario`, `pcapio`, `cli`.
 
+pub mod capture;
 pub mod cli;
 pub mod compile;
 pub mod flow;
 pub mod fuzzing;
+pub mod hosts;
 pub mod import;
 pub mod model;
 pub mod pcapio;
 pub mod pipeline;
 pub mod probe;
+pub mod replay;
 pub mod scenario;
 pub mod time;
 pub mod wire;

@@ -96,6 +96,9 @@ pub struct ProbeResult {
     pub frame_out: Vec<u8>,
     #[serde(skip)]
     outcome: Option<Disposition>,
+    /// The pass through the data plane, for `--capture`.
+    #[serde(skip)]
+    pub pass: Option<crate::capture::Pass>,
     #[serde(skip)]
     reply_to: Option<Endpoint>,
 }
@@ -248,6 +251,14 @@ pub fn inject(
         Disposition::Held => ("held", None, None, None, None),
     };
     let delivered = !matches!(out.disposition, Disposition::Dropped(_));
+    let pass = crate::capture::Pass {
+        tables: Arc::clone(dp.tables()),
+        at,
+        before: frame.clone(),
+        outcome: out.clone(),
+        after: buf.clone(),
+        ts_nanos: now.as_nanos(),
+    };
     ProbeResult {
         sent,
         disposition,
@@ -270,28 +281,28 @@ pub fn inject(
         frame_in: frame,
         frame_out: buf,
         outcome: Some(out.disposition),
+        pass: Some(pass),
         reply_to,
     }
 }
 
 /// The receiver's answer to a delivered probe: addresses and ports swapped, a SYN-ACK
 /// for TCP, an echo reply for ICMP, sent by the receiving guest (its routing applies).
-fn build_reply(t: &Tables, r: &ProbeResult) -> Option<(Vec<u8>, Ingress)> {
-    let got = wire::parse(&r.frame_out).ok()?;
-    let at = match r.reply_to.as_ref()? {
-        Endpoint::Internet(_) => Ingress::Internet,
-        Endpoint::Instance(i) => Ingress::Guest(*t.instance_index.get(i)?),
-        Endpoint::Eni(e) => Ingress::Eni(*t.eni_index.get(e)?),
-    };
-    let l4 = match got.l4 {
+/// The L4 header of the receiver's answer to `got`: ports swapped; a SYN-ACK (with
+/// sequence number `seq`) for TCP, an echo reply for an echo request.
+pub fn reply_l4(got: &wire::FrameInfo, seq: u32) -> Option<ProbeL4> {
+    Some(match got.l4 {
         L4::Tcp {
-            sport, dport, seq, ..
+            sport,
+            dport,
+            seq: theirs,
+            ..
         } => ProbeL4::Tcp {
             sport: dport,
             dport: sport,
             flags: TcpFlags::SYN | TcpFlags::ACK,
-            seq: 5000,
-            ack: seq.wrapping_add(1),
+            seq,
+            ack: theirs.wrapping_add(1),
         },
         L4::Udp { sport, dport } => ProbeL4::Udp {
             sport: dport,
@@ -303,7 +314,17 @@ fn build_reply(t: &Tables, r: &ProbeResult) -> Option<(Vec<u8>, Ingress)> {
             seq,
         },
         _ => return None,
+    })
+}
+
+fn build_reply(t: &Tables, r: &ProbeResult) -> Option<(Vec<u8>, Ingress)> {
+    let got = wire::parse(&r.frame_out).ok()?;
+    let at = match r.reply_to.as_ref()? {
+        Endpoint::Internet(_) => Ingress::Internet,
+        Endpoint::Instance(i) => Ingress::Guest(*t.instance_index.get(i)?),
+        Endpoint::Eni(e) => Ingress::Eni(*t.eni_index.get(e)?),
     };
+    let l4 = reply_l4(&got, 5000)?;
     let mac = match r.outcome? {
         Disposition::Delivered { eni } => t.eni(eni).mac,
         _ => INTERNET_MAC,
@@ -374,6 +395,7 @@ pub fn connectivity_check(cloud: &Cloud, c: &CheckSpec) -> CheckReport {
         observed: String::new(),
         trace: vec![],
         line: 0,
+        passes: vec![],
     };
     let want_reply = c.expect_reply || c.expect_reply_reason.is_some();
     let req = request(
@@ -455,6 +477,12 @@ pub fn connectivity_check(cloud: &Cloud, c: &CheckSpec) -> CheckReport {
             lines.extend(x.trace_lines());
         }
     }
+    report.passes = r
+        .pass
+        .iter()
+        .chain(r.reply.iter().filter_map(|x| x.pass.as_ref()))
+        .cloned()
+        .collect();
     report.pass = pass;
     report.expected = expected.join(", ");
     report.observed = observed.join(", ");

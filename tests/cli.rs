@@ -198,3 +198,54 @@ fn import_folder_gives_a_scenario_and_warnings() {
     assert_eq!(code, 0);
     assert!(json(&out)["tables"][0]["rows"].as_array().unwrap().len() >= 4);
 }
+
+#[test]
+fn capture_writes_one_interface_per_observation_point() {
+    let dir = std::env::temp_dir().join(format!("vpcsim-cap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("run.pcapng");
+    let (code, _, err) = vpcsim(&["run", "--capture", f.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let records: Vec<_> = vpcsim::pcapio::CaptureReader::open(&f)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        records.len() > 50,
+        "checks and sessions are captured: {}",
+        records.len()
+    );
+    assert!(
+        records.windows(2).all(|w| w[0].ts_nanos <= w[1].ts_nanos),
+        "time runs forward"
+    );
+    let bytes = std::fs::read(&f).unwrap();
+    for name in ["i-web-eth0", "eni-web1", "ngw-prod outside", "internet"] {
+        assert!(
+            bytes.windows(name.len()).any(|w| w == name.as_bytes()),
+            "interface {name} missing"
+        );
+    }
+    // The SNAT translation is visible: the same probe on the ENI and on the gateway's outside.
+    let f2 = dir.join("trace.pcapng");
+    let (code, _, _) = vpcsim(&[
+        "trace",
+        "--from",
+        "i-app",
+        "--to",
+        "203.0.113.80:443",
+        "--capture",
+        f2.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    let recs: Vec<_> = vpcsim::pcapio::CaptureReader::open(&f2)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let srcs: Vec<_> = recs
+        .iter()
+        .map(|r| vpcsim::wire::parse(&r.data).unwrap().src.to_string())
+        .collect();
+    assert_eq!(srcs, ["192.168.1.20", "47.96.100.1"]);
+    std::fs::remove_dir_all(&dir).ok();
+}

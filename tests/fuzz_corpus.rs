@@ -166,8 +166,9 @@ fn write_seeds() {
     let frames = seed_frames();
     for (i, f) in frames.iter().enumerate() {
         write("frame", &format!("seed-{i:02}"), f);
-        // Two ingresses per frame: the Internet (0) and one guest or ENI.
-        for sel in [0u8, 1 + (i as u8 % 6)] {
+        // Per frame: the Internet (0) and one guest or ENI of the default scenario, and
+        // one ingress of the pcap-suite topology (0x20) with checksums fixed (0x80).
+        for sel in [0u8, 1 + (i as u8 % 6), 0x80 | 0x20 | (i as u8 % 8)] {
             let mut d = vec![sel];
             d.extend_from_slice(f);
             write("pipeline", &format!("seed-{i:02}-{sel}"), &d);

@@ -6,6 +6,8 @@
 //! (arguments, scenario file, capture) — the message says what and where.
 
 mod render;
+mod replay;
+mod session;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +48,10 @@ pub enum Command {
         /// Show the trace of every connectivity check, not only of failing ones.
         #[arg(long, short)]
         verbose: bool,
+        /// Write every packet the checks and sessions sent, hop by hop, to this pcapng
+        /// (one interface per ENI, NAT gateway outside and the Internet edge).
+        #[arg(long, value_name = "FILE.pcapng")]
+        capture: Option<PathBuf>,
     },
     /// Check a scenario file without running it.
     Validate { file: PathBuf },
@@ -84,6 +90,9 @@ pub enum Command {
         ttl: u8,
         #[arg(long)]
         json: bool,
+        /// Write the probe (and reply) hop by hop to this pcapng.
+        #[arg(long, value_name = "FILE.pcapng")]
+        capture: Option<PathBuf>,
     },
     /// For every instance, ENI and private IP: the public address its Internet traffic
     /// leaves with (or why none) and the public addresses that reach it — each found by
@@ -98,6 +107,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Hold one conversation between real TCP stacks (smoltcp) through the simulated
+    /// VPC: ssh reads the instance's banner, http asks a "what is my IP" server which
+    /// address it sees. Prints the transcript and the addresses each side saw.
+    Session(session::SessionArgs),
+    /// Replay a pcap/pcapng through the topology and write what leaves it to a capture.
+    Replay(replay::ReplayArgs),
 }
 
 /// Loads a scenario file, a folder of `aliyun` Describe* JSON responses (imported on
@@ -125,6 +140,7 @@ pub fn main() -> ExitCode {
         file: None,
         json: false,
         verbose: false,
+        capture: None,
     });
     match dispatch(command) {
         Ok(code) => code,
@@ -132,7 +148,29 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn after_step(sc: &Scenario, n: Option<usize>) -> Result<usize, ExitCode> {
+/// Writes kept passes to a hop-by-hop pcapng (`--capture`).
+pub(crate) fn write_capture<'a>(
+    path: &std::path::Path,
+    passes: impl Iterator<Item = &'a crate::capture::Pass>,
+) -> Result<(), ExitCode> {
+    let fail = |e: crate::pcapio::PcapError| {
+        eprintln!("error: writing capture {}: {e}", path.display());
+        ExitCode::from(2)
+    };
+    let mut cap = crate::capture::Capture::create(path).map_err(fail)?;
+    for p in passes {
+        cap.record_pass(p).map_err(fail)?;
+    }
+    cap.flush().map_err(fail)?;
+    eprintln!(
+        "capture: {} packets written to {}",
+        cap.packets,
+        path.display()
+    );
+    Ok(())
+}
+
+pub(crate) fn after_step(sc: &Scenario, n: Option<usize>) -> Result<usize, ExitCode> {
     match n {
         None => Ok(sc.steps.len()),
         Some(n) if n <= sc.steps.len() => Ok(n),
@@ -149,6 +187,7 @@ fn after_step(sc: &Scenario, n: Option<usize>) -> Result<usize, ExitCode> {
 
 fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
     match command {
+        Command::Replay(a) => replay::run(a),
         Command::Example => {
             print!("{}", crate::scenario::DEFAULT_SCENARIO);
             Ok(ExitCode::SUCCESS)
@@ -193,9 +232,24 @@ fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
             file,
             json,
             verbose,
+            capture,
         } => {
             let sc = load(file.as_deref())?;
             let report = run_scenario(&sc);
+            if let Some(path) = &capture {
+                // Checks each start their clock at 0: lay them end to end, a second apart.
+                let mut base = 0;
+                let mut passes = vec![];
+                for c in &report.checks {
+                    let end = c.passes.iter().map(|p| p.ts_nanos).max().unwrap_or(0);
+                    passes.extend(c.passes.iter().map(|p| crate::capture::Pass {
+                        ts_nanos: base + p.ts_nanos,
+                        ..p.clone()
+                    }));
+                    base += end + 1_000_000_000;
+                }
+                write_capture(path, passes.iter())?;
+            }
             if json {
                 println!(
                     "{}",
@@ -220,6 +274,7 @@ fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
             reply,
             ttl,
             json,
+            capture,
         } => {
             let sc = load(file.as_deref())?;
             let n = after_step(&sc, n)?;
@@ -237,6 +292,14 @@ fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
                     ExitCode::from(2)
                 },
             )?;
+            if let Some(path) = &capture {
+                write_capture(
+                    path,
+                    r.pass
+                        .iter()
+                        .chain(r.reply.iter().filter_map(|x| x.pass.as_ref())),
+                )?;
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
             } else {
@@ -250,6 +313,7 @@ fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
                 ExitCode::from(1)
             })
         }
+        Command::Session(args) => session::run(args),
         Command::Egress {
             file,
             after_step: n,

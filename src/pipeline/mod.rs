@@ -471,9 +471,10 @@ impl Dataplane {
         trace: &mut TraceRef<'_>,
         depth: u8,
     ) -> Outcome {
+        // Callers guarantee ttl > hops (else `finish` answers with time-exceeded).
         for _ in 0..a.hops {
             if wire::decrement_ttl(frame, info).is_none() {
-                return self.ttl_exceeded(frame, info, a.out, trace);
+                return self.drop_with(DropReason::TtlExceeded);
             }
         }
         a.rewrite.apply(frame, info.l4_offset, info.proto);
@@ -1187,7 +1188,10 @@ impl Dataplane {
         depth: u8,
     ) -> Outcome {
         if info.ttl <= hops {
-            return self.ttl_exceeded(frame, info, out, trace);
+            // Hop 0 is the VPC router (or, from the Internet, the public address's edge);
+            // hop 1 of an SNAT path is the NAT gateway, which answers from its EIP.
+            let hop = info.ttl.saturating_sub(1);
+            return self.ttl_exceeded(frame, info, key.port, hop, rw.src, trace);
         }
         match self.install(info, key, rw, out, hops, meta, now) {
             Ok(a) => self.apply_action(frame, info, a, now, trace, depth),
@@ -1204,25 +1208,33 @@ impl Dataplane {
     }
 
     /// TTL ran out at a routed hop: drop, and send an ICMP time-exceeded back to the
-    /// sender from the hop's address (the VSwitch gateway for the VPC router).
+    /// sender from the hop's address: the VSwitch gateway for the VPC router, the
+    /// translated source (the NAT gateway's EIP) for the second hop of an SNAT path, the
+    /// public address for packets from the Internet.
     fn ttl_exceeded(
         &mut self,
         frame: &[u8],
         info: &FrameInfo,
-        _out: u16,
+        in_port: u16,
+        hop: u8,
+        translated_src: Option<Ipv4Addr>,
         trace: &mut TraceRef<'_>,
     ) -> Outcome {
         let tables = Arc::clone(&self.tables);
-        let (from, back) = match tables
-            .private
-            .iter()
-            .find(|((_, ip), _)| *ip == u32::from(info.src))
-        {
-            Some((_, &e)) => (tables.eni(e).gateway, Disposition::Delivered { eni: e }),
-            None => match tables.public.get(&u32::from(info.dst)) {
-                Some(_) => (info.dst, Disposition::Internet),
-                None => (Ipv4Addr::UNSPECIFIED, Disposition::Internet),
-            },
+        let (from, back) = match tables.eni_of_port(in_port) {
+            Some(e) => {
+                let router = tables.eni(e).gateway;
+                let from = if hop == 0 {
+                    router
+                } else {
+                    translated_src.unwrap_or(router)
+                };
+                (from, Disposition::Delivered { eni: e })
+            }
+            None if tables.public.contains_key(&u32::from(info.dst)) => {
+                (info.dst, Disposition::Internet)
+            }
+            None => (Ipv4Addr::UNSPECIFIED, Disposition::Internet),
         };
         hop!(
             trace,

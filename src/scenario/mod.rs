@@ -79,8 +79,8 @@ pub struct Scenario {
     pub initial: Cloud,
     pub steps: Vec<Step>,
     pub checks: Vec<(usize, format::CheckSpec)>,
-    /// `[[sessions]]` tables, interpreted by the conversations layer.
-    pub sessions: Vec<(usize, toml::Table)>,
+    /// `[[sessions]]` entries: conversations between smoltcp hosts (`crate::hosts`).
+    pub sessions: Vec<(usize, crate::hosts::session::SessionSpec)>,
 }
 
 impl Scenario {
@@ -182,11 +182,13 @@ impl Scenario {
             let line = loc.at(c.span().start, "").line;
             checks.push((line, spec));
         }
-        let sessions = parsed
-            .sessions
-            .iter()
-            .map(|s| (loc.at(s.span().start, "").line, s.get_ref().clone()))
-            .collect();
+        let mut sessions = Vec::new();
+        for s in &parsed.sessions {
+            let spec =
+                crate::hosts::session::SessionSpec::from_table(s.get_ref(), &initial, steps.len())
+                    .map_err(|m| loc.at(s.span().start, m))?;
+            sessions.push((loc.at(s.span().start, "").line, spec));
+        }
         Ok(Scenario {
             file: file.to_string(),
             name: parsed.scenario.name.clone(),

@@ -36,6 +36,9 @@ pub struct CheckReport {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub trace: Vec<String>,
     pub line: usize,
+    /// The packets the check sent through the data plane, for `--capture`.
+    #[serde(skip)]
+    pub passes: Vec<crate::capture::Pass>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -68,6 +71,12 @@ pub fn run_scenario(sc: &Scenario) -> RunReport {
         for (line, c) in &sc.checks {
             if c.after_step.unwrap_or(n) == after {
                 out.push(evaluate(cloud, c, after, *line));
+            }
+        }
+        // Conversations after the packet checks of the same point.
+        for (line, s) in &sc.sessions {
+            if s.after_step.unwrap_or(n) == after {
+                out.push(crate::hosts::session::evaluate(cloud, s, after, *line));
             }
         }
     };
@@ -138,6 +147,7 @@ pub fn evaluate(cloud: &Cloud, c: &CheckSpec, after: usize, line: usize) -> Chec
         observed,
         trace: vec![],
         line,
+        passes: vec![],
     }
 }
 

@@ -1,0 +1,219 @@
+//! `vpcsim replay`: the CLI adapter of [`crate::replay`].
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::capture::Capture;
+use crate::pcapio::CaptureReader;
+use crate::pipeline::{Dataplane, DataplaneConfig};
+use crate::replay::{self, Output, ReplaySummary};
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Input: pcap or pcapng, Ethernet link type only (Linux cooked `any` captures, raw IP,
+loopback and Wi-Fi are refused with the link type named). Zero-length and snap-length-cut
+records are counted as dropped packets, not errors.
+Exit status: 0 the replay ran (with --expect: and the output matched), 1 the output
+differs from --expect (the first differing packet and field is named), 2 bad input
+(scenario, endpoint, unreadable or corrupt capture: the record and byte offset are named;
+the output written so far stays a valid capture).")]
+pub struct ReplayArgs {
+    /// Scenario file (default: the built-in scenario).
+    pub file: Option<PathBuf>,
+    /// The capture to replay (pcap or pcapng). Repeat `--pcap F --at E` to replay
+    /// captures from several vantage points, merged by timestamp.
+    #[arg(long, required = true)]
+    pub pcap: Vec<PathBuf>,
+    /// Where frames enter: instance id (its guest OS sends them), ENI id (sent on that
+    /// ENI as is), or internet / internet:IP (the Internet edge). One per --pcap, or one
+    /// for all.
+    #[arg(long, required = true)]
+    pub at: Vec<String>,
+    /// Apply only the first N steps of the scenario (default: all).
+    #[arg(long)]
+    pub after_step: Option<usize>,
+    /// Output capture: what leaves the simulated network (pcapng if it ends in .pcapng).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Also write every hop (one pcapng interface per ENI, NAT gateway outside, Internet).
+    #[arg(long)]
+    pub capture: Option<PathBuf>,
+    /// Compare the output with this capture, packet by packet (exit 1 if it differs).
+    #[arg(long)]
+    pub expect: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+fn bad(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(2)
+}
+
+pub fn run(a: ReplayArgs) -> Result<ExitCode, ExitCode> {
+    let sc = super::load(a.file.as_deref())?;
+    let n = super::after_step(&sc, a.after_step)?;
+    let cloud = sc.state_after(n);
+    let tables = crate::compile::Tables::compile(&cloud, 1);
+    if a.at.len() != 1 && a.at.len() != a.pcap.len() {
+        return Err(bad(format_args!(
+            "{} --pcap but {} --at: give one --at per --pcap, or one for all",
+            a.pcap.len(),
+            a.at.len()
+        )));
+    }
+    let show = !a.quiet && std::io::stderr().is_terminal();
+    let mut inputs = vec![];
+    let mut total = 0;
+    for (k, p) in a.pcap.iter().enumerate() {
+        let at = replay::parse_at(&a.at[k.min(a.at.len() - 1)], &tables).map_err(bad)?;
+        let reader =
+            CaptureReader::open(p).map_err(|e| bad(format_args!("{}: {e}", p.display())))?;
+        if show {
+            // Counting packets for the ETA is a cheap second pass over the file.
+            total += CaptureReader::open(p)
+                .map(|r| r.take_while(Result::is_ok).count() as u64)
+                .unwrap_or(0);
+        }
+        inputs.push((at, reader));
+    }
+    let reader = replay::Merge::new(inputs);
+    let mut out = Output::create(&a.out).map_err(bad)?;
+    let mut capture = match &a.capture {
+        Some(p) => Some(Capture::create(p).map_err(bad)?),
+        None => None,
+    };
+    let mut dp = Dataplane::new(
+        Arc::clone(&tables),
+        DataplaneConfig {
+            conntrack_capacity: 1 << 16,
+            ..Default::default()
+        },
+    );
+    let started = Instant::now();
+    let bar = indicatif::ProgressBar::hidden();
+    let mut shown = false;
+    let s = replay::replay(&mut dp, reader, &mut out, capture.as_mut(), |k| {
+        if !show || k % 256 != 0 {
+            return;
+        }
+        if !shown && started.elapsed() > Duration::from_secs(1) {
+            shown = true;
+            bar.set_length(total);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:30} {pos}/{len} packets, {per_sec}, ETA {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+        bar.set_position(k);
+    });
+    bar.finish_and_clear();
+    let mut mismatch = None;
+    if let (Some(exp), None) = (&a.expect, &s.error) {
+        let actual = replay::read_packets(&a.out).map_err(bad)?;
+        let expected =
+            replay::read_packets(exp).map_err(|e| bad(format_args!("{}: {e}", exp.display())))?;
+        mismatch = replay::compare(&actual, &expected);
+    }
+    if a.json {
+        let doc = serde_json::json!({
+            "scenario": sc.name,
+            "after_step": n,
+            "at": a.at,
+            "pcap": a.pcap,
+            "out": a.out,
+            "summary": s,
+            "expect": a.expect.as_ref().map(|_| serde_json::json!({"match": mismatch.is_none(), "first_difference": mismatch})),
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        render(&a, &s, mismatch.as_deref());
+    }
+    if let Some(e) = &s.error {
+        eprintln!(
+            "error: {}{}: {} (output so far kept in {})",
+            if e.kind == "capture" { "" } else { "writing " },
+            if e.kind == "capture" {
+                "capture".to_string()
+            } else {
+                "output".into()
+            },
+            e.message,
+            a.out.display()
+        );
+        return Ok(ExitCode::from(2));
+    }
+    Ok(if mismatch.is_some() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn render(a: &ReplayArgs, s: &ReplaySummary, mismatch: Option<&str>) {
+    println!(
+        "replayed {} at {}: {} packets read over {:.3} s of capture time",
+        a.pcap
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" + "),
+        a.at.join(" + "),
+        s.packets_read,
+        s.duration_secs
+    );
+    println!(
+        "  delivered {}, to the Internet {}, dropped {}, ICMP errors generated {}",
+        s.delivered, s.internet, s.dropped, s.icmp_generated
+    );
+    for (r, k) in &s.drop_reasons {
+        println!("  dropped {k:>8}  {r}");
+    }
+    let list = |v: &std::collections::BTreeSet<std::net::Ipv4Addr>| {
+        v.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !s.egress_sources.is_empty() {
+        println!(
+            "  source addresses seen by the Internet: {}",
+            list(&s.egress_sources)
+        );
+    }
+    if !s.delivered_sources.is_empty() {
+        println!(
+            "  source addresses seen by the ENIs: {}",
+            list(&s.delivered_sources)
+        );
+    }
+    let ci = &s.capture_issues;
+    if ci.zero_length + ci.snap_cut > 0 {
+        println!(
+            "  capture issues: {} zero-length, {} cut by the snap length (counted as dropped)",
+            ci.zero_length, ci.snap_cut
+        );
+        for e in &ci.examples {
+            println!("    {e}");
+        }
+    }
+    println!("  wrote {} packets to {}", s.written, a.out.display());
+    if let Some(c) = &a.capture {
+        println!("  every hop: {}", c.display());
+    }
+    if let Some(exp) = &a.expect {
+        match mismatch {
+            None => println!("  output matches {}", exp.display()),
+            Some(m) => println!("  output differs from {}: {m}", exp.display()),
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! `vpcsim session`: one conversation between smoltcp hosts through the simulated VPC.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::hosts::session::{self, Client, Service, SessionRequest, SessionResult, Verdict};
+
+#[derive(clap::Args, Debug)]
+pub struct SessionArgs {
+    /// Scenario file (default: the built-in scenario).
+    pub file: Option<PathBuf>,
+    /// The client: an instance id, or internet:IP.
+    #[arg(long)]
+    pub from: String,
+    /// The server: ADDR:PORT.
+    #[arg(long)]
+    pub to: String,
+    /// ssh (read the banner) or http (GET /, the body tells the address the server saw).
+    #[arg(long, value_parser = ["ssh", "http"])]
+    pub service: String,
+    /// Apply only the first N steps (default: all).
+    #[arg(long)]
+    pub after_step: Option<usize>,
+    #[arg(long)]
+    pub json: bool,
+    /// Write every packet of the conversation, hop by hop, to this pcapng.
+    #[arg(long, value_name = "FILE.pcapng")]
+    pub capture: Option<PathBuf>,
+}
+
+fn bad(e: String) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(2)
+}
+
+pub fn run(a: SessionArgs) -> Result<ExitCode, ExitCode> {
+    let sc = super::load(a.file.as_deref())?;
+    let n = super::after_step(&sc, a.after_step)?;
+    let client = Client::parse(&a.from).map_err(bad)?;
+    if let Client::Instance(id) = &client {
+        if !sc.initial.instances.contains_key(id) {
+            return Err(bad(format!(
+                "--from {id}: no such instance in {}; use an instance id or internet:IP",
+                sc.file
+            )));
+        }
+    }
+    let (server, port) = session::parse_addr_port(&a.to).map_err(bad)?;
+    let req = SessionRequest {
+        client,
+        server,
+        port,
+        service: Service::parse(&a.service).map_err(bad)?,
+    };
+    let r = session::run(&sc.state_after(n), &req);
+    if let Some(path) = &a.capture {
+        super::write_capture(path, r.passes.iter())?;
+    }
+    if a.json {
+        let doc = serde_json::json!({ "after_step": n, "session": r });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        render(&r, n);
+    }
+    Ok(match r.verdict {
+        Verdict::Banner | Verdict::Body => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
+    })
+}
+
+fn render(r: &SessionResult, after: usize) {
+    println!(
+        "{} session after {after} steps: {} → {}",
+        r.service.name(),
+        r.client,
+        r.server
+    );
+    for l in &r.transcript {
+        println!("  {l}");
+    }
+    println!();
+    println!("outcome: {}", r.verdict.name());
+    if !r.detail.is_empty() {
+        println!("  {}", r.detail);
+    }
+    if let Some(b) = &r.banner {
+        println!("  banner: {}", b.trim_end());
+    }
+    if let Some(b) = &r.body {
+        println!("  body:   {}", b.trim_end());
+    }
+    let or_dash = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".into());
+    println!(
+        "client {}: its socket {} → {}",
+        r.client,
+        or_dash(&r.client_local),
+        or_dash(&r.client_remote)
+    );
+    match &r.server_host {
+        Some(h) => println!(
+            "server {h}: its socket {} saw the peer {}{}",
+            or_dash(&r.server_local),
+            or_dash(&r.server_saw),
+            r.server_eni
+                .as_ref()
+                .map(|e| format!(" (arrived by {e})"))
+                .unwrap_or_default()
+        ),
+        None => println!("server: no host accepted the connection"),
+    }
+    println!(
+        "bytes: {} to the server, {} to the client; {} packets; {} ms of virtual time",
+        r.bytes_to_server, r.bytes_to_client, r.packets, r.duration_ms
+    );
+    if let Some(d) = &r.first_drop {
+        println!(
+            "\nfirst packet the VPC dropped ({}), sent by {}: {}",
+            d.reason, d.sender, d.packet
+        );
+        for l in &d.trace {
+            println!("  {l}");
+        }
+    }
+}
