@@ -127,6 +127,26 @@ fn dns(flags: u16) -> Vec<u8> {
     m
 }
 
+/// Splits a frame's IPv4 payload into fragments of `chunk` bytes (a multiple of 8).
+fn fragment(frame: &[u8], chunk: usize) -> Vec<Vec<u8>> {
+    let payload = &frame[34..];
+    let n = payload.len().div_ceil(chunk);
+    (0..n)
+        .map(|i| {
+            let part = &payload[i * chunk..((i + 1) * chunk).min(payload.len())];
+            let mut f = frame[..34].to_vec();
+            f.extend_from_slice(part);
+            f[16..18].copy_from_slice(&((20 + part.len()) as u16).to_be_bytes());
+            let flags = if i + 1 < n { 0x2000 } else { 0 } | (i * chunk / 8) as u16;
+            f[20..22].copy_from_slice(&flags.to_be_bytes());
+            f[24..26].copy_from_slice(&[0, 0]);
+            let c = wire::checksum::checksum(&f[14..34]);
+            f[24..26].copy_from_slice(&c.to_be_bytes());
+            f
+        })
+        .collect()
+}
+
 fn main() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("pcaps");
     let sc = vpcsim::scenario::Scenario::load(Some(&dir.join("topology.toml"))).expect("topology");
@@ -309,6 +329,38 @@ fn main() {
     let f = c.build("internet", CLIENT, "47.96.10.60", 64, syn(50006, 22), b"");
     let got = c.send("internet", f).unwrap();
     c.answer("i-multi", &got, b"");
+    cases.push(c);
+
+    let mut c = Case::new("fragments", "IPv4 fragments: a 600-byte UDP datagram from i-app via SNAT, fragments sent last-first (held, then released translated with the first); a fragmented ping to i-web's EIP in order", &t);
+    let f = c.build(
+        "i-app",
+        "192.168.1.20",
+        "8.8.8.8",
+        64,
+        ProbeL4::Udp {
+            sport: 53001,
+            dport: 53,
+        },
+        &[0x5a; 600],
+    );
+    for part in fragment(&f, 256).into_iter().rev() {
+        c.send("i-app", part);
+    }
+    let f = c.build(
+        "internet",
+        CLIENT,
+        "47.96.10.20",
+        64,
+        ProbeL4::IcmpEcho {
+            request: true,
+            ident: 4343,
+            seq: 1,
+        },
+        &[0xa5; 400],
+    );
+    for part in fragment(&f, 168) {
+        c.send("internet", part);
+    }
     cases.push(c);
 
     let mut m = String::from(
