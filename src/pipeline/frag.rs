@@ -256,8 +256,9 @@ impl Fragments {
     }
 
     /// Records what the first fragment became (`frame` is the pipeline's output) and
-    /// releases the fragments that waited for it into `out.released`. Returns the number
-    /// of released fragments that were dropped and the drops to count for them.
+    /// releases the fragments that waited for it into `out.released`. Returns the
+    /// disposition of every fragment this settled (released, dropped with the first
+    /// fragment's reason, or lost to make room), for the counters.
     pub(crate) fn first_done(
         &mut self,
         p: PendingFirst,
@@ -283,12 +284,13 @@ impl Fragments {
             Disposition::Dropped(r) => Verdict::Drop(r),
             Disposition::Held => Verdict::Drop(DropReason::Fragment),
         };
-        let (d, _) = self.entry(p.key, now);
+        let (d, made_room) = self.entry(p.key, now);
         d.verdict = Some(verdict);
         let held = std::mem::take(&mut d.held);
         let bytes = std::mem::take(&mut d.held_bytes);
         self.held_bytes -= bytes;
-        let mut dispositions = Vec::with_capacity(held.len());
+        // Fragments of the datagram forgotten to make room for this one are lost.
+        let mut dispositions = vec![Disposition::Dropped(DropReason::Fragment); made_room as usize];
         for mut f in held {
             let Ok(info) = wire::parse(&f) else {
                 dispositions.push(Disposition::Dropped(DropReason::MalformedFrame));
