@@ -437,9 +437,9 @@ fn memory_per_connection_under_96_bytes() {
 
 #[test]
 fn memory_per_connection_with_8_byte_meta() {
-    // 8-byte (8-aligned) metadata: 88 B record + index ≈ 97.4 B.
+    // 8-byte (8-aligned) metadata: 88 B record + index ≈ 98.7 B.
     let t = ConnTable::<[u64; 2], u64>::new(1_000_000, Timeouts::default());
-    assert!(t.bytes_per_connection() <= 98.0);
+    assert!(t.bytes_per_connection() <= 99.0);
 }
 
 mod model {
@@ -655,6 +655,183 @@ mod model {
                     }
                 }
                 prop_assert_eq!(t.len(), conns.len());
+            }
+        }
+    }
+}
+
+/// Probe lengths at the design load factor stay short (linear probing at 0.75: ≈ 2.5
+/// slots for a hit, ≈ 8.5 for a miss), and tags filter almost every foreign record.
+#[test]
+fn index_probe_lengths_stay_short() {
+    fn bkey(i: u32) -> FlowKey {
+        FlowKey {
+            src: 0x0a00_0000 ^ i.wrapping_mul(0x9e37_79b9),
+            dst: 0xc0a8_0001 + (i & 0xff),
+            sport: (i >> 8) as u16 | 1024,
+            dport: 443,
+            port: (i & 7) as u16,
+            proto: 6,
+        }
+    }
+    for n in [4096u32, 1 << 16] {
+        let mut t: ConnTable<[u32; 4], u32> =
+            ConnTable::with_seed(n as usize, Timeouts::default(), [1, 2, 3]);
+        for i in 0..n {
+            let k = bkey(i);
+            t.insert(
+                k,
+                [i; 4],
+                k.reversed(100),
+                [!i; 4],
+                i,
+                6,
+                0x10,
+                SimTime::ZERO,
+            )
+            .unwrap();
+        }
+        let ns = t.slots.len();
+        // probe lengths
+        let (mut hit, mut miss, mut tagfalse) = (0u64, 0u64, 0u64);
+        for i in 0..n {
+            let k = bkey(i);
+            let h = t.hash(&k);
+            let mut j = t.home(h);
+            let mut p = 1;
+            loop {
+                let s = t.slots[j];
+                let e = s & t.entry_mask;
+                if e != 0 && (e - 1) >> 1 == i && (e - 1) & 1 == 0 {
+                    break;
+                }
+                j = (j + 1) % ns;
+                p += 1;
+            }
+            hit += p;
+            let k = FlowKey { port: 999, ..k };
+            let h = t.hash(&k);
+            let tag = t.tag(h);
+            let mut j = t.home(h);
+            let mut p = 1;
+            while t.slots[j] & t.entry_mask != 0 {
+                if t.slots[j] & !t.entry_mask == tag {
+                    tagfalse += 1;
+                }
+                j = (j + 1) % ns;
+                p += 1;
+            }
+            miss += p;
+        }
+        let (hit, miss, tagfalse) = (
+            hit as f64 / n as f64,
+            miss as f64 / n as f64,
+            tagfalse as f64 / n as f64,
+        );
+        assert!(
+            hit < 3.0 && miss < 11.0 && tagfalse < 0.05,
+            "n={n} slots={ns}: hit {hit:.2} miss {miss:.2} tag fp {tagfalse:.3}"
+        );
+    }
+}
+
+mod pressure {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Advance(u64),
+        Insert(u8),
+        Answer(u8),
+        Expire,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            1 => (1u64..40).prop_map(Op::Advance),
+            4 => (0u8..40).prop_map(Op::Insert),
+            2 => (0u8..40).prop_map(Op::Answer),
+            1 => Just(Op::Expire),
+        ]
+    }
+
+    fn k(i: u8) -> FlowKey {
+        key_p(i as u32, proto::UDP)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        /// Under capacity pressure: never more than `capacity`, an answered (protected)
+        /// flow is never evicted while it is within its timeout, TableFull only when
+        /// every connection is protected, and every connection is accounted for.
+        #[test]
+        fn eviction_never_breaks_a_protected_flow(ops in proptest::collection::vec(op(), 1..400)) {
+            let cap = 8;
+            let udp = Duration::from_secs(100);
+            let to = Timeouts { udp, ..Timeouts::default() };
+            let mut t: ConnTable<[u32; 4], u32> = ConnTable::new(cap, to);
+            // meta -> (key index, protected, last seen secs)
+            let mut live: HashMap<u32, (u8, bool, u64)> = HashMap::new();
+            let mut now = 0u64;
+            let mut meta = 0u32;
+            let mut removed = 0u64;
+            for op in ops {
+                let at = secs(now);
+                match op {
+                    Op::Advance(d) => now += d,
+                    Op::Insert(i) => {
+                        meta += 1;
+                        let r = t.insert(k(i), [meta; 4], k(i).reversed(2), [meta; 4], meta, proto::UDP, 0, at);
+                        let mut out = vec![];
+                        t.expire_some(at, 0, &mut out);
+                        for m in &out {
+                            let (_, prot, last) = live.remove(m).expect("known meta");
+                            // Evicted or lazily expired: either unprotected or timed out.
+                            prop_assert!(!prot || now - last > 100, "protected live flow {} dropped", m);
+                            removed += 1;
+                        }
+                        match r {
+                            Ok(_) => { live.insert(meta, (i, false, now)); }
+                            Err(InsertError::TableFull) => {
+                                prop_assert!(live.values().all(|v| v.1), "TableFull with an unprotected flow");
+                            }
+                            Err(InsertError::KeyExists) => {
+                                prop_assert!(live.values().any(|v| v.0 == i));
+                            }
+                        }
+                    }
+                    Op::Answer(i) => {
+                        if let Some(h) = t.lookup(&k(i).reversed(2), at) {
+                            t.observe(h.conn, h.dir, 0, at);
+                            let m = *t.meta(h.conn).unwrap();
+                            let e = live.get_mut(&m).unwrap();
+                            e.1 = true;
+                            e.2 = now;
+                        }
+                    }
+                    Op::Expire => {
+                        let mut out = vec![];
+                        t.expire(at, &mut out);
+                        for m in &out {
+                            let (_, _, last) = live.remove(m).expect("known meta");
+                            prop_assert!(now - last > 100);
+                            removed += 1;
+                        }
+                    }
+                }
+                prop_assert!(t.len() <= cap);
+                prop_assert_eq!(t.len(), live.len());
+                let s = t.stats();
+                prop_assert_eq!(s.inserts, live.len() as u64 + removed);
+                prop_assert_eq!(s.evictions + s.expirations, removed);
+                for (m, &(i, prot, last)) in &live {
+                    if prot && now - last <= 100 {
+                        let h = t.lookup(&k(i), secs(now));
+                        prop_assert!(h.is_some(), "protected flow {} lost", m);
+                    }
+                }
             }
         }
     }
