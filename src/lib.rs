@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod compile;
+pub mod engine;
 pub mod flow;
 pub mod model;
 pub mod pcapio;
