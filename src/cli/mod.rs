@@ -5,6 +5,7 @@
 //! check, probe or comparison did not (the output names the first); 2 = bad input
 //! (arguments, scenario file, capture) — the message says what and where.
 
+pub mod bench;
 mod render;
 
 use std::path::PathBuf;
@@ -89,6 +90,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measure the multi-core engine on synthetic traffic (Mpps, new flows/s, memory per
+    /// flow) and check its output against the single-threaded pipeline.
+    Bench(bench::BenchArgs),
 }
 
 /// Loads a scenario file (or the built-in one), printing a located error on failure.
@@ -129,6 +133,7 @@ fn after_step(sc: &Scenario, n: Option<usize>) -> Result<usize, ExitCode> {
 
 fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
     match command {
+        Command::Bench(args) => bench::run(args),
         Command::Example => {
             print!("{}", crate::scenario::DEFAULT_SCENARIO);
             Ok(ExitCode::SUCCESS)

@@ -369,7 +369,7 @@ impl Engine {
                             Job::Verify(on) => wk.verify = on,
                             Job::Report(tx) => {
                                 let mut digests: Vec<(u32, u64)> =
-                                    std::mem::take(&mut wk.digests).into_iter().collect();
+                                    wk.digests.iter().map(|(k, v)| (*k, *v)).collect();
                                 digests.sort_unstable();
                                 let _ = tx.send(WorkerReport {
                                     worker: w,
