@@ -488,6 +488,7 @@ pub const INGRESS_PROBE_CLIENT: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
 pub fn egress_table(cloud: &Cloud, ingress_port: u16) -> Vec<EgressRow> {
     let tables = Tables::compile(cloud, 1);
     // Ingress: probe every public address once (DNAT entries at their external port).
+    #[allow(clippy::type_complexity)]
     let mut ingress: Vec<(String, Option<(String, Ipv4Addr)>, Option<String>)> = vec![];
     let mut addrs: Vec<(Ipv4Addr, u16)> = vec![];
     for (&a, owner) in &tables.public {

@@ -295,7 +295,7 @@ impl Tables {
                 device,
                 vpc: vpc_idx(&e.vpc),
                 vswitch: e.vswitch.clone(),
-                subnet: vsw.map_or_else(|| Ipv4Net::default(), |v| v.cidr),
+                subnet: vsw.map_or_else(Ipv4Net::default, |v| v.cidr),
                 gateway: vsw.map_or(Ipv4Addr::UNSPECIFIED, |v| v.gateway()),
                 route_table: vsw.map_or(0, |v| rt_idx(&v.route_table)),
                 mac: e.mac,

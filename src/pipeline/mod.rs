@@ -411,7 +411,7 @@ impl Dataplane {
                 if depth >= 2 {
                     return self.drop_with(DropReason::HairpinLoop);
                 }
-                hop!(trace, "hairpin", "internet edge", "destination {} is a public address of this scenario: back in from the Internet", Ipv4Addr::from(a.rewrite.target().1));
+                hop!(trace, "hairpin", "internet edge", "destination {} is a public address of this scenario: back in from the Internet", a.rewrite.target().1);
                 self.process_at(frame, Ingress::Internet, now, trace, depth + 1)
             }
             None => {
@@ -489,6 +489,7 @@ impl Dataplane {
 
     /// The ENI stages of a packet a guest sent, then where it goes.
     #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::wrong_self_convention)]
     fn from_eni(
         &mut self,
         frame: &mut [u8],
@@ -808,6 +809,7 @@ impl Dataplane {
     }
 
     /// From the Internet: who holds the destination address.
+    #[allow(clippy::wrong_self_convention)]
     fn from_internet(
         &mut self,
         frame: &mut [u8],

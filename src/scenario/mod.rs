@@ -105,7 +105,7 @@ impl Scenario {
         let loc = Locator { file, src };
         let parsed: format::ScenarioFile = toml::from_str(src).map_err(|e| {
             let off = e.span().map_or(0, |s| s.start);
-            loc.at(off, format!("{}", e.message().trim_end()))
+            loc.at(off, e.message().trim_end().to_string())
         })?;
         let initial = build::build_topology(&parsed, &loc)?;
         let mut steps = Vec::new();
