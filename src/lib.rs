@@ -8,6 +8,7 @@
 pub mod capture;
 pub mod cli;
 pub mod compile;
+pub mod engine;
 pub mod flow;
 pub mod fuzzing;
 pub mod hosts;

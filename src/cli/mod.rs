@@ -5,6 +5,7 @@
 //! check, probe or comparison did not (the output names the first); 2 = bad input
 //! (arguments, scenario file, capture) — the message says what and where.
 
+pub mod bench;
 mod render;
 mod replay;
 mod session;
@@ -113,6 +114,9 @@ pub enum Command {
     Session(session::SessionArgs),
     /// Replay a pcap/pcapng through the topology and write what leaves it to a capture.
     Replay(replay::ReplayArgs),
+    /// Measure the multi-core engine on synthetic traffic (Mpps, new flows/s, memory per
+    /// flow) and check its output against the single-threaded pipeline.
+    Bench(bench::BenchArgs),
 }
 
 /// Loads a scenario file, a folder of `aliyun` Describe* JSON responses (imported on
@@ -188,6 +192,7 @@ pub(crate) fn after_step(sc: &Scenario, n: Option<usize>) -> Result<usize, ExitC
 fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
     match command {
         Command::Replay(a) => replay::run(a),
+        Command::Bench(args) => bench::run(args),
         Command::Example => {
             print!("{}", crate::scenario::DEFAULT_SCENARIO);
             Ok(ExitCode::SUCCESS)

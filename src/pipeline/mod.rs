@@ -678,10 +678,6 @@ impl Dataplane {
         // the Internet, without consulting the route table.
         if !in_vpc {
             if let Some(o) = tables.one_to_one.get(&(eni.vpc, u32::from(info.src))) {
-                let what = match o.via {
-                    Via::StaticPublicIp => format!("static public IP of {}", o.resource),
-                    _ => format!("EIP {}", o.resource),
-                };
                 let rw = Rewrite {
                     src: Some(o.public),
                     ..Default::default()
@@ -698,11 +694,19 @@ impl Dataplane {
                     trace,
                     depth,
                     "eip",
-                    o.resource.clone(),
-                    format!(
-                        "1:1 NAT to the {what} {}; this path does not follow the route table",
-                        o.public
-                    ),
+                    || {
+                        let what = match o.via {
+                            Via::StaticPublicIp => format!("static public IP of {}", o.resource),
+                            _ => format!("EIP {}", o.resource),
+                        };
+                        (
+                            o.resource.clone(),
+                            format!(
+                                "1:1 NAT to the {what} {}; this path does not follow the route table",
+                                o.public
+                            ),
+                        )
+                    },
                 );
             }
         }
@@ -847,10 +851,6 @@ impl Dataplane {
             proto: info.proto,
             active: true,
         };
-        let detail = format!(
-            "SNAT entry {} ({}) on {}: source → {eip}:{p}",
-            entry.id, entry.source, gw.id
-        );
         let out = self.finish_logged(
             frame,
             info,
@@ -863,8 +863,15 @@ impl Dataplane {
             trace,
             depth,
             "snat",
-            entry.id.clone(),
-            detail,
+            || {
+                (
+                    entry.id.clone(),
+                    format!(
+                        "SNAT entry {} ({}) on {}: source → {eip}:{p}",
+                        entry.id, entry.source, gw.id
+                    ),
+                )
+            },
         );
         if !matches!(
             out.disposition,
@@ -1068,13 +1075,13 @@ impl Dataplane {
         let dport = rw.dport.unwrap_or(dport);
         let (ok, d) =
             e.sg.evaluate(Direction::Ingress, info.proto, u32::from(info.src), dport);
-        let explain = e.sg.explain(d, Direction::Ingress);
         hop!(
             trace,
             "sg_ingress",
             e.id.clone(),
-            "{}: {explain}",
-            if ok { "allowed" } else { "denied" }
+            "{}: {}",
+            if ok { "allowed" } else { "denied" },
+            e.sg.explain(d, Direction::Ingress)
         );
         if !ok {
             if matches!(d, SgDecision::DefaultDeny) {
@@ -1102,14 +1109,18 @@ impl Dataplane {
             trace,
             depth,
             "eni",
-            e.id.clone(),
-            format!(
-                "delivered to {} ({} of {})",
-                e.id,
-                e.device_name(),
-                e.instance
-                    .map_or("no instance", |i| tables.instances[i as usize].id.as_str())
-            ),
+            || {
+                (
+                    e.id.clone(),
+                    format!(
+                        "delivered to {} ({} of {})",
+                        e.id,
+                        e.device_name(),
+                        e.instance
+                            .map_or("no instance", |i| tables.instances[i as usize].id.as_str())
+                    ),
+                )
+            },
         )
     }
 
@@ -1127,10 +1138,10 @@ impl Dataplane {
         trace: &mut TraceRef<'_>,
         depth: u8,
         stage: &'static str,
-        resource: String,
-        detail: String,
+        describe: impl FnOnce() -> (String, String),
     ) -> Outcome {
         if let Some(t) = trace.as_deref_mut() {
+            let (resource, detail) = describe();
             let mut after = *info;
             after.src = rw.src.unwrap_or(info.src);
             after.dst = rw.dst.unwrap_or(info.dst);

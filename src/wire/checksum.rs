@@ -12,6 +12,7 @@
 /// The result is not folded; combine partial sums with `+` and finish with
 /// [`fold`] (or [`checksum`]). Carries beyond 32 bits are folded back in, so any
 /// input length is safe.
+#[inline]
 pub fn sum16(data: &[u8]) -> u32 {
     let mut sum: u64 = 0;
     let mut chunks = data.chunks_exact(2);
@@ -32,6 +33,7 @@ pub fn sum16(data: &[u8]) -> u32 {
 }
 
 /// Folds a 32-bit partial sum into 16 bits by adding the carries back in.
+#[inline]
 pub fn fold(mut sum: u32) -> u16 {
     while sum > 0xFFFF {
         sum = (sum & 0xFFFF) + (sum >> 16);
@@ -76,6 +78,7 @@ impl Delta {
     }
 
     /// Rebuilds a delta from the value returned by [`Delta::folded`].
+    #[inline]
     pub const fn from_folded(value: u16) -> Self {
         Delta(value as u32)
     }
@@ -115,6 +118,7 @@ impl Delta {
     }
 
     /// Applies the delta to a stored checksum: `~(~HC + delta)`.
+    #[inline]
     pub fn apply(self, csum: u16) -> u16 {
         if self.0 == 0 {
             return csum;

@@ -268,6 +268,7 @@ impl FrameInfo {
     }
 }
 
+#[inline]
 pub(crate) fn be16(data: &[u8], at: usize) -> Option<u16> {
     match data.get(at..at.checked_add(2)?)? {
         [a, b] => Some(u16::from_be_bytes([*a, *b])),
@@ -275,6 +276,7 @@ pub(crate) fn be16(data: &[u8], at: usize) -> Option<u16> {
     }
 }
 
+#[inline]
 pub(crate) fn be32(data: &[u8], at: usize) -> Option<u32> {
     match data.get(at..at.checked_add(4)?)? {
         [a, b, c, d] => Some(u32::from_be_bytes([*a, *b, *c, *d])),
@@ -287,6 +289,7 @@ pub(crate) fn be32(data: &[u8], at: usize) -> Option<u32> {
 /// Refuses VLAN-tagged frames (`NotIpv4 { ethertype: 0x8100 }`) and IP options;
 /// ignores Ethernet padding after the IPv4 total length; does not verify L4
 /// checksums (a router does not).
+#[inline]
 pub fn parse(frame: &[u8]) -> Result<FrameInfo, WireError> {
     let ethertype = be16(frame, 12).ok_or(WireError::TruncatedEthernet { len: frame.len() })?;
     if ethertype != ETHERTYPE_IPV4 {
@@ -361,6 +364,7 @@ fn need(proto: u8, l4: &[u8], needed: usize) -> Result<(), WireError> {
     }
 }
 
+#[inline]
 fn parse_l4(p: u8, l4: &[u8]) -> Result<L4, WireError> {
     let trunc = WireError::TruncatedL4 {
         proto: p,
@@ -484,6 +488,7 @@ pub fn dst_mac(frame: &[u8]) -> [u8; 6] {
 }
 
 /// Overwrites both MAC addresses (no-op on a frame shorter than 12 bytes).
+#[inline]
 pub fn set_macs(frame: &mut [u8], src: [u8; 6], dst: [u8; 6]) {
     if let Some(d) = frame.get_mut(0..6) {
         d.copy_from_slice(&dst);

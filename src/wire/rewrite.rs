@@ -52,16 +52,19 @@ impl Rewrite {
     }
 }
 
+#[inline]
 fn get16(frame: &[u8], at: usize) -> Option<u16> {
     be16(frame, at)
 }
 
+#[inline]
 fn put16(frame: &mut [u8], at: usize, value: u16) {
     if let Some(dst) = at.checked_add(2).and_then(|end| frame.get_mut(at..end)) {
         dst.copy_from_slice(&value.to_be_bytes());
     }
 }
 
+#[inline]
 fn put32(frame: &mut [u8], at: usize, value: u32) {
     if let Some(dst) = at.checked_add(4).and_then(|end| frame.get_mut(at..end)) {
         dst.copy_from_slice(&value.to_be_bytes());
@@ -69,6 +72,7 @@ fn put32(frame: &mut [u8], at: usize, value: u32) {
 }
 
 /// Adds `delta` to the checksum stored at `at`.
+#[inline]
 fn patch(frame: &mut [u8], at: usize, delta: Delta) {
     if let Some(c) = get16(frame, at) {
         put16(frame, at, delta.apply(c));
@@ -77,6 +81,7 @@ fn patch(frame: &mut [u8], at: usize, delta: Delta) {
 
 /// Adds `delta` to a UDP checksum at `at`, keeping "no checksum" (0) as 0 and
 /// sending a computed 0 as 0xFFFF (RFC 768).
+#[inline]
 fn patch_udp(frame: &mut [u8], at: usize, delta: Delta) {
     if let Some(c) = get16(frame, at) {
         if c != 0 {
@@ -274,6 +279,7 @@ pub fn apply_inner(frame: &mut [u8], info: &FrameInfo, rw: &Rewrite) -> FrameInf
 ///
 /// The TTL is read from the frame, not from `info`, so repeated calls with the
 /// same view stay correct.
+#[inline]
 pub fn decrement_ttl(frame: &mut [u8], info: &FrameInfo) -> Option<u8> {
     let _ = info;
     let word = get16(frame, IP_TTL)?;
@@ -370,6 +376,7 @@ impl CompiledRewrite {
     /// come from the packet's [`FrameInfo`]. Non-first fragments only get the
     /// IPv4 header rewritten; a packet whose protocol differs from the compiled
     /// flow's (or an ICMP non-echo message) likewise.
+    #[inline]
     pub fn apply(&self, frame: &mut [u8], l4_offset: usize, proto: u8) {
         if self.write_addrs {
             if let Some(a) = frame.get_mut(IP_SRC..IP_SRC + 4) {
@@ -408,6 +415,7 @@ impl CompiledRewrite {
         }
     }
 
+    #[inline]
     fn write_ports(&self, frame: &mut [u8], l4_offset: usize) {
         if self.write_sport {
             put16(frame, l4_offset, self.sport);

@@ -1,0 +1,604 @@
+//! `vpcsim bench`: throughput of the multi-core engine on synthetic traffic, checked
+//! against the single-threaded pipeline.
+//!
+//! One measurement ("point") = generate traffic (untimed) → new-flow phase (every flow's
+//! first packet: slow path + install) → established phase (`--packets` packets of the
+//! flows, both directions) → the floor (copy + parse + one fixed rewrite, one thread) →
+//! verification: a second engine run with per-flow digests, compared with the same
+//! packets through the same per-worker data planes on one thread. Any difference exits 1.
+
+use std::fmt::Write as _;
+use std::path::{Path as FsPath, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::compile::Tables;
+use crate::engine::{self, Engine, EngineConfig, Mix, Steering, Traffic, TrafficSpec};
+use crate::pipeline::{DataplaneConfig, DropReason};
+use crate::scenario::Scenario;
+use crate::time::SimTime;
+use crate::wire::{self, CompiledRewrite, Rewrite};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Scenario file (default: the built-in scenario after all its steps).
+    pub file: Option<PathBuf>,
+    /// Use the engine's benchmark topology (every path, including DNAT) instead of FILE.
+    #[arg(long, conflicts_with = "file")]
+    pub bench_topology: bool,
+    /// Concurrent flows (k and M suffixes allowed).
+    #[arg(long, default_value = "4k")]
+    pub flows: String,
+    /// Packets in the established phase (k and M suffixes allowed).
+    #[arg(long, default_value = "4M")]
+    pub packets: String,
+    /// Worker threads.
+    #[arg(long, default_value_t = 1)]
+    pub threads: u16,
+    /// Path weights: eip-egress, eip-ingress, snat, dnat, east-west, drop (e.g.
+    /// `snat=3,eip-egress=2`). Paths the topology lacks are reported and left out.
+    #[arg(long)]
+    pub mix: Option<String>,
+    /// Ethernet frame length in bytes.
+    #[arg(long, default_value_t = 64)]
+    pub size: usize,
+    /// One JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Sweep parameters: `flows=1k,10k,100k,1M` and/or `threads=1,2` (repeatable);
+    /// writes OUT.csv and OUT.svg.
+    #[arg(long)]
+    pub sweep: Vec<String>,
+    /// File prefix for --sweep output.
+    #[arg(long, default_value = "bench-sweep")]
+    pub out: PathBuf,
+    /// Skip the single-threaded comparison (not recommended).
+    #[arg(long)]
+    pub no_verify: bool,
+}
+
+/// Parses `4096`, `4k`, `1M`.
+pub fn count(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let (num, mul) = match s.chars().last() {
+        Some('k' | 'K') => (&s[..s.len() - 1], 1_000),
+        Some('m' | 'M') => (&s[..s.len() - 1], 1_000_000),
+        _ => (s, 1),
+    };
+    num.parse::<f64>()
+        .ok()
+        .filter(|v| *v >= 0.0)
+        .map(|v| (v * mul as f64).round() as usize)
+        .ok_or_else(|| format!("`{s}` is not a count (examples: 4096, 4k, 1M)"))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Point {
+    pub scenario: String,
+    pub threads: u16,
+    pub flows: usize,
+    pub frame_len: usize,
+    pub flows_by_path: Vec<(String, usize)>,
+    pub unavailable_paths: Vec<String>,
+    pub new_flows: usize,
+    pub new_flow_seconds: f64,
+    pub new_flows_per_second: f64,
+    pub new_flows_per_second_per_thread: f64,
+    pub packets: u64,
+    pub established_seconds: f64,
+    pub mpps: f64,
+    pub mpps_per_thread: f64,
+    /// Wall time per packet.
+    pub ns_per_packet: f64,
+    /// Core time per packet (wall × threads / packets).
+    pub ns_per_packet_per_core: f64,
+    pub floor_ns_per_packet: f64,
+    pub established_over_floor: f64,
+    pub bytes_per_connection: f64,
+    pub connections: usize,
+    pub delivered: u64,
+    pub to_internet: u64,
+    pub dropped: Vec<(String, u64)>,
+    pub fast_path: u64,
+    pub slow_path: u64,
+    pub flows_created: u64,
+    pub verified: Option<bool>,
+    pub verify_detail: String,
+}
+
+fn tables_of(args: &BenchArgs) -> Result<(String, Arc<Tables>), ExitCode> {
+    let sc = if args.bench_topology {
+        Scenario::parse(engine::BENCH_SCENARIO, "engine/bench.toml")
+    } else {
+        Scenario::load(args.file.as_deref())
+    }
+    .map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })?;
+    let cloud = sc.state_after(sc.steps.len());
+    Ok((sc.name.clone(), Tables::compile(&cloud, 1)))
+}
+
+fn bar(hidden: bool, len: u64, msg: String) -> ProgressBar {
+    if hidden {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{msg:40} [{bar:30}] {pos}/{len} {per_sec}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_message(msg);
+    pb
+}
+
+/// The floor: copy + parse + one fixed precompiled rewrite per packet, one thread.
+pub fn floor_ns(traffic: &Traffic, max_packets: usize) -> f64 {
+    let order = &traffic.established[..traffic.established.len().min(max_packets)];
+    if order.is_empty() {
+        return 0.0;
+    }
+    let f0 = traffic.frame(order[0]);
+    let Ok(i0) = wire::parse(f0) else {
+        return 0.0;
+    };
+    let rw = CompiledRewrite::compile(
+        &i0,
+        &Rewrite {
+            src: Some(std::net::Ipv4Addr::new(47, 96, 0, 1)),
+            sport: Some(40000),
+            ..Default::default()
+        },
+    );
+    let mut buf = vec![0u8; 2048];
+    let mut sink = 0u64;
+    let start = Instant::now();
+    for &i in order {
+        let f = traffic.frame(i);
+        let b = &mut buf[..f.len()];
+        b.copy_from_slice(f);
+        if let Ok(info) = wire::parse(b) {
+            rw.apply(b, info.l4_offset, info.proto);
+            sink = sink.wrapping_add(u64::from(b[26]));
+        }
+    }
+    let el = start.elapsed();
+    std::hint::black_box(sink);
+    el.as_nanos() as f64 / order.len() as f64
+}
+
+/// Runs one measurement.
+pub fn measure(
+    name: &str,
+    tables: &Arc<Tables>,
+    spec: &TrafficSpec,
+    threads: u16,
+    verify: bool,
+    quiet: bool,
+) -> Point {
+    let threads = threads.max(1);
+    let base = DataplaneConfig {
+        conntrack_capacity: (spec.flows + spec.flows / 4 + 1024).min((1 << 30) - 1),
+        ..Default::default()
+    };
+    let steering = Steering::new(tables, threads);
+    let pb = bar(
+        quiet,
+        spec.flows as u64,
+        format!("generating {} flows", spec.flows),
+    );
+    let traffic = Arc::new(Traffic::generate(tables, &base, &steering, spec));
+    pb.finish_and_clear();
+    let cfg = EngineConfig {
+        workers: threads,
+        dataplane: base.clone(),
+        ..Default::default()
+    };
+    let eng = Engine::new(Arc::clone(tables), cfg.clone());
+    let new_lists = eng.plan(&traffic, &traffic.new_flows);
+    let est_lists = eng.plan(&traffic, &traffic.established);
+    let now = SimTime::ZERO;
+    let pb = bar(quiet, traffic.new_flows.len() as u64, "new flows".into());
+    let r_new = eng.run(&traffic, &new_lists, now, |n| pb.set_position(n));
+    pb.finish_and_clear();
+    let pb = bar(
+        quiet,
+        traffic.established.len() as u64,
+        "established".into(),
+    );
+    let r_est = eng.run(&traffic, &est_lists, now, |n| pb.set_position(n));
+    pb.finish_and_clear();
+    let floor = floor_ns(&traffic, 4 << 20);
+    let (verified, verify_detail) = if verify {
+        let pb = bar(quiet, 0, "verifying against one thread".into());
+        pb.tick();
+        let v = check(
+            tables, &base, &steering, &traffic, &cfg, &new_lists, &est_lists,
+        );
+        pb.finish_and_clear();
+        match v {
+            Ok(n) => (
+                Some(true),
+                format!("{n} flows: same disposition and output bytes"),
+            ),
+            Err(e) => (Some(false), e),
+        }
+    } else {
+        (None, "not checked".into())
+    };
+    let c = &r_est.counters;
+    let est_s = r_est.elapsed.as_secs_f64();
+    let new_s = r_new.elapsed.as_secs_f64();
+    let ns = est_s * 1e9 / r_est.packets.max(1) as f64;
+    let connections = r_est.workers.iter().map(|w| w.connections).sum();
+    Point {
+        scenario: name.to_string(),
+        threads,
+        flows: traffic.flows.len(),
+        frame_len: traffic.frame_len,
+        flows_by_path: traffic
+            .flows_by_path()
+            .into_iter()
+            .map(|(p, n)| (p.name().to_string(), n))
+            .collect(),
+        unavailable_paths: traffic
+            .unavailable
+            .iter()
+            .map(|p| p.name().into())
+            .collect(),
+        new_flows: traffic.new_flows.len(),
+        new_flow_seconds: new_s,
+        new_flows_per_second: traffic.new_flows.len() as f64 / new_s.max(1e-12),
+        new_flows_per_second_per_thread: traffic.new_flows.len() as f64
+            / new_s.max(1e-12)
+            / f64::from(threads),
+        packets: r_est.packets,
+        established_seconds: est_s,
+        mpps: r_est.mpps(),
+        mpps_per_thread: r_est.mpps() / f64::from(threads),
+        ns_per_packet: ns,
+        ns_per_packet_per_core: ns * f64::from(threads),
+        floor_ns_per_packet: floor,
+        established_over_floor: ns * f64::from(threads) / floor.max(1e-9),
+        bytes_per_connection: r_est
+            .workers
+            .first()
+            .map_or(0.0, |w| w.bytes_per_connection),
+        connections,
+        // The established phase's own counts (the run reports are cumulative).
+        delivered: c.delivered - r_new.counters.delivered,
+        to_internet: c.to_internet - r_new.counters.to_internet,
+        dropped: DropReason::ALL
+            .iter()
+            .map(|r| {
+                (
+                    r.name().to_string(),
+                    c.dropped_by(*r) - r_new.counters.dropped_by(*r),
+                )
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect(),
+        fast_path: c.fast_path - r_new.counters.fast_path,
+        slow_path: c.slow_path - r_new.counters.slow_path,
+        flows_created: r_new.counters.flows_created,
+        verified,
+        verify_detail,
+    }
+}
+
+/// Multi-threaded digests (a fresh engine, both phases) against the single-threaded
+/// reference. Ok(number of flows compared).
+fn check(
+    tables: &Arc<Tables>,
+    base: &DataplaneConfig,
+    steering: &Steering,
+    traffic: &Arc<Traffic>,
+    cfg: &EngineConfig,
+    new_lists: &[Arc<Vec<u32>>],
+    est_lists: &[Arc<Vec<u32>>],
+) -> Result<usize, String> {
+    let eng = Engine::new(Arc::clone(tables), cfg.clone());
+    eng.set_verify(true);
+    let now = SimTime::ZERO;
+    eng.run(traffic, new_lists, now, |_| {});
+    let r = eng.run(traffic, est_lists, now, |_| {});
+    let got = engine::merge_digests(&r.workers)?;
+    let (want, counters) = engine::reference(
+        tables,
+        base,
+        steering,
+        traffic,
+        &[(&traffic.new_flows, now), (&traffic.established, now)],
+    );
+    let bad = engine::compare_digests(&got, &want);
+    if !bad.is_empty() {
+        return Err(format!(
+            "{} flow(s) differ from the single-threaded pipeline, first: {:?}",
+            bad.len(),
+            bad
+        ));
+    }
+    if counters != r.counters {
+        return Err(format!(
+            "merged counters differ: threads {:?} vs one thread {:?}",
+            r.counters, counters
+        ));
+    }
+    Ok(want.len())
+}
+
+fn text(p: &Point) {
+    println!(
+        "scenario {} · {} thread(s) · {} flows ({}) · {}-byte frames",
+        p.scenario,
+        p.threads,
+        p.flows,
+        p.flows_by_path
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        p.frame_len
+    );
+    if !p.unavailable_paths.is_empty() {
+        println!(
+            "  paths the topology does not offer (left out): {}",
+            p.unavailable_paths.join(", ")
+        );
+    }
+    println!(
+        "  established: {:.2} Mpps ({:.2} Mpps/thread), {:.1} ns/packet wall, {:.1} ns/packet per core, {} packets in {:.3} s",
+        p.mpps, p.mpps_per_thread, p.ns_per_packet, p.ns_per_packet_per_core, p.packets, p.established_seconds
+    );
+    println!(
+        "  floor (copy + parse + fixed rewrite, 1 thread): {:.1} ns/packet; established/floor = {:.2}×",
+        p.floor_ns_per_packet, p.established_over_floor
+    );
+    println!(
+        "  new flows: {:.2} M/s ({:.2} M/s/thread), {} flows in {:.3} s",
+        p.new_flows_per_second / 1e6,
+        p.new_flows_per_second_per_thread / 1e6,
+        p.new_flows,
+        p.new_flow_seconds
+    );
+    println!(
+        "  memory: {:.1} B per connection (both directions), {} connections held",
+        p.bytes_per_connection, p.connections
+    );
+    let drops = p
+        .dropped
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    println!(
+        "  established phase: delivered {}, internet {}, dropped {} ({}), fast path {}, slow path {}",
+        p.delivered,
+        p.to_internet,
+        p.dropped.iter().map(|x| x.1).sum::<u64>(),
+        if drops.is_empty() { "none".into() } else { drops },
+        p.fast_path,
+        p.slow_path
+    );
+    match p.verified {
+        Some(true) => println!("  verified: {}", p.verify_detail),
+        Some(false) => println!("  VERIFICATION FAILED: {}", p.verify_detail),
+        None => println!("  verification skipped"),
+    }
+}
+
+fn sweep_values(args: &BenchArgs) -> Result<(Vec<usize>, Vec<u16>), String> {
+    let mut flows = vec![count(&args.flows)?];
+    let mut threads = vec![args.threads];
+    for s in &args.sweep {
+        let (k, v) = s
+            .split_once('=')
+            .ok_or_else(|| format!("--sweep `{s}`: use flows=1k,10k or threads=1,2"))?;
+        match k {
+            "flows" => flows = v.split(',').map(count).collect::<Result<_, _>>()?,
+            "threads" => {
+                threads = v
+                    .split(',')
+                    .map(|t| {
+                        t.trim()
+                            .parse::<u16>()
+                            .map_err(|_| format!("thread count `{t}`"))
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            o => return Err(format!("--sweep: unknown parameter `{o}` (flows, threads)")),
+        }
+    }
+    Ok((flows, threads))
+}
+
+pub fn run(args: BenchArgs) -> Result<ExitCode, ExitCode> {
+    let bad = |e: String| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    };
+    let (name, tables) = tables_of(&args)?;
+    let mix = match &args.mix {
+        Some(m) => Mix::parse(m).map_err(bad)?,
+        None => Mix::default(),
+    };
+    let packets = count(&args.packets).map_err(bad)?;
+    let (flow_list, thread_list) = sweep_values(&args).map_err(bad)?;
+    if thread_list.contains(&0) {
+        return Err(bad("--threads must be at least 1".into()));
+    }
+    let mut points = Vec::new();
+    for &t in &thread_list {
+        for &f in &flow_list {
+            let spec = TrafficSpec {
+                flows: f,
+                packets,
+                mix: mix.clone(),
+                frame_len: args.size,
+            };
+            let p = measure(&name, &tables, &spec, t, !args.no_verify, args.json);
+            if !args.json {
+                text(&p);
+            }
+            points.push(p);
+        }
+    }
+    if !args.sweep.is_empty() {
+        let csv = args.out.with_extension("csv");
+        let svg = args.out.with_extension("svg");
+        let w = std::fs::write(&csv, to_csv(&points))
+            .and_then(|_| std::fs::write(&svg, to_svg(&points)));
+        if let Err(e) = w {
+            eprintln!("error: cannot write {}: {e}", csv.display());
+            return Err(ExitCode::from(2));
+        }
+        if !args.json {
+            println!("wrote {} and {}", show(&csv), show(&svg));
+        }
+    }
+    if args.json {
+        let doc = if points.len() == 1 {
+            serde_json::to_value(&points[0])
+        } else {
+            serde_json::to_value(&points)
+        };
+        println!(
+            "{}",
+            doc.and_then(|d| serde_json::to_string_pretty(&d))
+                .unwrap_or_default()
+        );
+    }
+    let failed = points.iter().any(|p| p.verified == Some(false));
+    if failed {
+        eprintln!("error: the multi-threaded output differs from the single-threaded pipeline");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(p: &FsPath) -> String {
+    p.display().to_string()
+}
+
+pub fn to_csv(points: &[Point]) -> String {
+    let mut s = String::from("threads,flows,mpps,mpps_per_thread,ns_per_packet_per_core,floor_ns,new_flows_per_s,bytes_per_connection,verified\n");
+    for p in points {
+        let _ = writeln!(
+            s,
+            "{},{},{:.3},{:.3},{:.2},{:.2},{:.0},{:.1},{}",
+            p.threads,
+            p.flows,
+            p.mpps,
+            p.mpps_per_thread,
+            p.ns_per_packet_per_core,
+            p.floor_ns_per_packet,
+            p.new_flows_per_second,
+            p.bytes_per_connection,
+            p.verified
+                .map_or("skipped", |v| if v { "yes" } else { "NO" })
+        );
+    }
+    s
+}
+
+/// A hand-written SVG: Mpps against flows (log scale), one line per thread count.
+pub fn to_svg(points: &[Point]) -> String {
+    let (w, h, l, r, t, b) = (640.0, 400.0, 60.0, 20.0, 30.0, 50.0);
+    let fmin = points.iter().map(|p| p.flows.max(1)).min().unwrap_or(1) as f64;
+    let fmax = points.iter().map(|p| p.flows.max(1)).max().unwrap_or(1) as f64;
+    let ymax = points.iter().map(|p| p.mpps).fold(1.0f64, f64::max) * 1.1;
+    let (lx0, lx1) = (fmin.log10(), fmax.log10().max(fmin.log10() + 1.0));
+    let x = |f: f64| l + (f.max(1.0).log10() - lx0) / (lx1 - lx0) * (w - l - r);
+    let y = |v: f64| h - b - v / ymax * (h - t - b);
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{}\" y=\"18\" text-anchor=\"middle\">vpcsim engine: established-flow throughput</text>\n",
+        w / 2.0
+    );
+    let _ = writeln!(
+        s,
+        "<line x1=\"{l}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>",
+        h - b,
+        w - r,
+        h - b
+    );
+    let _ = writeln!(
+        s,
+        "<line x1=\"{l}\" y1=\"{t}\" x2=\"{l}\" y2=\"{}\" stroke=\"black\"/>",
+        h - b
+    );
+    for i in 0..=5 {
+        let v = ymax / 5.0 * f64::from(i);
+        let _ = writeln!(
+            s,
+            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{v:.1}</text>",
+            l - 5.0,
+            y(v) + 4.0
+        );
+    }
+    let mut e = lx0.floor() as i32;
+    while f64::from(e) <= lx1 {
+        let f = 10f64.powi(e);
+        if f >= fmin / 1.01 && f <= fmax * 1.01 {
+            let _ = writeln!(
+                s,
+                "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+                x(f),
+                h - b + 16.0,
+                human(f as usize)
+            );
+        }
+        e += 1;
+    }
+    let _ = writeln!(
+        s,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">concurrent flows (log)</text>",
+        (l + w - r) / 2.0,
+        h - 10.0
+    );
+    let _ = writeln!(s, "<text x=\"15\" y=\"{}\" transform=\"rotate(-90 15 {})\" text-anchor=\"middle\">Mpps</text>", h / 2.0, h / 2.0);
+    let colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
+    let mut threads: Vec<u16> = points.iter().map(|p| p.threads).collect();
+    threads.sort_unstable();
+    threads.dedup();
+    for (k, th) in threads.iter().enumerate() {
+        let c = colors[k % colors.len()];
+        let mut pts: Vec<&Point> = points.iter().filter(|p| p.threads == *th).collect();
+        pts.sort_by_key(|p| p.flows);
+        let path: Vec<String> = pts
+            .iter()
+            .map(|p| format!("{:.1},{:.1}", x(p.flows as f64), y(p.mpps)))
+            .collect();
+        let _ = writeln!(
+            s,
+            "<polyline fill=\"none\" stroke=\"{c}\" stroke-width=\"2\" points=\"{}\"/>",
+            path.join(" ")
+        );
+        for p in &pts {
+            let _ = writeln!(s, "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{c}\"><title>{} thread(s), {} flows: {:.2} Mpps</title></circle>", x(p.flows as f64), y(p.mpps), p.threads, p.flows, p.mpps);
+        }
+        let _ = writeln!(
+            s,
+            "<text x=\"{}\" y=\"{}\" fill=\"{c}\">{th} thread(s)</text>",
+            w - r - 90.0,
+            t + 15.0 + 15.0 * k as f64
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+fn human(n: usize) -> String {
+    if n >= 1_000_000 && n.is_multiple_of(1_000_000) {
+        format!("{}M", n / 1_000_000)
+    } else if n >= 1000 && n.is_multiple_of(1000) {
+        format!("{}k", n / 1000)
+    } else {
+        n.to_string()
+    }
+}
