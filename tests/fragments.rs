@@ -498,3 +498,26 @@ proptest::proptest! {
         proptest::prop_assert_eq!(&whole[26..], &want[26..], "addresses, L4 header and payload");
     }
 }
+
+#[test]
+fn the_engine_steers_every_fragment_of_a_datagram_to_one_worker() {
+    let n = net();
+    for workers in 2..=5u16 {
+        let st = vpcsim::engine::Steering::new(&n.t, workers);
+        for (id, (src, dst, at)) in [
+            (Ipv4Addr::new(10, 0, 1, 12), SERVER, n.guest("i-snat")),
+            (SERVER, Ipv4Addr::new(47, 1, 1, 10), Ingress::Internet),
+            (SERVER, SNAT_EIP, Ingress::Internet),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let d = datagram(src, dst, udp(1000 + id as u16, 53), 500, id as u16);
+            let w: Vec<u16> = fragment(&d, 64).iter().map(|f| st.steer(f, at)).collect();
+            assert!(
+                w.windows(2).all(|p| p[0] == p[1]),
+                "{workers} workers: {w:?}"
+            );
+        }
+    }
+}

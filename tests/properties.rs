@@ -6,10 +6,11 @@
 //!   address, destination port, protocol), so every reply finds its one connection;
 //! * every packet the pipeline forwards has the checksums a full recomputation gives
 //!   (`wire::checksums_valid`), whatever the path;
-//! * security-group evaluation does not depend on the order the groups were joined.
-//!
-//! (The engine-equals-pipeline property waits for `src/engine/`, which is not on main
-//! yet.)
+//! * security-group evaluation does not depend on the order the groups were joined;
+//! * the multi-core engine gives, flow by flow (disposition and output bytes), and in its
+//!   merged counters, exactly what the same packets give through the single-threaded
+//!   pipelines (`engine::reference`), whatever the worker count, batching, queue depth
+//!   and traffic mix.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use vpcsim::compile::Tables;
+use vpcsim::engine::{self, Engine, EngineConfig, Mix, Path, Steering, Traffic, TrafficSpec};
 use vpcsim::model::Direction;
 use vpcsim::pipeline::{Dataplane, DataplaneConfig, Disposition, Ingress};
 use vpcsim::scenario::Scenario;
@@ -345,5 +347,47 @@ proptest! {
             let y = b.enis[0].sg.evaluate(dir, proto, u32::from(peers[peer]), port).0;
             prop_assert_eq!(x, y, "{:?} proto {} from {} port {}", dir, proto, peers[peer], port);
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    #[test]
+    fn engine_equals_single_threaded_pipeline(
+        workers in 1u16..=4,
+        batch in 1usize..64,
+        queue_depth in 1usize..4,
+        flows in 20usize..200,
+        packets in 0usize..800,
+        weights in proptest::collection::vec(0u32..4, 6),
+        frame_len in 54usize..300,
+        bench in any::<bool>(),
+    ) {
+        let src = if bench { engine::BENCH_SCENARIO } else { vpcsim::scenario::DEFAULT_SCENARIO };
+        let sc = Scenario::parse(src, "engine.toml").unwrap();
+        let t = Tables::compile(&sc.state_after(sc.steps.len()), 1);
+        let base = DataplaneConfig { conntrack_capacity: 4096, ..Default::default() };
+        let mut mix: Vec<(Path, u32)> = Path::ALL.iter().copied().zip(weights).collect();
+        if mix.iter().all(|(_, w)| *w == 0) {
+            mix[0].1 = 1;
+        }
+        let st = Steering::new(&t, workers);
+        let spec = TrafficSpec { flows, packets, mix: Mix(mix), frame_len };
+        let traffic = Arc::new(Traffic::generate(&t, &base, &st, &spec));
+        let eng = Engine::new(Arc::clone(&t), EngineConfig { workers, batch, queue_depth, dataplane: base.clone() });
+        eng.set_verify(true);
+        let a = eng.plan(&traffic, &traffic.new_flows);
+        let b = eng.plan(&traffic, &traffic.established);
+        eng.run(&traffic, &a, SimTime::ZERO, |_| {});
+        let r = eng.run(&traffic, &b, SimTime::from_secs(1), |_| {});
+        let got = engine::merge_digests(&r.workers).map_err(TestCaseError::fail)?;
+        let (want, counters) = engine::reference(&t, &base, &st, &traffic, &[
+            (&traffic.new_flows, SimTime::ZERO),
+            (&traffic.established, SimTime::from_secs(1)),
+        ]);
+        prop_assert_eq!(engine::compare_digests(&got, &want), Vec::<u32>::new());
+        prop_assert_eq!(got.len(), want.len());
+        prop_assert_eq!(r.counters, counters);
     }
 }

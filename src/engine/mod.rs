@@ -147,6 +147,13 @@ impl Steering {
     /// Assumption (documented, not enforced by the pipeline): a SNAT port is never one a
     /// DNAT port mapping of the same EIP forwards, as on the real gateway. Frames that do
     /// not parse go to worker 0 (they are dropped wherever they go).
+    ///
+    /// **IPv4 fragments** (first or not) are steered with both ports taken as 0, since
+    /// only the first carries them: every fragment of a datagram reaches the same worker,
+    /// which is what virtual reassembly (`pipeline::frag`) needs. Limitation: that worker
+    /// may not be the one holding the connection of the datagram's flow (the RSS
+    /// 2-tuple/4-tuple problem of real NICs); the fragments are then judged as a new
+    /// connection there — SNAT return fragments, steered by port, reach worker 0.
     #[inline]
     pub fn steer(&self, frame: &[u8], at: Ingress) -> u16 {
         if self.workers == 1 {
@@ -173,6 +180,9 @@ impl Steering {
                 proto = inner.proto;
             }
             _ => {}
+        }
+        if info.is_fragment() {
+            (sport, dport) = (0, 0);
         }
         self.steer_tuple(src, sport, dst, dport, proto, at == Ingress::Internet)
     }
@@ -285,6 +295,7 @@ pub fn digest(acc: u64, d: Disposition, frame: &[u8]) -> u64 {
         Disposition::Delivered { eni } => 1 + (u64::from(eni) << 8),
         Disposition::Internet => 2,
         Disposition::Dropped(r) => 3 + ((r.index() as u64) << 8),
+        Disposition::Held => 4,
     };
     let mut h = mix64(acc ^ code, 0x9e37_79b9_7f4a_7c15);
     for c in frame.chunks(8) {

@@ -503,7 +503,7 @@ impl Traffic {
                         tr.push_frame(&rf, at, flow)
                     })
                 }
-                Disposition::Dropped(_) => None,
+                Disposition::Dropped(_) | Disposition::Held => None,
             };
             tr.flows.push(FlowInfo {
                 path,
