@@ -89,9 +89,10 @@ fn flow_benches(c: &mut Criterion) {
     let frame = tcp_frame(1);
     let info = wire::parse(&frame).unwrap();
     let action = FlowAction {
-        rewrite: CompiledRewrite::compile(&info, &Rewrite::default()),
+        deltas: CompiledRewrite::compile(&info, &Rewrite::default())
+            .with_ttl_decrement(1)
+            .deltas(),
         out: 0,
-        hops: 1,
         hairpin: false,
     };
     let mut g = c.benchmark_group("flow");

@@ -544,6 +544,7 @@ impl<A: Copy, M: Copy> ConnTable<A, M> {
                 Dir::Reply
             },
             conn: ConnId(e >> 1),
+            other: c.keys[(e & 1 ^ 1) as usize],
         })
     }
 

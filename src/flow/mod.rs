@@ -175,6 +175,9 @@ pub struct Hit<A> {
     pub action: A,
     pub dir: Dir,
     pub conn: ConnId,
+    /// The connection's key for the other direction. Reversed, it is the tuple a packet
+    /// of this direction leaves with — so an action need not store its target tuple.
+    pub other: FlowKey,
 }
 
 /// Why [`ConnTable::insert`] refused a connection.

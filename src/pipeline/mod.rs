@@ -28,7 +28,7 @@ use crate::compile::{EniIdx, NextHopT, PublicOwner, SgDecision, Tables, Via, INT
 use crate::flow::{ConnTable, Dir, FlowKey, InsertError, SnatPorts, Timeouts};
 use crate::model::Direction;
 use crate::time::SimTime;
-use crate::wire::{self, CompiledRewrite, FrameInfo, Rewrite, L4};
+use crate::wire::{self, CompiledRewrite, FrameInfo, Rewrite, RewriteDeltas, L4};
 pub use drop::{Counters, DropReason};
 pub use frag::{FragLimits, Fragments};
 pub use trace::{summary, Trace};
@@ -87,14 +87,37 @@ impl Outcome {
 
 /// The cached result of the slow path for one direction of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// It holds no addresses: the tuple a packet of this direction leaves with is the other
+/// direction's key reversed (`Hit::other`), which the connection stores anyway. That keeps
+/// a connection within the engine's memory budget.
 pub struct FlowAction {
-    pub rewrite: CompiledRewrite,
+    /// Checksum deltas (TTL decrement included) and which fields to write.
+    pub deltas: RewriteDeltas,
     pub out: u16,
-    /// Routed hops that decrement the TTL on this path.
-    pub hops: u8,
     /// The output is the Internet edge and the destination is one of the scenario's own
     /// public addresses: the packet comes back in.
     pub hairpin: bool,
+}
+
+impl FlowAction {
+    /// Routed hops that decrement the TTL on this path.
+    #[inline]
+    pub fn hops(&self) -> u8 {
+        self.deltas.ttl_decrement()
+    }
+
+    /// The full rewrite, given the connection's other-direction key.
+    #[inline]
+    pub fn rewrite(&self, other: &FlowKey) -> CompiledRewrite {
+        CompiledRewrite::with_target(
+            self.deltas,
+            Ipv4Addr::from(other.dst),
+            Ipv4Addr::from(other.src),
+            other.dport,
+            other.sport,
+        )
+    }
 }
 
 /// Per-connection state handed back on expiry: the SNAT port to release.
@@ -436,7 +459,7 @@ impl Dataplane {
         }
         let key = key_of(&info, port);
         if let Some(hit) = self.conns.lookup(&key, now) {
-            if info.ttl > hit.action.hops {
+            if info.ttl > hit.action.hops() {
                 self.counters.fast_path += 1;
                 self.conns.observe(hit.conn, hit.dir, tcp_flags(&info), now);
                 hop!(
@@ -450,7 +473,8 @@ impl Dataplane {
                         "reply"
                     }
                 );
-                return self.apply_action(frame, &info, hit.action, now, trace, depth);
+                let rw = hit.action.rewrite(&hit.other);
+                return self.apply_action(frame, &info, rw, hit.action, now, trace, depth);
             }
         }
         self.counters.slow_path += 1;
@@ -462,22 +486,20 @@ impl Dataplane {
     }
 
     /// Applies a cached (or just installed) action: TTL, rewrite, MACs, hairpin.
+    /// Callers guarantee TTL > hops (else `finish` answers with time-exceeded).
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
     fn apply_action(
         &mut self,
         frame: &mut [u8],
         info: &FrameInfo,
+        rw: CompiledRewrite,
         a: FlowAction,
         now: SimTime,
         trace: &mut TraceRef<'_>,
         depth: u8,
     ) -> Outcome {
-        // Callers guarantee ttl > hops (else `finish` answers with time-exceeded).
-        for _ in 0..a.hops {
-            if wire::decrement_ttl(frame, info).is_none() {
-                return self.drop_with(DropReason::TtlExceeded);
-            }
-        }
-        a.rewrite.apply(frame, info.l4_offset, info.proto);
+        rw.apply(frame, info.l4_offset, info.proto);
         match self.tables.eni_of_port(a.out) {
             Some(e) => {
                 wire::set_macs(frame, VROUTER_MAC, self.tables.eni(e).mac);
@@ -487,7 +509,7 @@ impl Dataplane {
                 if depth >= 2 {
                     return self.drop_with(DropReason::HairpinLoop);
                 }
-                hop!(trace, "hairpin", "internet edge", "destination {} is a public address of this scenario: back in from the Internet", a.rewrite.target().1);
+                hop!(trace, "hairpin", "internet edge", "destination {} is a public address of this scenario: back in from the Internet", rw.target().1);
                 self.process_at(frame, Ingress::Internet, now, trace, depth + 1)
             }
             None => {
@@ -510,8 +532,8 @@ impl Dataplane {
         hops: u8,
         meta: SnatBinding,
         now: SimTime,
-    ) -> Result<FlowAction, DropReason> {
-        let fwd = CompiledRewrite::compile(info, &rw);
+    ) -> Result<(CompiledRewrite, FlowAction), DropReason> {
+        let fwd = CompiledRewrite::compile(info, &rw).with_ttl_decrement(hops);
         let (nsrc, ndst, nsport, ndport) = fwd.target();
         let (osport, odport) = (key.sport, key.dport);
         let reply_key = FlowKey {
@@ -529,18 +551,16 @@ impl Dataplane {
             sport: (ndport != odport).then_some(odport),
             dport: (nsport != osport).then_some(osport),
         };
-        let rev = CompiledRewrite::compile(&reply_info, &back);
+        let rev = CompiledRewrite::compile(&reply_info, &back).with_ttl_decrement(hops);
         let public = |ip: Ipv4Addr| self.tables.public.contains_key(&u32::from(ip));
         let fwd_action = FlowAction {
-            rewrite: fwd,
+            deltas: fwd.deltas(),
             out,
-            hops,
             hairpin: out == INTERNET_PORT && public(ndst),
         };
         let rev_action = FlowAction {
-            rewrite: rev,
+            deltas: rev.deltas(),
             out: key.port,
-            hops,
             hairpin: key.port == INTERNET_PORT && public(info.src),
         };
         match self.conns.insert(
@@ -555,11 +575,11 @@ impl Dataplane {
         ) {
             Ok(_) => {
                 self.counters.flows_created += 1;
-                Ok(fwd_action)
+                Ok((fwd, fwd_action))
             }
             Err(InsertError::TableFull) => Err(DropReason::ConntrackFull),
             // A stale entry of another epoch or a key collision: forward without state.
-            Err(InsertError::KeyExists) => Ok(fwd_action),
+            Err(InsertError::KeyExists) => Ok((fwd, fwd_action)),
         }
     }
 
@@ -1205,7 +1225,7 @@ impl Dataplane {
             return self.ttl_exceeded(frame, info, key.port, hop, rw.src, trace);
         }
         match self.install(info, key, rw, out, hops, meta, now) {
-            Ok(a) => self.apply_action(frame, info, a, now, trace, depth),
+            Ok((rw, a)) => self.apply_action(frame, info, rw, a, now, trace, depth),
             Err(r) => {
                 hop!(
                     trace,
@@ -1316,7 +1336,7 @@ impl Dataplane {
             );
             return self.drop_with(DropReason::IcmpErrorNoFlow);
         };
-        let (nsrc, ndst, nsport, ndport) = hit.action.rewrite.target();
+        let (nsrc, ndst, nsport, ndport) = hit.action.rewrite(&hit.other).target();
         // The flow's translation for packets toward the embedded packet's sender maps
         // (inner.dst, inner.src) to (nsrc, ndst): the outer destination and the embedded
         // source become ndst; the embedded ports are the flow's ports reversed.
@@ -1376,5 +1396,26 @@ pub fn proto_name(p: u8) -> String {
         17 => "udp".into(),
         47 => "gre".into(),
         n => format!("proto {n}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tracked_connection_costs_at_most_96_bytes_both_directions() {
+        // The engine's memory target: actions carry no addresses (the other direction's
+        // key supplies them), so a connection fits the budget.
+        assert!(
+            std::mem::size_of::<FlowAction>() <= 10,
+            "{}",
+            std::mem::size_of::<FlowAction>()
+        );
+        for cap in [4096, 1 << 20] {
+            let t = ConnTable::<FlowAction, SnatBinding>::new(cap, Timeouts::default());
+            let b = t.bytes_per_connection();
+            assert!(b <= 96.0, "{b} bytes per connection at capacity {cap}");
+        }
     }
 }

@@ -290,6 +290,20 @@ pub(crate) fn be32(data: &[u8], at: usize) -> Option<u32> {
 /// ignores Ethernet padding after the IPv4 total length; does not verify L4
 /// checksums (a router does not).
 #[inline]
+/// Whether a 20-byte IPv4 header's ones' complement sum (checksum included) is 0xFFFF,
+/// i.e. its checksum is right. Five 32-bit words summed at once: the per-packet cost of
+/// `sum16` over ten 16-bit words shows up in profiles of the fast path.
+#[inline]
+fn header_sums_to_ffff(h: &[u8; IPV4_LEN]) -> bool {
+    let w = |i: usize| u64::from(u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
+    let mut s = w(0) + w(4) + w(8) + w(12) + w(16);
+    s = (s & 0xFFFF_FFFF) + (s >> 32);
+    s = (s & 0xFFFF) + (s >> 16);
+    s = (s & 0xFFFF) + (s >> 16);
+    s = (s & 0xFFFF) + (s >> 16);
+    s == 0xFFFF
+}
+
 pub fn parse(frame: &[u8]) -> Result<FrameInfo, WireError> {
     let ethertype = be16(frame, 12).ok_or(WireError::TruncatedEthernet { len: frame.len() })?;
     if ethertype != ETHERTYPE_IPV4 {
@@ -318,7 +332,7 @@ pub fn parse(frame: &[u8]) -> Result<FrameInfo, WireError> {
             available: ip_all.len(),
         });
     }
-    if fold(sum16(hdr)) != 0xFFFF {
+    if !header_sums_to_ffff(hdr) {
         let found = u16::from_be_bytes([hdr[10], hdr[11]]);
         let expected = !fold(sum16(&hdr[..10]) + sum16(&hdr[12..]));
         return Err(WireError::BadIpChecksum { found, expected });
@@ -903,6 +917,18 @@ mod tests {
             if let Ok(info) = parse(&f) {
                 exercise(&f, &info);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod header_sum_tests {
+    use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn header_sum_agrees_with_sum16(h in proptest::array::uniform20(proptest::prelude::any::<u8>())) {
+            proptest::prop_assert_eq!(header_sums_to_ffff(&h), fold(sum16(&h)) == 0xFFFF);
         }
     }
 }

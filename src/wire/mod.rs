@@ -31,4 +31,4 @@ pub use checksum::Delta;
 pub use frame::{
     dst_mac, parse, proto, set_macs, src_mac, FrameInfo, Inner, TcpFlags, WireError, L4,
 };
-pub use rewrite::{apply, apply_inner, decrement_ttl, CompiledRewrite, Rewrite};
+pub use rewrite::{apply, apply_inner, decrement_ttl, CompiledRewrite, Rewrite, RewriteDeltas};

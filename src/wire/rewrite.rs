@@ -321,6 +321,32 @@ pub struct CompiledRewrite {
     write_sport: bool,
     write_dport: bool,
     kind: L4Kind,
+    /// Routed hops: the TTL is decremented by this much, its checksum change folded
+    /// into `ip_delta` (decrementing the TTL byte by h changes the ones' complement sum
+    /// by the constant -(h << 8), whatever the TTL was).
+    ttl_dec: u8,
+}
+
+/// A [`CompiledRewrite`] without its target tuple: the checksum deltas, the TTL
+/// decrement and which fields to write, in 6 bytes. A flow table stores this when it can
+/// supply the target tuple itself (a connection's other direction's key, reversed, is
+/// exactly the tuple this direction is rewritten to); [`CompiledRewrite::with_target`]
+/// puts the two back together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RewriteDeltas {
+    ip_delta: u16,
+    l4_delta: u16,
+    /// write_addrs 1, write_sport 2, write_dport 4, L4 kind << 3.
+    bits: u8,
+    ttl_dec: u8,
+}
+
+impl RewriteDeltas {
+    /// How many hops the TTL is decremented by.
+    #[inline]
+    pub fn ttl_decrement(&self) -> u8 {
+        self.ttl_dec
+    }
 }
 
 impl CompiledRewrite {
@@ -358,6 +384,64 @@ impl CompiledRewrite {
             write_sport,
             write_dport,
             kind,
+            ttl_dec: 0,
+        }
+    }
+
+    /// Also decrements the TTL by `hops` (the caller guarantees TTL > hops), with the
+    /// checksum change folded into the same single update.
+    pub fn with_ttl_decrement(mut self, hops: u8) -> CompiledRewrite {
+        let d = Delta::from_folded(self.ip_delta).add16(u16::from(hops) << 8, 0);
+        self.ip_delta = d.folded();
+        self.ttl_dec = self.ttl_dec.saturating_add(hops);
+        self
+    }
+
+    /// The part that does not depend on the target tuple.
+    pub fn deltas(&self) -> RewriteDeltas {
+        let kind = match self.kind {
+            L4Kind::None => 0,
+            L4Kind::Tcp => 1,
+            L4Kind::Udp => 2,
+            L4Kind::Echo => 3,
+        };
+        RewriteDeltas {
+            ip_delta: self.ip_delta,
+            l4_delta: self.l4_delta,
+            bits: u8::from(self.write_addrs)
+                | u8::from(self.write_sport) << 1
+                | u8::from(self.write_dport) << 2
+                | kind << 3,
+            ttl_dec: self.ttl_dec,
+        }
+    }
+
+    /// Rebuilds a rewrite from its deltas and its target tuple (see [`Self::target`]).
+    #[inline]
+    pub fn with_target(
+        d: RewriteDeltas,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        sport: u16,
+        dport: u16,
+    ) -> CompiledRewrite {
+        CompiledRewrite {
+            src: src.octets(),
+            dst: dst.octets(),
+            sport,
+            dport,
+            ip_delta: d.ip_delta,
+            l4_delta: d.l4_delta,
+            write_addrs: d.bits & 1 != 0,
+            write_sport: d.bits & 2 != 0,
+            write_dport: d.bits & 4 != 0,
+            kind: match d.bits >> 3 {
+                1 => L4Kind::Tcp,
+                2 => L4Kind::Udp,
+                3 => L4Kind::Echo,
+                _ => L4Kind::None,
+            },
+            ttl_dec: d.ttl_dec,
         }
     }
 
@@ -385,6 +469,13 @@ impl CompiledRewrite {
             if let Some(a) = frame.get_mut(IP_DST..IP_DST + 4) {
                 a.copy_from_slice(&self.dst);
             }
+        }
+        if self.ttl_dec != 0 {
+            if let Some(t) = frame.get_mut(IP_TTL) {
+                *t = t.wrapping_sub(self.ttl_dec);
+            }
+        }
+        if self.write_addrs || self.ttl_dec != 0 {
             patch(frame, IP_CSUM, Delta::from_folded(self.ip_delta));
         }
         let non_first_fragment = get16(frame, IP_FRAG).is_none_or(|f| f & 0x1FFF != 0);
@@ -756,6 +847,39 @@ mod tests {
                 prop_assert_eq!(&a, &b);
                 prop_assert_eq!(checksums_valid(&b), Ok(()));
             }
+        }
+
+        #[test]
+        fn ttl_decrement_folded_into_the_rewrite_equals_decrementing_then_rewriting(
+            f in frame(),
+            rw in rewrite(),
+            hops in 1u8..=2,
+        ) {
+            let info = parse(&f).unwrap();
+            prop_assume!(info.ttl > hops);
+            let mut a = f.clone();
+            for _ in 0..hops {
+                decrement_ttl(&mut a, &info);
+            }
+            apply(&mut a, &info, &rw);
+            let mut b = f;
+            CompiledRewrite::compile(&info, &rw).with_ttl_decrement(hops).apply(&mut b, info.l4_offset, info.proto);
+            prop_assert_eq!(checksums_valid(&b), Ok(()));
+            // Equal bytes, but for the two ones' complement zeros of the IP checksum.
+            let (ca, cb) = (u16::from_be_bytes([a[24], a[25]]), u16::from_be_bytes([b[24], b[25]]));
+            prop_assert!(ca == cb || (ca | cb == 0xFFFF && ca & cb == 0), "{ca:#x} vs {cb:#x}");
+            a[24..26].copy_from_slice(&[0, 0]);
+            b[24..26].copy_from_slice(&[0, 0]);
+            prop_assert_eq!(a, b);
+        }
+
+        #[test]
+        fn rewrite_deltas_with_their_target_rebuild_the_rewrite(f in frame(), rw in rewrite(), hops in 0u8..=2) {
+            let info = parse(&f).unwrap();
+            let c = CompiledRewrite::compile(&info, &rw).with_ttl_decrement(hops);
+            let (s, d, sp, dp) = c.target();
+            prop_assert_eq!(CompiledRewrite::with_target(c.deltas(), s, d, sp, dp), c);
+            prop_assert_eq!(c.deltas().ttl_decrement(), hops);
         }
 
         #[test]
