@@ -339,7 +339,7 @@ fn main() {
         64,
         ProbeL4::Udp {
             sport: 53001,
-            dport: 53,
+            dport: 9999,
         },
         &[0x5a; 600],
     );

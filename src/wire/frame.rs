@@ -284,12 +284,6 @@ pub(crate) fn be32(data: &[u8], at: usize) -> Option<u32> {
     }
 }
 
-/// Parses and validates an Ethernet II + IPv4 frame.
-///
-/// Refuses VLAN-tagged frames (`NotIpv4 { ethertype: 0x8100 }`) and IP options;
-/// ignores Ethernet padding after the IPv4 total length; does not verify L4
-/// checksums (a router does not).
-#[inline]
 /// Whether a 20-byte IPv4 header's ones' complement sum (checksum included) is 0xFFFF,
 /// i.e. its checksum is right. Five 32-bit words summed at once: the per-packet cost of
 /// `sum16` over ten 16-bit words shows up in profiles of the fast path.
@@ -304,6 +298,12 @@ fn header_sums_to_ffff(h: &[u8; IPV4_LEN]) -> bool {
     s == 0xFFFF
 }
 
+/// Parses and validates an Ethernet II + IPv4 frame.
+///
+/// Refuses VLAN-tagged frames (`NotIpv4 { ethertype: 0x8100 }`) and IP options;
+/// ignores Ethernet padding after the IPv4 total length; does not verify L4
+/// checksums (a router does not).
+#[inline]
 pub fn parse(frame: &[u8]) -> Result<FrameInfo, WireError> {
     let ethertype = be16(frame, 12).ok_or(WireError::TruncatedEthernet { len: frame.len() })?;
     if ethertype != ETHERTYPE_IPV4 {
