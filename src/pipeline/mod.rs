@@ -392,6 +392,37 @@ impl Dataplane {
         trace: &mut TraceRef<'_>,
         depth: u8,
     ) -> Outcome {
+        // Established TCP/UDP flows entering on an ENI or from the Internet: read the
+        // tuple straight from the frame, one lookup, one rewrite. Anything else (and any
+        // traced packet) takes the full parse below, which gives the same answer.
+        if trace.is_none() {
+            if let (Some(t), Some(port)) = (wire::fast_tuple(frame), Self::fast_port(at)) {
+                let key = FlowKey {
+                    src: t.src,
+                    dst: t.dst,
+                    sport: t.sport,
+                    dport: t.dport,
+                    port,
+                    proto: t.proto,
+                };
+                if let Some(hit) = self.conns.lookup(&key, now) {
+                    if t.ttl > hit.action.hops() {
+                        self.counters.fast_path += 1;
+                        self.conns.observe(hit.conn, hit.dir, t.tcp_flags, now);
+                        let rw = hit.action.rewrite(&hit.other);
+                        return self.apply_action(
+                            frame,
+                            (wire::frame::L4_OFFSET, t.proto),
+                            rw,
+                            hit.action,
+                            now,
+                            trace,
+                            depth,
+                        );
+                    }
+                }
+            }
+        }
         let info = match wire::parse(frame) {
             Ok(i) => i,
             Err(e) => {
@@ -474,7 +505,15 @@ impl Dataplane {
                     }
                 );
                 let rw = hit.action.rewrite(&hit.other);
-                return self.apply_action(frame, &info, rw, hit.action, now, trace, depth);
+                return self.apply_action(
+                    frame,
+                    (info.l4_offset, info.proto),
+                    rw,
+                    hit.action,
+                    now,
+                    trace,
+                    depth,
+                );
             }
         }
         self.counters.slow_path += 1;
@@ -485,6 +524,16 @@ impl Dataplane {
         }
     }
 
+    /// The observation port of an ingress that needs no guest routing.
+    #[inline]
+    fn fast_port(at: Ingress) -> Option<u16> {
+        match at {
+            Ingress::Internet => Some(INTERNET_PORT),
+            Ingress::Eni(e) => Some(e + 1),
+            Ingress::Guest(_) => None,
+        }
+    }
+
     /// Applies a cached (or just installed) action: TTL, rewrite, MACs, hairpin.
     /// Callers guarantee TTL > hops (else `finish` answers with time-exceeded).
     #[allow(clippy::too_many_arguments)]
@@ -492,14 +541,14 @@ impl Dataplane {
     fn apply_action(
         &mut self,
         frame: &mut [u8],
-        info: &FrameInfo,
+        l4: (usize, u8),
         rw: CompiledRewrite,
         a: FlowAction,
         now: SimTime,
         trace: &mut TraceRef<'_>,
         depth: u8,
     ) -> Outcome {
-        rw.apply(frame, info.l4_offset, info.proto);
+        rw.apply(frame, l4.0, l4.1);
         match self.tables.eni_of_port(a.out) {
             Some(e) => {
                 wire::set_macs(frame, VROUTER_MAC, self.tables.eni(e).mac);
@@ -1225,7 +1274,15 @@ impl Dataplane {
             return self.ttl_exceeded(frame, info, key.port, hop, rw.src, trace);
         }
         match self.install(info, key, rw, out, hops, meta, now) {
-            Ok((rw, a)) => self.apply_action(frame, info, rw, a, now, trace, depth),
+            Ok((rw, a)) => self.apply_action(
+                frame,
+                (info.l4_offset, info.proto),
+                rw,
+                a,
+                now,
+                trace,
+                depth,
+            ),
             Err(r) => {
                 hop!(
                     trace,

@@ -284,6 +284,59 @@ pub(crate) fn be32(data: &[u8], at: usize) -> Option<u32> {
     }
 }
 
+/// The fields the established-flow fast path needs, read straight from the frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FastTuple {
+    pub src: u32,
+    pub dst: u32,
+    pub sport: u16,
+    pub dport: u16,
+    pub proto: u8,
+    pub ttl: u8,
+    /// TCP flags; 0 for UDP.
+    pub tcp_flags: u8,
+}
+
+/// The common case only — Ethernet + a 20-byte IPv4 header, unfragmented, TCP or UDP —
+/// with the same checks as [`parse`] but without building a [`FrameInfo`]. `None` means
+/// "use `parse`". Whenever this returns `Some`, `parse` accepts the frame and agrees on
+/// every field (property-tested), so the fast path never sees a frame the full parser
+/// would refuse.
+#[inline]
+pub fn fast_tuple(f: &[u8]) -> Option<FastTuple> {
+    let h: &[u8; L4_OFFSET] = f.get(..L4_OFFSET)?.try_into().ok()?;
+    // IPv4, version 4 with IHL 5, no MF flag and offset 0 (fragments take the full path).
+    if h[12] != 0x08 || h[13] != 0x00 || h[14] != 0x45 || h[20] & 0x3F != 0 || h[21] != 0 {
+        return None;
+    }
+    let total = usize::from(u16::from_be_bytes([h[16], h[17]]));
+    let ip: &[u8; IPV4_LEN] = h[ETH_LEN..L4_OFFSET].try_into().ok()?;
+    if total < IPV4_LEN || !header_sums_to_ffff(ip) {
+        return None;
+    }
+    let l4 = f.get(L4_OFFSET..ETH_LEN + total)?;
+    let (sport, dport, tcp_flags) = match h[23] {
+        proto::TCP => {
+            let off = usize::from(*l4.get(12)? >> 4) * 4;
+            if off < 20 || off > l4.len() {
+                return None;
+            }
+            (be16(l4, 0)?, be16(l4, 2)?, *l4.get(13)?)
+        }
+        proto::UDP if l4.len() >= 8 => (be16(l4, 0)?, be16(l4, 2)?, 0),
+        _ => return None,
+    };
+    Some(FastTuple {
+        src: u32::from_be_bytes([h[26], h[27], h[28], h[29]]),
+        dst: u32::from_be_bytes([h[30], h[31], h[32], h[33]]),
+        sport,
+        dport,
+        proto: h[23],
+        ttl: h[22],
+        tcp_flags,
+    })
+}
+
 /// Whether a 20-byte IPv4 header's ones' complement sum (checksum included) is 0xFFFF,
 /// i.e. its checksum is right. Five 32-bit words summed at once: the per-packet cost of
 /// `sum16` over ten 16-bit words shows up in profiles of the fast path.
@@ -927,8 +980,93 @@ mod header_sum_tests {
 
     proptest::proptest! {
         #[test]
+        fn fast_tuple_agrees_with_parse(f in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80), flip in proptest::prelude::any::<bool>()) {
+            // Random bytes behind a valid-looking prefix, so both accept and refuse happen.
+            let mut f = f;
+            if flip && f.len() >= 34 {
+                f[12] = 8; f[13] = 0; f[14] = 0x45; f[20] &= 0xC0; f[21] = 0;
+                let total = (f.len() - 14) as u16;
+                f[16..18].copy_from_slice(&total.to_be_bytes());
+                f[23] = if f[0] & 1 == 0 { 6 } else { 17 };
+                if f[23] == 6 && f.len() >= 47 { f[46] = 0x50; }
+                f[24] = 0; f[25] = 0;
+                let c = !fold(sum16(&f[14..34]));
+                f[24..26].copy_from_slice(&c.to_be_bytes());
+            }
+            if let Some(t) = fast_tuple(&f) {
+                let i = parse(&f).expect("fast_tuple accepted what parse refuses");
+                let (sport, dport, flags) = match i.l4 {
+                    L4::Tcp { sport, dport, flags, .. } => (sport, dport, flags.0),
+                    L4::Udp { sport, dport } => (sport, dport, 0),
+                    other => panic!("fast path on {other:?}"),
+                };
+                proptest::prop_assert_eq!((t.src, t.dst, t.sport, t.dport, t.proto, t.ttl, t.tcp_flags), (u32::from(i.src), u32::from(i.dst), sport, dport, i.proto, i.ttl, flags));
+                proptest::prop_assert!(!i.is_fragment());
+            }
+        }
+
+        #[test]
         fn header_sum_agrees_with_sum16(h in proptest::array::uniform20(proptest::prelude::any::<u8>())) {
             proptest::prop_assert_eq!(header_sums_to_ffff(&h), fold(sum16(&h)) == 0xFFFF);
         }
+    }
+}
+
+#[cfg(test)]
+mod fast_tuple_tests {
+    use super::*;
+    use crate::wire::build::{build, ProbeL4, ProbeSpec};
+
+    fn spec(l4: ProbeL4) -> Vec<u8> {
+        build(&ProbeSpec {
+            src_mac: [2; 6],
+            dst_mac: [4; 6],
+            src: Ipv4Addr::new(10, 0, 0, 1),
+            dst: Ipv4Addr::new(203, 0, 113, 9),
+            ttl: 9,
+            ident: 1,
+            l4,
+            payload: vec![1, 2, 3],
+        })
+    }
+
+    #[test]
+    fn fast_tuple_takes_tcp_and_udp_and_leaves_the_rest_to_parse() {
+        let tcp = spec(ProbeL4::Tcp {
+            sport: 1000,
+            dport: 443,
+            flags: TcpFlags::SYN,
+            seq: 1,
+            ack: 0,
+        });
+        let t = fast_tuple(&tcp).unwrap();
+        assert_eq!(
+            (t.sport, t.dport, t.proto, t.ttl, t.tcp_flags),
+            (1000, 443, proto::TCP, 9, TcpFlags::SYN.0)
+        );
+        assert!(fast_tuple(&spec(ProbeL4::Udp {
+            sport: 53,
+            dport: 5353
+        }))
+        .is_some());
+        assert!(
+            fast_tuple(&spec(ProbeL4::IcmpEcho {
+                request: true,
+                ident: 7,
+                seq: 1
+            }))
+            .is_none(),
+            "ICMP takes the full parse"
+        );
+        let mut frag = tcp.clone();
+        frag[20] |= 0x20; // MF
+        assert!(fast_tuple(&frag).is_none(), "fragments take the full parse");
+        let mut bad = tcp.clone();
+        bad[24] ^= 0xff;
+        assert!(
+            fast_tuple(&bad).is_none(),
+            "a bad header checksum is parse's to report"
+        );
+        assert!(fast_tuple(&tcp[..40]).is_none());
     }
 }

@@ -29,6 +29,7 @@ pub mod rewrite;
 pub use build::{build, checksums_valid, icmp_error, IcmpErrorKind, ProbeL4, ProbeSpec};
 pub use checksum::Delta;
 pub use frame::{
-    dst_mac, parse, proto, set_macs, src_mac, FrameInfo, Inner, TcpFlags, WireError, L4,
+    dst_mac, fast_tuple, parse, proto, set_macs, src_mac, FastTuple, FrameInfo, Inner, TcpFlags,
+    WireError, L4,
 };
 pub use rewrite::{apply, apply_inner, decrement_ttl, CompiledRewrite, Rewrite, RewriteDeltas};
