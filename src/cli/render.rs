@@ -48,8 +48,19 @@ pub fn run_report(sc: &Scenario, r: &RunReport, verbose: bool) {
         if s.error_code.is_some() {
             println!("          {}", s.message);
         }
-        for c in &s.changes {
-            println!("          · {c}");
+        // What changed, as a two-column table: resource | change.
+        let rows: Vec<(&str, &str)> = s
+            .changes
+            .iter()
+            .map(|c| c.split_once(": ").unwrap_or(("", c.as_str())))
+            .collect();
+        let w = rows
+            .iter()
+            .map(|(r, _)| r.chars().count())
+            .max()
+            .unwrap_or(0);
+        for (resource, change) in rows {
+            println!("          │ {resource:<w$} │ {change}");
         }
         checks_at(s.index);
     }
