@@ -103,7 +103,13 @@ pub fn summary(i: &FrameInfo) -> String {
             inner,
         } => format!(
             "icmp type {icmp_type} code {code} {} → {} about {} {}:{} → {}:{}",
-            i.src, i.dst, inner.proto, inner.src, inner.sport, inner.dst, inner.dport
+            i.src,
+            i.dst,
+            super::proto_name(inner.proto),
+            inner.src,
+            inner.sport,
+            inner.dst,
+            inner.dport
         ),
         L4::IcmpOther { icmp_type, code } => {
             format!("icmp type {icmp_type} code {code} {} → {}", i.src, i.dst)
