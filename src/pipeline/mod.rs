@@ -517,10 +517,12 @@ impl Dataplane {
             }
         }
         self.counters.slow_path += 1;
+        // One reference-count bump per slow-path packet, shared by every stage below.
+        let tables = Arc::clone(&self.tables);
         if port == INTERNET_PORT {
-            self.inbound(frame, &info, key, now, trace, depth)
+            self.inbound(&tables, frame, &info, key, now, trace, depth)
         } else {
-            self.outbound(frame, &info, key, port - 1, now, trace, depth)
+            self.outbound(&tables, frame, &info, key, port - 1, now, trace, depth)
         }
     }
 
@@ -636,6 +638,7 @@ impl Dataplane {
     #[allow(clippy::too_many_arguments)]
     fn outbound(
         &mut self,
+        tables: &Tables,
         frame: &mut [u8],
         info: &FrameInfo,
         key: FlowKey,
@@ -644,7 +647,6 @@ impl Dataplane {
         trace: &mut TraceRef<'_>,
         depth: u8,
     ) -> Outcome {
-        let tables = Arc::clone(&self.tables);
         let Some(eni) = tables.enis.get(ei as usize) else {
             return self.drop_with(DropReason::InstanceNotRunning);
         };
@@ -804,6 +806,7 @@ impl Dataplane {
                     return self.drop_with(DropReason::NoSuchPrivateIp);
                 };
                 self.deliver(
+                    tables,
                     frame,
                     info,
                     key,
@@ -817,6 +820,7 @@ impl Dataplane {
                 )
             }
             NextHopT::Eni(dest) => self.deliver(
+                tables,
                 frame,
                 info,
                 key,
@@ -837,13 +841,14 @@ impl Dataplane {
                 );
                 self.drop_with(DropReason::NextHopUnmodelled)
             }
-            NextHopT::NatGateway(g) => self.snat(frame, info, key, g, now, trace, depth),
+            NextHopT::NatGateway(g) => self.snat(tables, frame, info, key, g, now, trace, depth),
         }
     }
 
     #[allow(clippy::too_many_arguments)]
     fn snat(
         &mut self,
+        tables: &Tables,
         frame: &mut [u8],
         info: &FrameInfo,
         key: FlowKey,
@@ -852,7 +857,6 @@ impl Dataplane {
         trace: &mut TraceRef<'_>,
         depth: u8,
     ) -> Outcome {
-        let tables = Arc::clone(&self.tables);
         let gw = &tables.nat_gateways[g as usize];
         let Some((_, entry)) = gw.snat.lookup(u32::from(info.src)) else {
             hop!(trace, "snat", gw.id.clone(), "no SNAT entry covers source {}; create one (CreateSnatEntry) for its VSwitch, CIDR or ENI", info.src);
@@ -953,8 +957,10 @@ impl Dataplane {
     }
 
     /// From the Internet: who holds the destination address.
+    #[allow(clippy::too_many_arguments)]
     fn inbound(
         &mut self,
+        tables: &Tables,
         frame: &mut [u8],
         info: &FrameInfo,
         key: FlowKey,
@@ -962,7 +968,6 @@ impl Dataplane {
         trace: &mut TraceRef<'_>,
         depth: u8,
     ) -> Outcome {
-        let tables = Arc::clone(&self.tables);
         let Some(owner) = tables.public.get(&u32::from(info.dst)) else {
             hop!(
                 trace,
@@ -998,6 +1003,7 @@ impl Dataplane {
                     ..Default::default()
                 };
                 self.deliver(
+                    tables,
                     frame,
                     info,
                     key,
@@ -1025,6 +1031,7 @@ impl Dataplane {
                     tables.eni(*eni).id
                 );
                 self.deliver(
+                    tables,
                     frame,
                     info,
                     key,
@@ -1079,6 +1086,7 @@ impl Dataplane {
                     d.internal_port.map(|p| format!(":{p}")).unwrap_or_default()
                 );
                 self.deliver(
+                    tables,
                     frame,
                     info,
                     key,
@@ -1118,6 +1126,7 @@ impl Dataplane {
     #[allow(clippy::too_many_arguments)]
     fn deliver(
         &mut self,
+        tables: &Tables,
         frame: &mut [u8],
         info: &FrameInfo,
         key: FlowKey,
@@ -1129,7 +1138,6 @@ impl Dataplane {
         trace: &mut TraceRef<'_>,
         depth: u8,
     ) -> Outcome {
-        let tables = Arc::clone(&self.tables);
         let e = tables.eni(dest);
         if !e.live {
             hop!(
