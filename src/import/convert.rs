@@ -67,6 +67,20 @@ fn missing(item: &Item, from: &str, id: &str, fix: String) -> ImportError {
     }
 }
 
+/// `vpc`, which `what` (read from `item`) refers to, must be a VPC of the dump.
+fn require_vpc(
+    item: &Item,
+    what: &str,
+    vpc: &str,
+    vpcs: &BTreeMap<String, Ipv4Net>,
+    cx: &Ctx,
+) -> Result<(), ImportError> {
+    if vpcs.contains_key(vpc) {
+        return Ok(());
+    }
+    Err(missing(item, what, vpc, cx.fix("DescribeVpcs", "")))
+}
+
 fn cidr(item: &Item, what: &str, s: &str) -> Result<Ipv4Net, ImportError> {
     s.parse::<Ipv4Net>().map(|n| n.trunc()).map_err(|_| {
         invalid(
@@ -188,14 +202,7 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
         let v = &it.value;
         generic(id, v, w);
         let vpc = str_of(v, "VpcId").unwrap_or_default().to_string();
-        if !vpc_cidrs.contains_key(&vpc) {
-            return Err(missing(
-                it,
-                &format!("route table {id}"),
-                &vpc,
-                cx.fix("DescribeVpcs", ""),
-            ));
-        }
+        require_vpc(it, &format!("route table {id}"), &vpc, &vpc_cidrs, &cx)?;
         match str_of(v, "RouteTableType").unwrap_or("System") {
             "System" => {
                 system_of.insert(id.clone(), vpc);
@@ -228,14 +235,7 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
         let v = &it.value;
         generic(id, v, w);
         let vpc = str_of(v, "VpcId").unwrap_or_default().to_string();
-        if !vpc_cidrs.contains_key(&vpc) {
-            return Err(missing(
-                it,
-                &format!("VSwitch {id}"),
-                &vpc,
-                cx.fix("DescribeVpcs", ""),
-            ));
-        }
+        require_vpc(it, &format!("VSwitch {id}"), &vpc, &vpc_cidrs, &cx)?;
         let c = cidr(
             it,
             &format!("VSwitch {id} CidrBlock"),
@@ -287,14 +287,7 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
         let v = &it.value;
         generic(id, v, w);
         let vpc = str_of(v, "VpcId").unwrap_or_default().to_string();
-        if !vpc_cidrs.contains_key(&vpc) {
-            return Err(missing(
-                it,
-                &format!("security group {id}"),
-                &vpc,
-                cx.fix("DescribeVpcs", ""),
-            ));
-        }
+        require_vpc(it, &format!("security group {id}"), &vpc, &vpc_cidrs, &cx)?;
         let ent = str_of(v, "SecurityGroupType") == Some("enterprise");
         sgs.insert(
             id.clone(),
@@ -306,14 +299,7 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
             continue;
         }
         let vpc = str_of(&it.value, "VpcId").unwrap_or_default().to_string();
-        if !vpc_cidrs.contains_key(&vpc) {
-            return Err(missing(
-                it,
-                &format!("security group {id}"),
-                &vpc,
-                cx.fix("DescribeVpcs", ""),
-            ));
-        }
+        require_vpc(it, &format!("security group {id}"), &vpc, &vpc_cidrs, &cx)?;
         w.add(
             "security group type unknown",
             id.as_str(),
@@ -560,9 +546,7 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
             let vpc = at(v, &["VpcAttributes", "VpcId"])
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            if !vpc_cidrs.contains_key(vpc) {
-                return Err(missing(it, &what, vpc, cx.fix("DescribeVpcs", "")));
-            }
+            require_vpc(it, &what, vpc, &vpc_cidrs, &cx)?;
             let vsw = at(v, &["VpcAttributes", "VSwitchId"])
                 .and_then(Value::as_str)
                 .unwrap_or("");
@@ -824,9 +808,7 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
         generic(id, v, w);
         let what = format!("NAT gateway {id}");
         let vpc = str_of(v, "VpcId").unwrap_or("");
-        if !vpc_cidrs.contains_key(vpc) {
-            return Err(missing(it, &what, vpc, cx.fix("DescribeVpcs", "")));
-        }
+        require_vpc(it, &what, vpc, &vpc_cidrs, &cx)?;
         if str_of(v, "NetworkType") == Some("intranet") {
             w.add(
                 "VPC NAT gateways",
