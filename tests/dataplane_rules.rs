@@ -314,14 +314,6 @@ const SYN: u8 = TcpFlags::SYN.0;
 const SYNACK: u8 = TcpFlags::SYN.0 | TcpFlags::ACK.0;
 const ACK: u8 = TcpFlags::ACK.0;
 
-fn ports(i: &wire::FrameInfo) -> (u16, u16) {
-    match i.l4 {
-        L4::Tcp { sport, dport, .. } | L4::Udp { sport, dport } => (sport, dport),
-        L4::IcmpEcho { ident, .. } => (ident, ident),
-        _ => (0, 0),
-    }
-}
-
 // ---------- Egress: which public address a packet leaves with ----------
 
 #[test]
@@ -334,7 +326,7 @@ fn egress_rule1_eip_on_instance_translates_1to1() {
     );
     assert_eq!(d, Disposition::Internet);
     assert_eq!(
-        (o.src, o.dst, ports(&o)),
+        (o.src, o.dst, o.ports()),
         (ip("47.1.1.10"), SERVER, (40000, 443)),
         "1:1 keeps the port"
     );
@@ -428,7 +420,7 @@ fn egress_rule3_snat_translates_source_address_and_port_to_the_entry_eip() {
     );
     assert_eq!(d, Disposition::Internet);
     assert_eq!(o.src, ip("47.1.2.1"));
-    assert!(ports(&o).0 >= 1024, "SNAT picks a port from its pool");
+    assert!(o.ports().0 >= 1024, "SNAT picks a port from its pool");
 }
 
 #[test]
@@ -581,7 +573,7 @@ fn ingress_eip_translates_to_the_private_ip_and_is_invisible_to_the_guest() {
     );
     assert_eq!(n.eni_id(d), Some("i-eip-eth0"));
     assert_eq!(
-        (o.src, o.dst, ports(&o)),
+        (o.src, o.dst, o.ports()),
         (CLIENT, ip("10.0.1.10"), (50000, 22)),
         "NAT mode: the guest sees its private IP"
     );
@@ -690,11 +682,11 @@ fn multi_eip_to_eni_mode_makes_eips_visible_and_keeps_the_private_network() {
 fn ingress_nat_gateway_snat_return_traffic_is_translated_back() {
     let mut n = Net::new();
     let (_, o, _) = n.send(n.guest("i-snat"), udp(ip("10.0.1.12"), 5353, SERVER, 53), 0);
-    let (eip, port) = (o.src, ports(&o).0);
+    let (eip, port) = (o.src, o.ports().0);
     let (d, back, _) = n.send(Ingress::Internet, udp(SERVER, 53, eip, port), 1);
     assert_eq!(n.eni_id(d), Some("i-snat-eth0"));
     assert_eq!(
-        (back.src, back.dst, ports(&back)),
+        (back.src, back.dst, back.ports()),
         (SERVER, ip("10.0.1.12"), (53, 5353))
     );
 }
@@ -708,7 +700,7 @@ fn ingress_nat_gateway_dnat_port_mapping() {
         0,
     );
     assert_eq!(n.eni_id(d), Some("i-dnat-eth0"));
-    assert_eq!((o.dst, ports(&o).1), (ip("10.0.2.20"), 22));
+    assert_eq!((o.dst, o.ports().1), (ip("10.0.2.20"), 22));
     let (d, o, _) = n.send(
         n.guest("i-dnat"),
         tcp(ip("10.0.2.20"), 22, CLIENT, 50000, SYNACK),
@@ -716,7 +708,7 @@ fn ingress_nat_gateway_dnat_port_mapping() {
     );
     assert_eq!(d, Disposition::Internet);
     assert_eq!(
-        (o.src, ports(&o).0),
+        (o.src, o.ports().0),
         (ip("47.1.2.1"), 2222),
         "the reply leaves from the DNAT external address and port"
     );
@@ -727,7 +719,7 @@ fn ingress_nat_gateway_dnat_ip_mapping() {
     let mut n = Net::new();
     let (d, o, _) = n.send(Ingress::Internet, udp(CLIENT, 5000, ip("47.1.2.3"), 53), 0);
     assert_eq!(n.eni_id(d), Some("i-dnat2-eth0"));
-    assert_eq!((o.dst, ports(&o).1), (ip("10.0.2.21"), 53));
+    assert_eq!((o.dst, o.ports().1), (ip("10.0.2.21"), 53));
 }
 
 #[test]
@@ -781,7 +773,7 @@ fn eip_wins_over_dnat_for_the_instance_internet_traffic() {
         tcp(ip("10.0.1.50"), 80, CLIENT, 50000, SYNACK),
         0,
     );
-    assert_eq!((r.src, ports(&r).0), (ip("47.1.2.1"), 8080));
+    assert_eq!((r.src, r.ports().0), (ip("47.1.2.1"), 8080));
     // ...but the instance's own Internet traffic leaves with its EIP.
     let (d, o, _) = n.send(
         n.guest("i-eip"),
@@ -804,7 +796,7 @@ fn sg_is_stateful_reply_allowed_without_a_rule() {
     );
     assert_eq!(d, Disposition::Internet);
     // The reply comes back in although no ingress rule allows it.
-    let (d, _, _) = n.send(Ingress::Internet, udp(SERVER, 53, o.src, ports(&o).0), 1);
+    let (d, _, _) = n.send(Ingress::Internet, udp(SERVER, 53, o.src, o.ports().0), 1);
     assert_eq!(n.eni_id(d), Some("i-closed-eth0"));
     // A new inbound flow is denied.
     let (d, _, _) = n.send(
@@ -823,7 +815,7 @@ fn sg_session_lifetime_is_910_seconds() {
         tcp(ip("10.0.1.14"), 5000, SERVER, 443, SYN),
         0,
     );
-    let (eip, port) = (o.src, ports(&o).0);
+    let (eip, port) = (o.src, o.ports().0);
     let (d, _, _) = n.send(Ingress::Internet, tcp(SERVER, 443, eip, port, SYNACK), 1);
     assert!(matches!(d, Disposition::Delivered { .. }));
     n.send(
@@ -1050,7 +1042,7 @@ fn hairpin_an_instance_reaches_another_instance_eip_from_inside_the_vpc() {
         (ip("47.1.2.1"), ip("10.0.1.10")),
         "the receiver sees the sender's SNAT EIP"
     );
-    let sport = ports(&o).0;
+    let sport = o.ports().0;
     let (d, back, _) = n.send(
         n.guest("i-eip"),
         tcp(ip("10.0.1.10"), 22, ip("47.1.2.1"), sport, SYNACK),
@@ -1058,7 +1050,7 @@ fn hairpin_an_instance_reaches_another_instance_eip_from_inside_the_vpc() {
     );
     assert_eq!(n.eni_id(d), Some("i-snat-eth0"));
     assert_eq!(
-        (back.src, back.dst, ports(&back)),
+        (back.src, back.dst, back.ports()),
         (ip("47.1.1.10"), ip("10.0.1.12"), (22, 40000))
     );
 }
@@ -1204,5 +1196,5 @@ fn fast_path_gives_the_same_answer_as_the_slow_path() {
         0,
     );
     assert_eq!(n.dp.counters.fast_path, fast_before + 1);
-    assert_eq!((first.src, ports(&first)), (second.src, ports(&second)));
+    assert_eq!((first.src, first.ports()), (second.src, second.ports()));
 }

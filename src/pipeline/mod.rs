@@ -25,7 +25,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use crate::compile::{EniIdx, NextHopT, PublicOwner, SgDecision, Tables, Via, INTERNET_PORT};
-use crate::flow::{ConnTable, Dir, FlowKey, InsertError, SnatPorts, Timeouts};
+use crate::flow::{ConnTable, Dir, FlowKey, Hit, InsertError, SnatPorts, Timeouts};
 use crate::model::Direction;
 use crate::time::SimTime;
 use crate::wire::{self, CompiledRewrite, FrameInfo, Rewrite, RewriteDeltas, L4};
@@ -174,15 +174,6 @@ macro_rules! hop {
     };
 }
 
-/// The packet's ports as the flow table keys them (echo: the identifier in both).
-fn ports(info: &FrameInfo) -> (u16, u16) {
-    match info.l4 {
-        L4::Tcp { sport, dport, .. } | L4::Udp { sport, dport } => (sport, dport),
-        L4::IcmpEcho { ident, .. } => (ident, ident),
-        _ => (0, 0),
-    }
-}
-
 fn tcp_flags(info: &FrameInfo) -> u8 {
     match info.l4 {
         L4::Tcp { flags, .. } => flags.0,
@@ -191,7 +182,7 @@ fn tcp_flags(info: &FrameInfo) -> u8 {
 }
 
 fn key_of(info: &FrameInfo, port: u16) -> FlowKey {
-    let (sport, dport) = ports(info);
+    let (sport, dport) = info.ports();
     FlowKey {
         src: u32::from(info.src),
         dst: u32::from(info.dst),
@@ -407,18 +398,8 @@ impl Dataplane {
                 };
                 if let Some(hit) = self.conns.lookup(&key, now) {
                     if t.ttl > hit.action.hops() {
-                        self.counters.fast_path += 1;
-                        self.conns.observe(hit.conn, hit.dir, t.tcp_flags, now);
-                        let rw = hit.action.rewrite(&hit.other);
-                        return self.apply_action(
-                            frame,
-                            (wire::frame::L4_OFFSET, t.proto),
-                            rw,
-                            hit.action,
-                            now,
-                            trace,
-                            depth,
-                        );
+                        let l4 = (wire::frame::L4_OFFSET, t.proto);
+                        return self.use_hit(frame, l4, hit, t.tcp_flags, now, trace, depth);
                     }
                 }
             }
@@ -446,44 +427,10 @@ impl Dataplane {
         let port = match at {
             Ingress::Internet => INTERNET_PORT,
             Ingress::Eni(e) => e + 1,
-            Ingress::Guest(i) => {
-                let tables = Arc::clone(&self.tables);
-                let Some(inst) = tables.instances.get(i as usize) else {
-                    return self.drop_with(DropReason::InstanceNotRunning);
-                };
-                if !inst.running {
-                    hop!(
-                        trace,
-                        "guest_route",
-                        inst.id.clone(),
-                        "instance is not Running"
-                    );
-                    return self.drop_with(DropReason::InstanceNotRunning);
-                }
-                match guest::route(&tables, inst, info.src, info.dst) {
-                    Some(r) => {
-                        hop!(
-                            trace,
-                            "guest_route",
-                            inst.id.clone(),
-                            "{} → {} ({})",
-                            r.why,
-                            tables.eni(r.eni).device_name(),
-                            tables.eni(r.eni).id
-                        );
-                        r.eni + 1
-                    }
-                    None => {
-                        hop!(
-                            trace,
-                            "guest_route",
-                            inst.id.clone(),
-                            "no device: the instance has no ENI"
-                        );
-                        return self.drop_with(DropReason::GuestNoRoute);
-                    }
-                }
-            }
+            Ingress::Guest(i) => match self.guest_port(i, &info, trace) {
+                Ok(port) => port,
+                Err(r) => return self.drop_with(r),
+            },
         };
         if let L4::IcmpError { .. } = info.l4 {
             return self.icmp_error(frame, &info, port, now, trace, depth);
@@ -491,8 +438,6 @@ impl Dataplane {
         let key = key_of(&info, port);
         if let Some(hit) = self.conns.lookup(&key, now) {
             if info.ttl > hit.action.hops() {
-                self.counters.fast_path += 1;
-                self.conns.observe(hit.conn, hit.dir, tcp_flags(&info), now);
                 hop!(
                     trace,
                     "flow_table",
@@ -504,16 +449,8 @@ impl Dataplane {
                         "reply"
                     }
                 );
-                let rw = hit.action.rewrite(&hit.other);
-                return self.apply_action(
-                    frame,
-                    (info.l4_offset, info.proto),
-                    rw,
-                    hit.action,
-                    now,
-                    trace,
-                    depth,
-                );
+                let l4 = (info.l4_offset, info.proto);
+                return self.use_hit(frame, l4, hit, tcp_flags(&info), now, trace, depth);
             }
         }
         self.counters.slow_path += 1;
@@ -524,6 +461,68 @@ impl Dataplane {
         } else {
             self.outbound(&tables, frame, &info, key, port - 1, now, trace, depth)
         }
+    }
+
+    /// A packet of an established connection: refresh it, apply its cached action.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn use_hit(
+        &mut self,
+        frame: &mut [u8],
+        l4: (usize, u8),
+        hit: Hit<FlowAction>,
+        tcp_flags: u8,
+        now: SimTime,
+        trace: &mut TraceRef<'_>,
+        depth: u8,
+    ) -> Outcome {
+        self.counters.fast_path += 1;
+        self.conns.observe(hit.conn, hit.dir, tcp_flags, now);
+        let rw = hit.action.rewrite(&hit.other);
+        self.apply_action(frame, l4, rw, hit.action, now, trace, depth)
+    }
+
+    /// The guest OS's routing: the port of the device a packet from `Guest(i)` leaves by.
+    fn guest_port(
+        &self,
+        i: u16,
+        info: &FrameInfo,
+        trace: &mut TraceRef<'_>,
+    ) -> Result<u16, DropReason> {
+        let tables = &self.tables;
+        let inst = tables
+            .instances
+            .get(i as usize)
+            .ok_or(DropReason::InstanceNotRunning)?;
+        if !inst.running {
+            hop!(
+                trace,
+                "guest_route",
+                inst.id.clone(),
+                "instance is not Running"
+            );
+            return Err(DropReason::InstanceNotRunning);
+        }
+        let Some(r) = guest::route(tables, inst, info.src, info.dst) else {
+            hop!(
+                trace,
+                "guest_route",
+                inst.id.clone(),
+                "no device: the instance has no ENI"
+            );
+            return Err(DropReason::GuestNoRoute);
+        };
+        let eni = tables.eni(r.eni);
+        hop!(
+            trace,
+            "guest_route",
+            inst.id.clone(),
+            "{} → {} ({})",
+            r.why,
+            eni.device_name(),
+            eni.id
+        );
+        Ok(r.eni + 1)
     }
 
     /// The observation port of an ingress that needs no guest routing.
@@ -687,7 +686,7 @@ impl Dataplane {
             );
             return self.drop_with(DropReason::EniSourceCheck);
         }
-        let (sport, dport) = ports(info);
+        let (sport, dport) = info.ports();
         let _ = sport;
         let (ok, d) = eni
             .sg
@@ -862,7 +861,7 @@ impl Dataplane {
             hop!(trace, "snat", gw.id.clone(), "no SNAT entry covers source {}; create one (CreateSnatEntry) for its VSwitch, CIDR or ENI", info.src);
             return self.drop_with(DropReason::NoSnatEntry);
         };
-        let (sport, dport) = ports(info);
+        let (sport, dport) = info.ports();
         let h = |x: &[u32]| {
             x.iter().fold(0x9e37_79b9u32, |a, v| {
                 (a ^ v).wrapping_mul(0x0100_0193).rotate_left(5)
@@ -1046,7 +1045,7 @@ impl Dataplane {
             }
             PublicOwner::NatGateway { gw } => {
                 let g = &tables.nat_gateways[*gw as usize];
-                let (_, dport) = ports(info);
+                let (_, dport) = info.ports();
                 let d = g
                     .dnat_ports
                     .get(&(u32::from(info.dst), info.proto, dport))
@@ -1148,7 +1147,7 @@ impl Dataplane {
             );
             return self.drop_with(DropReason::InstanceNotRunning);
         }
-        let (_, dport) = ports(info);
+        let (_, dport) = info.ports();
         let dport = rw.dport.unwrap_or(dport);
         let (ok, d) =
             e.sg.evaluate(Direction::Ingress, info.proto, u32::from(info.src), dport);
