@@ -1198,3 +1198,39 @@ fn fast_path_gives_the_same_answer_as_the_slow_path() {
     assert_eq!(n.dp.counters.fast_path, fast_before + 1);
     assert_eq!((first.src, first.ports()), (second.src, second.ports()));
 }
+
+#[test]
+fn sg_joining_a_group_applies_its_rules_at_once_and_leaving_isolates_from_its_members() {
+    let join = |g: &str| Operation::JoinSecurityGroup {
+        security_group_id: g.into(),
+        instance_id: Some("i-closed".into()),
+        network_interface_id: None,
+    };
+    let probe = |n: &mut Net| {
+        n.send(
+            n.guest("i-eip"),
+            tcp(ip("10.0.1.10"), 40000, ip("10.0.1.14"), 9999, SYN),
+            0,
+        )
+        .0
+    };
+    // i-closed is only in sg-closed: i-eip (sg-open) cannot reach port 9999.
+    assert_eq!(
+        probe(&mut Net::new()),
+        Disposition::Dropped(DropReason::SgIngressDenied)
+    );
+    // Joining sg-open: members of one basic group reach each other at once.
+    let mut n = Net::with_steps(&[join("sg-open")]);
+    assert!(matches!(probe(&mut n), Disposition::Delivered { .. }));
+    // Leaving sg-open again isolates it from sg-open's members.
+    let leave = Operation::LeaveSecurityGroup {
+        security_group_id: "sg-open".into(),
+        instance_id: Some("i-closed".into()),
+        network_interface_id: None,
+    };
+    let mut n = Net::with_steps(&[join("sg-open"), leave]);
+    assert_eq!(
+        probe(&mut n),
+        Disposition::Dropped(DropReason::SgIngressDenied)
+    );
+}

@@ -438,7 +438,7 @@ impl Cloud {
                 else {
                     return err(
                         "InvalidRouteEntry.NotFound",
-                        format!("route table {route_table_id} has no entry for {destination_cidr_block}"),
+                        format!("route table {route_table_id} has no entry for {destination_cidr_block}; give the DestinationCidrBlock of an existing custom route"),
                     );
                 };
                 if t.entries[pos].system && t.entries[pos].next_hop == NextHop::Local {
@@ -641,7 +641,7 @@ impl Cloud {
                 ApiError::new(
                     "InvalidVSwitchId.IpNotEnough",
                     format!(
-                        "VSwitch {vswitch_id} ({}) has no idle private IP left",
+                        "VSwitch {vswitch_id} ({}) has no idle private IP left; use another VSwitch of the zone or free an address",
                         vsw.cidr
                     ),
                 )
@@ -770,7 +770,7 @@ impl Cloud {
         if eni.instance.as_deref() != Some(inst_id) {
             return err(
                 "InvalidOperation.InvalidEniState",
-                format!("{eni_id} is not attached to {inst_id}"),
+                format!("{eni_id} is not attached to {inst_id}; detach it from the instance it is attached to (see its `instance` in the state)"),
             );
         }
         let e = self.enis.get_mut(eni_id).expect("checked");
@@ -855,7 +855,7 @@ impl Cloud {
             if self.private_ip_in_use(*ip) {
                 return err(
                     "InvalidPrivateIpAddress.Duplicated",
-                    format!("{ip} is already in use"),
+                    format!("{ip} is already in use; choose an idle address or give SecondaryPrivateIpAddressCount instead"),
                 );
             }
             self.enis
@@ -870,7 +870,10 @@ impl Cloud {
                 let ip = self.free_private_ip(vsw.cidr).ok_or_else(|| {
                     ApiError::new(
                         "InvalidVSwitchId.IpNotEnough",
-                        format!("VSwitch {} is full", vsw.id),
+                        format!(
+                            "VSwitch {} has no idle private IP left; assign fewer addresses",
+                            vsw.id
+                        ),
                     )
                 })?;
                 self.enis
@@ -1284,7 +1287,7 @@ impl Cloud {
         let Some(b) = &eip.binding else {
             return err(
                 "IncorrectEipStatus",
-                format!("EIP {eip_id} is not bound to anything"),
+                format!("EIP {eip_id} is not bound to anything; there is nothing to unassociate"),
             );
         };
         if b.resource != target_id || target.is_some_and(|t| t != b.target) {
@@ -1851,7 +1854,7 @@ impl Cloud {
         if g.rules.len() == before {
             return err(
                 "InvalidSecurityGroupRule.NotFound",
-                format!("{} has no {:?} rule {}", g.id, dir, rule.describe()),
+                format!("{} has no {:?} rule {}; Revoke takes the same protocol, ports, peer and policy the rule was authorized with", g.id, dir, rule.describe()),
             );
         }
         Ok(vec![format!(
@@ -1901,7 +1904,7 @@ impl Cloud {
         if eni.security_groups.iter().any(|s| s == sg) {
             return err(
                 "InvalidInstanceId.AlreadyExists",
-                format!("{who} is already in {sg}"),
+                format!("{who} is already in {sg}; nothing to join"),
             );
         }
         if let Some(other) = eni
@@ -1940,7 +1943,7 @@ impl Cloud {
         if !eni.security_groups.iter().any(|s| s == sg) {
             return err(
                 "InvalidSecurityGroupId.NotFound",
-                format!("{who} is not in {sg}"),
+                format!("{who} is not in {sg}; it can only leave groups it belongs to"),
             );
         }
         if eni.security_groups.len() == 1 {
