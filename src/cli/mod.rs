@@ -6,6 +6,7 @@
 //! (arguments, scenario file, capture) — the message says what and where.
 
 pub mod bench;
+pub mod json;
 mod render;
 mod replay;
 mod session;
