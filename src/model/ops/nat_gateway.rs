@@ -1,0 +1,384 @@
+//! NAT gateway operations: CreateNatGateway, Create/DeleteSnatEntry,
+//! Create/DeleteForwardEntry (DNAT).
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+use super::*;
+
+impl Cloud {
+    pub(super) fn create_nat_gateway(
+        &mut self,
+        vpc: &str,
+        vsw: &str,
+        wanted: Option<&str>,
+        legacy: bool,
+    ) -> ApiResult<Changes> {
+        let v = self
+            .vpcs
+            .get(vpc)
+            .ok_or_else(|| ApiError::not_found("InvalidVpcId.NotFound", "VPC", vpc))?
+            .clone();
+        let s = self
+            .vswitches
+            .get(vsw)
+            .ok_or_else(|| ApiError::not_found("InvalidVSwitchId.NotFound", "VSwitch", vsw))?;
+        if s.vpc != vpc {
+            return err(
+                "InvalidVSwitchId.VpcMismatch",
+                format!("VSwitch {vsw} is in {}, not {vpc}", s.vpc),
+            );
+        }
+        let id = self.new_id(wanted, "ngw")?;
+        let first = !self.nat_gateways.values().any(|g| g.vpc == vpc);
+        self.nat_gateways.insert(
+            id.clone(),
+            NatGateway {
+                id: id.clone(),
+                vpc: vpc.to_string(),
+                vswitch: vsw.to_string(),
+                eips: vec![],
+                snat_table_id: format!("stb-{id}"),
+                forward_table_id: format!("ftb-{id}"),
+                snat_entries: vec![],
+                forward_entries: vec![],
+                legacy_bandwidth_plan: legacy,
+            },
+        );
+        let mut changes = vec![format!("{id}: NAT gateway created in {vpc}/{vsw} (SNAT table stb-{id}, forward table ftb-{id})")];
+        // The first Internet NAT gateway of a VPC adds 0.0.0.0/0 → it to the system
+        // route table, unless a 0.0.0.0/0 route is already there.
+        let rt = v.system_route_table.clone();
+        let default: Ipv4Net = "0.0.0.0/0".parse().expect("literal");
+        let table = self
+            .route_tables
+            .get_mut(&rt)
+            .expect("VPC route table exists");
+        if first && !table.entries.iter().any(|e| e.destination == default) {
+            table.entries.push(RouteEntry {
+                id: format!("rte-{id}"),
+                destination: default,
+                next_hop: NextHop::NatGateway(id.clone()),
+                system: true,
+            });
+            changes.push(format!("{rt}: route 0.0.0.0/0 → NatGateway {id} added"));
+        }
+        Ok(changes)
+    }
+
+    pub(super) fn create_snat_entry(
+        &mut self,
+        table: &str,
+        source: SnatSource,
+        ips: Vec<Ipv4Addr>,
+        affinity: bool,
+        wanted: Option<&str>,
+    ) -> ApiResult<Changes> {
+        let gid = self.nat_by_table_mut(table, true)?.id.clone();
+        let g = self.nat_gateways.get(&gid).expect("found").clone();
+        if g.snat_entries.len() >= self.quotas.snat_entries_per_nat_gateway {
+            return err(
+                "QuotaExceeded.SnatEntry",
+                format!(
+                    "NAT gateway {gid} already has {} SNAT entries, the maximum is {}",
+                    g.snat_entries.len(),
+                    self.quotas.snat_entries_per_nat_gateway
+                ),
+            );
+        }
+        if ips.is_empty() {
+            return err("MissingParameter.SnatIp", "SnatIp names no EIP; give one or more EIP addresses of the gateway, comma-separated");
+        }
+        if ips.len() > self.quotas.eips_per_snat_entry {
+            return err(
+                "QuotaExceeded.SnatIp",
+                format!(
+                    "SnatIp names {} EIPs, the maximum per SNAT entry is {}",
+                    ips.len(),
+                    self.quotas.eips_per_snat_entry
+                ),
+            );
+        }
+        for ip in &ips {
+            if !g
+                .eips
+                .iter()
+                .any(|e| self.eips.get(e).is_some_and(|x| x.address == *ip))
+            {
+                return err(
+                    "InvalidIp.NotInNatgw",
+                    format!("SnatIp {ip} is not an EIP bound to NAT gateway {gid}; associate it with the gateway first (AssociateEipAddress InstanceType=Nat)"),
+                );
+            }
+        }
+        let vpc_cidr = self.vpcs.get(&g.vpc).expect("gateway VPC").cidr;
+        match &source {
+            SnatSource::VSwitch(v) => {
+                let s = self.vswitches.get(v).ok_or_else(|| {
+                    ApiError::not_found("InvalidVSwitchId.NotFound", "VSwitch", v)
+                })?;
+                if s.vpc != g.vpc {
+                    return err(
+                        "InvalidVSwitchId.VpcMismatch",
+                        format!("VSwitch {v} is not in the gateway's VPC {}", g.vpc),
+                    );
+                }
+                if g.snat_entries.iter().any(|e| e.source == source) {
+                    return err(
+                        "Forbidden.SourceVSwitchAlreadyUsed",
+                        format!("VSwitch {v} is already the source of a SNAT entry of {gid}; a VSwitch is in at most one entry"),
+                    );
+                }
+            }
+            SnatSource::Cidr(c) => {
+                if c.prefix_len() == 32 && g.snat_entries.iter().any(|e| e.source == source) {
+                    return err(
+                        "Forbidden.SourceIpAlreadyUsed",
+                        format!("ECS IP {} is already the source of a SNAT entry of {gid}; an ECS IP is in at most one entry", c.addr()),
+                    );
+                }
+                if g.snat_entries.iter().any(|e| e.source == source) {
+                    return err(
+                        "InvalidSourceCIDR.Duplicated",
+                        format!("a SNAT entry for {c} already exists on {gid}"),
+                    );
+                }
+                let _ = vpc_cidr;
+            }
+            SnatSource::NetworkInterface(e) => {
+                self.eni(e)?;
+                if g.snat_entries.iter().any(|x| x.source == source) {
+                    return err(
+                        "Forbidden.SourceEniAlreadyUsed",
+                        format!("ENI {e} is already the source of a SNAT entry of {gid}"),
+                    );
+                }
+            }
+        }
+        let id = match wanted {
+            Some(w) if g.snat_entries.iter().any(|e| e.id == w) => {
+                return err(
+                    "InvalidParameter.IdInUse",
+                    format!("SNAT entry id {w} is already used"),
+                )
+            }
+            Some(w) => w.to_string(),
+            None => self.fresh_id("snat"),
+        };
+        let ip_list: Vec<String> = ips.iter().map(|i| i.to_string()).collect();
+        let src = match &source {
+            SnatSource::VSwitch(v) => format!("VSwitch {v}"),
+            SnatSource::Cidr(c) => format!("CIDR {c}"),
+            SnatSource::NetworkInterface(e) => format!("ENI {e}"),
+        };
+        self.nat_gateways
+            .get_mut(&gid)
+            .expect("found")
+            .snat_entries
+            .push(SnatEntry {
+                id: id.clone(),
+                source,
+                snat_ips: ips,
+                eip_affinity: affinity,
+            });
+        Ok(vec![format!(
+            "{gid}: SNAT entry {id} created: {src} → {}",
+            ip_list.join(",")
+        )])
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn create_forward_entry(
+        &mut self,
+        table: &str,
+        ext_ip: Ipv4Addr,
+        ext_port: &str,
+        int_ip: Ipv4Addr,
+        int_port: &str,
+        proto: ForwardProtocol,
+        wanted: Option<&str>,
+    ) -> ApiResult<Changes> {
+        let gid = self.nat_by_table_mut(table, false)?.id.clone();
+        let g = self.nat_gateways.get(&gid).expect("found").clone();
+        let ep = PortSpec::parse(ext_port)
+            .map_err(|m| ApiError::new("InvalidExternalPort.Malformed", m))?;
+        let ip_ = PortSpec::parse(int_port)
+            .map_err(|m| ApiError::new("InvalidInternalPort.Malformed", m))?;
+        if ep.len() != ip_.len() {
+            return err(
+                "InvalidParameter.PortRangeMismatch",
+                format!("ExternalPort {ep} and InternalPort {ip_} must be ranges of equal length"),
+            );
+        }
+        if (ep == PortSpec::Any) != (proto == ForwardProtocol::Any) {
+            return err(
+                "InvalidParameter.IpMapping",
+                "IP mapping is IpProtocol=Any with ExternalPort=Any and InternalPort=Any; port mapping needs TCP or UDP with ports",
+            );
+        }
+        if !g
+            .eips
+            .iter()
+            .any(|e| self.eips.get(e).is_some_and(|x| x.address == ext_ip))
+        {
+            return err(
+                "InvalidIp.NotInNatgw",
+                format!("ExternalIp {ext_ip} is not an EIP bound to NAT gateway {gid}; associate it with the gateway first"),
+            );
+        }
+        let vpc_cidr = self.vpcs.get(&g.vpc).expect("gateway VPC").cidr;
+        if !vpc_cidr.contains(&int_ip) {
+            return err(
+                "Forbidden.InternalIpOutOfVpcCIDR",
+                format!("InternalIp {int_ip} is outside the VPC CIDR {vpc_cidr}; DNAT forwards only to addresses in the VPC"),
+            );
+        }
+        // The EIP wins over DNAT: an instance with an EIP cannot get DNAT entries.
+        if let Some(eni) = self.private_ip_owner(int_ip) {
+            if eni.kind == EniType::Primary && eni.primary_ip == int_ip {
+                if let Some(inst) = &eni.instance {
+                    if let Some(e) = self.eip_of_instance(inst) {
+                        return err(
+                            "BIND_INSTANCE_HAVE_PORTMAP_OR_BIND_EIP",
+                            format!("{inst} ({int_ip}) has EIP {} ({}); an instance with an EIP cannot get DNAT entries: unassociate the EIP first", e.id, e.address),
+                        );
+                    }
+                }
+            }
+        }
+        let same_proto = |a: ForwardProtocol, b: ForwardProtocol| {
+            a == b || a == ForwardProtocol::Any || b == ForwardProtocol::Any
+        };
+        for f in &g.forward_entries {
+            if f.external_ip == ext_ip
+                && same_proto(f.protocol, proto)
+                && f.external_port.overlaps(&ep)
+            {
+                return err(
+                    "Forbidden.ForwardEntryExternalPortUsed",
+                    format!("DNAT entry {} already maps {ext_ip} {} {}; (ExternalIp, ExternalPort, IpProtocol) must be unique", f.id, f.external_port, proto_name(f.protocol)),
+                );
+            }
+            if f.internal_ip == int_ip
+                && same_proto(f.protocol, proto)
+                && f.internal_port.overlaps(&ip_)
+            {
+                return err(
+                    "Forbidden.ForwardEntryInternalPortUsed",
+                    format!("DNAT entry {} already targets {int_ip} {} {}; (IpProtocol, InternalIp, InternalPort) must be unique", f.id, f.internal_port, proto_name(f.protocol)),
+                );
+            }
+        }
+        let id = match wanted {
+            Some(w) if g.forward_entries.iter().any(|e| e.id == w) => {
+                return err(
+                    "InvalidParameter.IdInUse",
+                    format!("DNAT entry id {w} is already used"),
+                )
+            }
+            Some(w) => w.to_string(),
+            None => self.fresh_id("fwd"),
+        };
+        self.nat_gateways
+            .get_mut(&gid)
+            .expect("found")
+            .forward_entries
+            .push(ForwardEntry {
+                id: id.clone(),
+                external_ip: ext_ip,
+                external_port: ep,
+                internal_ip: int_ip,
+                internal_port: ip_,
+                protocol: proto,
+            });
+        Ok(vec![format!(
+            "{gid}: DNAT entry {id} created: {ext_ip}:{ep} {} → {int_ip}:{ip_}",
+            proto_name(proto)
+        )])
+    }
+
+    /// CreateSnatEntry's source: exactly one of SourceVSwitchId, SourceCIDR and
+    /// NetworkInterfaceId.
+    pub(super) fn snat_source(
+        source_vswitch_id: &Option<String>,
+        source_cidr: &Option<Ipv4Net>,
+        network_interface_id: &Option<String>,
+    ) -> ApiResult<SnatSource> {
+        match (source_vswitch_id, source_cidr, network_interface_id) {
+            (Some(v), None, None) => Ok(SnatSource::VSwitch(v.clone())),
+            (None, Some(c), None) => Ok(SnatSource::Cidr(*c)),
+            (None, None, Some(e)) => Ok(SnatSource::NetworkInterface(e.clone())),
+            (None, None, None) => err(
+                "MissingParameter",
+                "CreateSnatEntry needs one source: SourceVSwitchId, SourceCIDR or NetworkInterfaceId",
+            ),
+            _ => err(
+                "InvalidParameter",
+                "SourceVSwitchId, SourceCIDR and NetworkInterfaceId are mutually exclusive; give exactly one",
+            ),
+        }
+    }
+
+    pub(super) fn delete_snat_entry(
+        &mut self,
+        snat_table_id: &str,
+        snat_entry_id: &str,
+    ) -> ApiResult<Changes> {
+        let g = self.nat_by_table_mut(snat_table_id, true)?;
+        let before = g.snat_entries.len();
+        g.snat_entries.retain(|e| e.id != snat_entry_id);
+        if g.snat_entries.len() == before {
+            return Err(ApiError::not_found(
+                "InvalidSnatEntryId.NotFound",
+                "SNAT entry",
+                snat_entry_id,
+            ));
+        }
+        Ok(vec![format!(
+            "{snat_table_id}: SNAT entry {snat_entry_id} deleted"
+        )])
+    }
+
+    pub(super) fn delete_forward_entry(
+        &mut self,
+        forward_table_id: &str,
+        forward_entry_id: &str,
+    ) -> ApiResult<Changes> {
+        let g = self.nat_by_table_mut(forward_table_id, false)?;
+        let before = g.forward_entries.len();
+        g.forward_entries.retain(|e| e.id != forward_entry_id);
+        if g.forward_entries.len() == before {
+            return Err(ApiError::not_found(
+                "InvalidForwardEntryId.NotFound",
+                "DNAT entry",
+                forward_entry_id,
+            ));
+        }
+        Ok(vec![format!(
+            "{forward_table_id}: DNAT entry {forward_entry_id} deleted"
+        )])
+    }
+}
+
+fn proto_name(p: ForwardProtocol) -> &'static str {
+    match p {
+        ForwardProtocol::Tcp => "TCP",
+        ForwardProtocol::Udp => "UDP",
+        ForwardProtocol::Any => "Any",
+    }
+}
+
+pub(super) fn parse_ip_list(s: &str) -> ApiResult<Vec<Ipv4Addr>> {
+    s.split(',')
+        .filter(|x| !x.trim().is_empty())
+        .map(|x| {
+            x.trim().parse().map_err(|_| {
+                ApiError::new(
+                    "InvalidSnatIp.Malformed",
+                    format!("`{}` in SnatIp is not an IPv4 address", x.trim()),
+                )
+            })
+        })
+        .collect()
+}
