@@ -26,7 +26,7 @@ fn default_run_replays_the_procedure_and_exits_zero() {
     for needle in [
         "ConvertNatPublicIpToEip",
         "AvailabilityZoneMismatch",
-        "InvalidAssociation.Duplicated",
+        "IncorrectEipStatus",
         "AssociateEipAddress",
         "PASS",
     ] {

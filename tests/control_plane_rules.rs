@@ -311,11 +311,7 @@ fn create_eni_primary_ip_must_be_inside_vswitch_and_free() {
         description: Some("d".into()),
         network_interface_id: Some("eni-x".into()),
     };
-    let m = refused(
-        &mut c,
-        mk("192.168.2.50"),
-        "InvalidPrimaryIpAddress.Malformed",
-    );
+    let m = refused(&mut c, mk("192.168.2.50"), "InvalidVSwitchId.IpInvalid");
     mentions(&m, "inside");
     refused(
         &mut c,
@@ -741,7 +737,7 @@ fn eip_refused_on_classic_network_instance() {
     let m = refused(
         &mut c,
         associate("eip-x", "i-classic", EipTarget::EcsInstance),
-        "InvalidParameter.Mismatch",
+        "OperationDenied",
     );
     mentions(&m, "VPC");
     ok(&mut c, associate("eip-x", "i-1", EipTarget::EcsInstance));
@@ -777,7 +773,7 @@ fn eip_bound_to_one_resource_at_a_time() {
     let m = refused(
         &mut c,
         associate("eip-x", "i-2", EipTarget::EcsInstance),
-        "InvalidAssociation.Duplicated",
+        "IncorrectEipStatus",
     );
     mentions(&m, "unassociate");
     ok(&mut c, unassociate("eip-x", "i-1"));
@@ -879,7 +875,7 @@ fn eip_refused_on_instance_with_static_public_ip() {
     let m = refused(
         &mut c,
         associate("eip-x", "i-pub", EipTarget::EcsInstance),
-        "IncorrectInstanceStatus",
+        "EIP_CAN_NOT_ASSOCIATE_WITH_PUBLIC_IP",
     );
     mentions(&m, "ConvertNatPublicIpToEip");
     ok(&mut c, associate("eip-x", "i-1", EipTarget::EcsInstance));
@@ -892,7 +888,7 @@ fn eip_refused_on_instance_with_another_eip() {
     let m = refused(
         &mut c,
         associate("eip-y", "i-1", EipTarget::EcsInstance),
-        "IncorrectInstanceStatus",
+        "InvalidAssociation.Duplicated",
     );
     mentions(&m, "unassociate");
     ok(&mut c, associate("eip-y", "i-2", EipTarget::EcsInstance));
@@ -939,7 +935,7 @@ fn dnat_refused_on_instance_with_eip() {
     let m = refused(
         &mut c,
         dnat("ngw", "47.96.100.1", "2222", "192.168.1.10", "22"),
-        "BIND_INSTANCE_HAVE_PORTMAP_OR_BIND_EIP",
+        "Forbindden",
     );
     mentions(&m, "unassociate the EIP");
     ok(&mut c, unassociate("eip-x", "i-1"));
@@ -973,7 +969,7 @@ fn nat_gateway_refuses_21st_eip() {
     let m = refused(
         &mut c,
         associate("bw21", "ngw", EipTarget::Nat),
-        "QuotaExceeded.EipsPerNatGateway",
+        "QuotaExceeded.NumberOfEip",
     );
     mentions(&m, "20");
     ok(&mut c, unassociate("bw1", "ngw"));
@@ -994,7 +990,7 @@ fn nat_gateway_refuses_11th_pay_by_traffic_eip() {
     let m = refused(
         &mut c,
         associate("tr11", "ngw", EipTarget::Nat),
-        "QuotaExceeded.PayByTrafficEips",
+        "QuotaExceeded.NumberOfTrafficEip",
     );
     mentions(&m, "PayByBandwidth");
     // A pay-by-bandwidth EIP is still accepted.
@@ -1035,7 +1031,7 @@ fn legacy_bandwidth_plan_nat_gateway_refuses_eips() {
     let m = refused(
         &mut c,
         associate("eip-x", "ngw-old", EipTarget::Nat),
-        "OperationDenied.NatBandwidthPlan",
+        "Forbidden.EipCanNotBindGatgw",
     );
     mentions(&m, "2018-01-26");
     ok(&mut c, associate("eip-x", "ngw-new", EipTarget::Nat));
@@ -1119,43 +1115,146 @@ fn eni_nat_mode_one_eip_per_private_ip() {
 #[test]
 fn eni_cut_through_mode_needs_detached_eni() {
     let mut c = cloud(&format!("{TARGETS}{EIP_X}"));
+    ok(&mut c, create_eni("eni-ct", "vsw-h", "sg-a"));
+    ok(&mut c, attach("eni-ct", "i-1"));
     let m = refused(
         &mut c,
-        associate_eni("eip-x", "eni-s", EniMode::CutThrough, None),
+        associate_eni("eip-x", "eni-ct", EniMode::CutThrough, None),
         "Eni.Attached",
     );
     mentions(&m, "detach");
-    ok(&mut c, detach("eni-s", "i-2"));
+    ok(&mut c, detach("eni-ct", "i-1"));
     ok(
         &mut c,
-        associate_eni("eip-x", "eni-s", EniMode::CutThrough, None),
+        associate_eni("eip-x", "eni-ct", EniMode::CutThrough, None),
     );
     let b = c.eips["eip-x"].binding.clone().unwrap();
     assert_eq!(b.mode, EniMode::CutThrough);
     assert_eq!(b.private_ip, None, "the EIP replaces the ENI's private IP");
     // Then it is attached again.
-    ok(&mut c, attach("eni-s", "i-2"));
+    ok(&mut c, attach("eni-ct", "i-1"));
 }
 
 #[test]
 fn eni_cut_through_mode_one_eip_per_eni() {
     let mut c = cloud(&format!("{TARGETS}{EIP_X}"));
-    ok(&mut c, detach("eni-s", "i-2"));
+    ok(&mut c, create_eni("eni-ct", "vsw-h", "sg-a"));
     ok(
         &mut c,
-        associate_eni("eip-x", "eni-s", EniMode::CutThrough, None),
+        associate_eni("eip-x", "eni-ct", EniMode::CutThrough, None),
     );
     let m = refused(
         &mut c,
-        associate_eni("eip-y", "eni-s", EniMode::CutThrough, None),
+        associate_eni("eip-y", "eni-ct", EniMode::CutThrough, None),
         "InvalidAssociation.Duplicated",
     );
     mentions(&m, "one EIP per ENI");
-    ok(&mut c, unassociate("eip-x", "eni-s"));
+    ok(&mut c, unassociate("eip-x", "eni-ct"));
     ok(
         &mut c,
-        associate_eni("eip-y", "eni-s", EniMode::CutThrough, None),
+        associate_eni("eip-y", "eni-ct", EniMode::CutThrough, None),
     );
+}
+
+#[test]
+fn eni_cut_through_mode_refused_on_eni_with_secondary_private_ips() {
+    // eni-s has the secondary private IP 192.168.1.101.
+    let mut c = cloud(&format!("{TARGETS}{EIP_X}"));
+    ok(&mut c, detach("eni-s", "i-2"));
+    let m = refused(
+        &mut c,
+        associate_eni("eip-x", "eni-s", EniMode::CutThrough, None),
+        "Eni.HasSubIp",
+    );
+    mentions(&m, "192.168.1.101");
+    // Positive controls: the same ENI takes the EIP in NAT mode, and a detached ENI
+    // without secondary private IPs takes it cut-through.
+    ok(&mut c, create_eni("eni-ct", "vsw-h", "sg-a"));
+    ok(
+        &mut c,
+        associate_eni("eip-x", "eni-ct", EniMode::CutThrough, None),
+    );
+    ok(&mut c, associate_eni("eip-y", "eni-s", EniMode::Nat, None));
+}
+
+#[test]
+fn cut_through_eni_takes_no_secondary_private_ips() {
+    let mut c = cloud(&format!("{TARGETS}{EIP_X}"));
+    ok(&mut c, create_eni("eni-ct", "vsw-h", "sg-a"));
+    ok(
+        &mut c,
+        associate_eni("eip-x", "eni-ct", EniMode::CutThrough, None),
+    );
+    let m = refused(
+        &mut c,
+        assign_ips("eni-ct", 1),
+        "InvalidOperation.EniCutThrough",
+    );
+    assert!(
+        m.ends_with(vpcsim::model::error::OWN_CODE_NOTE),
+        "a code vpcsim invents says so: {m}"
+    );
+    ok(&mut c, unassociate("eip-x", "eni-ct"));
+    ok(&mut c, assign_ips("eni-ct", 1));
+}
+
+#[test]
+fn eni_one_binding_mode_per_eni() {
+    // NAT-mode EIP first, then cut-through on the same (detached) ENI: Mode.Conflict,
+    // not "already has an EIP".
+    let mut c = cloud(&format!("{TARGETS}{EIP_X}"));
+    ok(&mut c, create_eni("eni-ct", "vsw-h", "sg-a"));
+    ok(&mut c, associate_eni("eip-x", "eni-ct", EniMode::Nat, None));
+    let m = refused(
+        &mut c,
+        associate_eni("eip-y", "eni-ct", EniMode::CutThrough, None),
+        "Mode.Conflict",
+    );
+    mentions(&m, "one mode");
+    refused(
+        &mut c,
+        associate_eni("eip-y", "eni-ct", EniMode::MultiEip, None),
+        "Mode.Conflict",
+    );
+    ok(&mut c, unassociate("eip-x", "eni-ct"));
+    ok(
+        &mut c,
+        associate_eni("eip-y", "eni-ct", EniMode::CutThrough, None),
+    );
+}
+
+#[test]
+fn cut_through_state_view_shows_the_eip_as_the_eni_address() {
+    let mut c = cloud(&format!("{TARGETS}{EIP_X}"));
+    ok(&mut c, create_eni("eni-ct", "vsw-h", "sg-a"));
+    let before = vpcsim::scenario::run::describe(&c, "eni-ct").unwrap();
+    let private = before["primary_ip"].clone();
+    assert_ne!(private, serde_json::json!("47.96.200.1"));
+    let changes = ok(
+        &mut c,
+        associate_eni("eip-x", "eni-ct", EniMode::CutThrough, None),
+    );
+    // What the step changed names the ENI's new address ...
+    assert!(
+        changes
+            .iter()
+            .any(|l| l.starts_with("eni-ct: ") && l.contains("47.96.200.1")),
+        "{changes:?}"
+    );
+    // ... and the state view shows it, with the replaced private IP beside it.
+    let v = vpcsim::scenario::run::describe(&c, "eni-ct").unwrap();
+    assert_eq!(v["primary_ip"], serde_json::json!("47.96.200.1"));
+    assert_eq!(v["cut_through_eip"], serde_json::json!("eip-x"));
+    assert_eq!(v["replaced_private_ip"], private);
+    // Unbinding gives the private IP back, in the view and in the changes.
+    let changes = ok(&mut c, unassociate("eip-x", "eni-ct"));
+    assert!(
+        changes.iter().any(|l| l.starts_with("eni-ct: ")),
+        "{changes:?}"
+    );
+    let v = vpcsim::scenario::run::describe(&c, "eni-ct").unwrap();
+    assert_eq!(v["primary_ip"], private);
+    assert!(v.get("cut_through_eip").is_none());
 }
 
 #[test]
@@ -1177,7 +1276,7 @@ fn eni_multi_eip_mode_takes_several_eips() {
     refused(
         &mut c,
         associate_eni("eip-z", "eni-s", EniMode::Nat, Some("192.168.1.101")),
-        "InvalidParameter.Mode",
+        "Mode.Conflict",
     );
 }
 
@@ -1270,7 +1369,7 @@ fn snat_source_vswitch_and_source_cidr_are_exclusive() {
         eip_affinity: false,
         snat_entry_id: None,
     };
-    let m = refused(&mut c, both, "InvalidParameter");
+    let m = refused(&mut c, both, "INVALID_PARAMETER");
     mentions(&m, "exactly one");
     ok(&mut c, snat_vsw("ngw", "vsw-h", "47.96.100.1"));
 }
@@ -1282,7 +1381,7 @@ fn snat_vswitch_in_at_most_one_entry() {
     let m = refused(
         &mut c,
         snat_vsw("ngw", "vsw-h", "47.96.100.1"),
-        "Forbidden.SourceVSwitchAlreadyUsed",
+        "Forbidden.SourceVSwitchId.Duplicated",
     );
     mentions(&m, "at most one entry");
     ok(&mut c, snat_vsw("ngw", "vsw-h2", "47.96.100.1"));
@@ -1295,7 +1394,7 @@ fn snat_ecs_ip_in_at_most_one_entry() {
     let m = refused(
         &mut c,
         snat_cidr("ngw", "192.168.1.10/32", "47.96.100.1"),
-        "Forbidden.SourceIpAlreadyUsed",
+        "OperationUnsupported.CidrConflict",
     );
     mentions(&m, "at most one entry");
     ok(&mut c, snat_cidr("ngw", "192.168.1.20/32", "47.96.100.1"));
@@ -1313,7 +1412,7 @@ fn snat_refuses_41st_entry_per_gateway() {
     let m = refused(
         &mut c,
         snat_cidr("ngw", "172.16.40.0/24", "47.96.100.1"),
-        "QuotaExceeded.SnatEntry",
+        "Forbidden.SnatEntryCountLimited",
     );
     mentions(&m, "40");
     let first = c.nat_gateways["ngw"].snat_entries[0].id.clone();
@@ -1347,7 +1446,7 @@ fn snat_refuses_65th_eip_per_entry() {
     let m = refused(
         &mut c,
         snat_cidr("ngw", "192.168.1.0/24", &list(65)),
-        "QuotaExceeded.SnatIp",
+        "SNAT_IP_POOL_COUNT_TOO_MANY",
     );
     mentions(&m, "64");
     ok(&mut c, snat_cidr("ngw", "192.168.1.0/24", &list(64)));
@@ -1360,7 +1459,7 @@ fn snat_ip_must_be_eip_of_the_gateway() {
     refused(
         &mut c,
         snat_vsw("ngw", "vsw-h", "47.96.200.1"),
-        "InvalidIp.NotInNatgw",
+        "InvalidSnatIp.NotFound",
     );
     ok(&mut c, snat_vsw("ngw", "vsw-h", "47.96.100.1"));
 }
@@ -1368,6 +1467,53 @@ fn snat_ip_must_be_eip_of_the_gateway() {
 // =====================================================================================
 // First NAT gateway and the default route
 // =====================================================================================
+
+fn ip_mapping(gw: &str, ext: &str, int: &str) -> Operation {
+    Operation::CreateForwardEntry {
+        forward_table_id: gw.into(),
+        external_ip: ext.parse().unwrap(),
+        external_port: "Any".into(),
+        internal_ip: int.parse().unwrap(),
+        internal_port: "Any".into(),
+        ip_protocol: ForwardProtocol::Any,
+        forward_entry_id: None,
+    }
+}
+
+/// [decision] SEMANTICS.md §4: an EIP used for IP mapping is not also a SNAT IP (both
+/// directions refused); port mapping may share it.
+#[test]
+fn snat_ip_used_by_ip_mapping_dnat_refused() {
+    let mut c = cloud(&format!("{NGW}{EIP_X}"));
+    ok(&mut c, associate("eip-x", "ngw", EipTarget::Nat));
+    ok(&mut c, ip_mapping("ngw", "47.96.200.1", "192.168.1.20"));
+    let m = refused(
+        &mut c,
+        snat_vsw("ngw", "vsw-h", "47.96.200.1"),
+        "Forbidden.IpUsedInForwardTable",
+    );
+    mentions(&m, "IP-mapping");
+    ok(&mut c, snat_vsw("ngw", "vsw-h", "47.96.100.1"));
+    // Port mapping shares an EIP with SNAT.
+    ok(
+        &mut c,
+        dnat("ngw", "47.96.100.1", "8022", "192.168.1.10", "22"),
+    );
+}
+
+#[test]
+fn ip_mapping_dnat_refused_on_snat_ip() {
+    let mut c = cloud(&format!("{NGW}{EIP_X}"));
+    ok(&mut c, associate("eip-x", "ngw", EipTarget::Nat));
+    ok(&mut c, snat_vsw("ngw", "vsw-h", "47.96.100.1"));
+    let m = refused(
+        &mut c,
+        ip_mapping("ngw", "47.96.100.1", "192.168.1.20"),
+        "Forbidden.ExternalIp.UsedInSnatTable",
+    );
+    mentions(&m, "SNAT entry");
+    ok(&mut c, ip_mapping("ngw", "47.96.200.1", "192.168.1.20"));
+}
 
 fn create_ngw(id: &str) -> Operation {
     Operation::CreateNatGateway {
@@ -1458,11 +1604,7 @@ fn security_group_quota_is_configurable() {
 #[test]
 fn security_group_must_be_in_the_instance_vpc() {
     let mut c = cloud("");
-    let m = refused(
-        &mut c,
-        join("sg-b", "i-1"),
-        "InvalidSecurityGroup.NetworkTypeMismatch",
-    );
+    let m = refused(&mut c, join("sg-b", "i-1"), "InvalidInstanceId.Mismatch");
     mentions(&m, "same network");
     ok(&mut c, join("sg-a2", "i-1"));
 }
@@ -1473,7 +1615,7 @@ fn instance_groups_all_basic_or_all_enterprise() {
     let m = refused(
         &mut c,
         join("sg-ent", "i-1"),
-        "InvalidSecurityGroup.TypeMismatch",
+        "InvalidOperation.MultiGroupType",
     );
     mentions(&m, "same type");
     ok(&mut c, join("sg-a2", "i-1"));
@@ -1497,18 +1639,14 @@ fn instance_groups_all_basic_or_all_enterprise() {
             instance_id: None,
             network_interface_id: Some("eni-e".into()),
         },
-        "InvalidSecurityGroup.TypeMismatch",
+        "InvalidOperation.MultiGroupType",
     );
 }
 
 #[test]
 fn instance_cannot_leave_its_last_security_group() {
     let mut c = cloud("");
-    let m = refused(
-        &mut c,
-        leave("sg-a", "i-1"),
-        "InvalidOperation.LastSecurityGroup",
-    );
+    let m = refused(&mut c, leave("sg-a", "i-1"), "InstanceLastSecurityGroup");
     mentions(&m, "join another first");
     ok(&mut c, join("sg-a2", "i-1"));
     ok(&mut c, leave("sg-a", "i-1"));
@@ -1557,28 +1695,156 @@ fn leaving_security_group_isolates_from_its_members() {
 #[test]
 fn enterprise_security_group_cannot_reference_groups() {
     let mut c = cloud("");
-    let rule = |sg: &str, peer: Option<&str>| {
-        Operation::AuthorizeSecurityGroup(vpcsim::model::ops::RulePermission {
-            security_group_id: sg.into(),
-            ip_protocol: SgProtocol::Tcp,
-            port_range: "22/22".into(),
-            source_cidr_ip: peer.is_none().then(|| "10.0.0.0/8".parse().unwrap()),
-            source_group_id: peer.map(str::to_string),
-            dest_cidr_ip: None,
-            dest_group_id: None,
-            policy: None,
-            priority: None,
-            description: None,
-        })
+    let rule = |sg: &str, peer: Option<&str>| match peer {
+        Some(g) => ingress_rule(sg, Peer::Group(g), "22/22", None),
+        None => ingress_rule(sg, Peer::Cidr("10.0.0.0/8"), "22/22", None),
     };
     let m = refused(
         &mut c,
         rule("sg-ent", Some("sg-a")),
-        "InvalidParamter.Conflict",
+        "InvalidParameter.EnterpriseGroupReference",
     );
     mentions(&m, "SourceCidrIp");
     ok(&mut c, rule("sg-ent", None));
     ok(&mut c, rule("sg-a", Some("sg-a2")));
+}
+
+enum Peer<'a> {
+    Cidr(&'a str),
+    Group(&'a str),
+}
+
+/// AuthorizeSecurityGroup (ingress, TCP, accept) with the given peer, ports and priority.
+fn ingress_rule(sg: &str, peer: Peer, ports: &str, priority: Option<u8>) -> Operation {
+    let (cidr, group) = match peer {
+        Peer::Cidr(c) => (Some(c.parse().unwrap()), None),
+        Peer::Group(g) => (None, Some(g.to_string())),
+    };
+    Operation::AuthorizeSecurityGroup(vpcsim::model::ops::RulePermission {
+        security_group_id: sg.into(),
+        ip_protocol: SgProtocol::Tcp,
+        port_range: ports.into(),
+        source_cidr_ip: cidr,
+        source_group_id: group,
+        dest_cidr_ip: None,
+        dest_group_id: None,
+        policy: None,
+        priority,
+        description: None,
+    })
+}
+
+#[test]
+fn security_group_rule_cannot_reference_its_own_group() {
+    let mut c = cloud("");
+    let m = refused(
+        &mut c,
+        ingress_rule("sg-a", Peer::Group("sg-a"), "22/22", None),
+        "InvalidParamter.Conflict",
+    );
+    mentions(&m, "its own group");
+    ok(
+        &mut c,
+        ingress_rule("sg-a", Peer::Group("sg-a2"), "22/22", None),
+    );
+}
+
+#[test]
+fn security_group_rule_references_only_existing_groups_of_its_vpc() {
+    let mut c = cloud("");
+    refused(
+        &mut c,
+        ingress_rule("sg-a", Peer::Group("sg-nope"), "22/22", None),
+        "InvalidSourceGroupId.NotFound",
+    );
+    let m = refused(
+        &mut c,
+        ingress_rule("sg-a", Peer::Group("sg-b"), "22/22", None),
+        "InvalidSourceGroupId.Mismatch",
+    );
+    mentions(&m, "vpc-b");
+    ok(
+        &mut c,
+        ingress_rule("sg-a", Peer::Group("sg-a2"), "22/22", None),
+    );
+}
+
+#[test]
+fn security_group_rule_priority_is_1_to_100() {
+    let mut c = cloud("");
+    for bad in [0, 101] {
+        refused(
+            &mut c,
+            ingress_rule("sg-a", Peer::Cidr("10.0.0.0/8"), "22/22", Some(bad)),
+            "InvalidPriority.Malformed",
+        );
+    }
+    for good in [1, 100] {
+        ok(
+            &mut c,
+            ingress_rule("sg-a", Peer::Cidr("10.0.0.0/8"), "22/22", Some(good)),
+        );
+    }
+}
+
+#[test]
+fn security_group_rule_port_range_is_well_formed() {
+    let mut c = cloud("");
+    for bad in ["22", "0/22", "30/20", "-1/-1", "1/65536"] {
+        refused(
+            &mut c,
+            ingress_rule("sg-a", Peer::Cidr("10.0.0.0/8"), bad, None),
+            "InvalidPortRange.Malformed",
+        );
+    }
+    ok(
+        &mut c,
+        ingress_rule("sg-a", Peer::Cidr("10.0.0.0/8"), "20/30", None),
+    );
+}
+
+#[test]
+fn join_security_group_needs_running_or_stopped_instance() {
+    let mut c = cloud(
+        r#"
+[[instances]]
+id = "i-starting"
+vswitch = "vsw-h"
+status = "Starting"
+security_groups = ["sg-a"]
+"#,
+    );
+    let m = refused(
+        &mut c,
+        join("sg-a2", "i-starting"),
+        "IncorrectInstanceStatus",
+    );
+    mentions(&m, "Running or Stopped");
+    ok(
+        &mut c,
+        Operation::StopInstance {
+            instance_id: "i-1".into(),
+        },
+    );
+    ok(&mut c, join("sg-a2", "i-1"));
+}
+
+#[test]
+fn leave_security_group_refused_when_not_a_member() {
+    let mut c = cloud("");
+    ok(&mut c, join("sg-a2", "i-2"));
+    let m = refused(
+        &mut c,
+        leave("sg-a2", "i-1"),
+        "InvalidSecurityGroupAssociation.NotFound",
+    );
+    mentions(&m, "not in sg-a2");
+    refused(
+        &mut c,
+        leave("sg-nope", "i-1"),
+        "InvalidSecurityGroupId.NotFound",
+    );
+    ok(&mut c, leave("sg-a2", "i-2"));
 }
 
 // =====================================================================================
@@ -1649,7 +1915,7 @@ fn dnat_and_eip_can_coexist_through_another_private_ip() {
     refused(
         &mut c,
         dnat("ngw", "47.96.100.1", "2222", "192.168.1.10", "22"),
-        "BIND_INSTANCE_HAVE_PORTMAP_OR_BIND_EIP",
+        "Forbindden",
     );
     ok(
         &mut c,

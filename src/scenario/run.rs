@@ -163,11 +163,25 @@ pub fn describe(cloud: &Cloud, id: &str) -> Option<serde_json::Value> {
         }
         return Some(v);
     }
+    if let Some(x) = cloud.enis.get(id) {
+        let mut v = j(x)?;
+        // Cut-through: the EIP replaces the ENI's private IP, so the state shows the
+        // address the ENI really has, and keeps the replaced one beside it.
+        if let Some(e) = cloud.eips_of_eni(id).find(|e| {
+            e.binding
+                .as_ref()
+                .is_some_and(|b| b.mode == crate::model::EniMode::CutThrough)
+        }) {
+            v["primary_ip"] = serde_json::Value::String(e.address.to_string());
+            v["cut_through_eip"] = serde_json::Value::String(e.id.clone());
+            v["replaced_private_ip"] = serde_json::Value::String(x.primary_ip.to_string());
+        }
+        return Some(v);
+    }
     cloud
-        .enis
+        .eips
         .get(id)
         .and_then(j)
-        .or_else(|| cloud.eips.get(id).and_then(j))
         .or_else(|| cloud.vpcs.get(id).and_then(j))
         .or_else(|| cloud.vswitches.get(id).and_then(j))
         .or_else(|| cloud.route_tables.get(id).and_then(j))

@@ -31,14 +31,14 @@ impl Cloud {
             );
         }
         let Some(addr) = inst.public_ip else {
-            return err(
+            return own(
                 "InvalidInstance.NoPublicIp",
                 format!("{inst_id} has no static public IP to convert"),
             );
         };
         if inst.charge_type == ChargeType::PrePaid {
             // [decision] code: the seed says only that subscription instances cannot convert.
-            return err(
+            return own(
                 "InvalidInstanceChargeType.NotSupported",
                 format!("{inst_id} is a subscription (PrePaid) instance; its public IP cannot be converted directly: first run ModifyInstanceChargeType to PostPaid (pay-as-you-go)"),
             );
@@ -74,7 +74,7 @@ impl Cloud {
             .primary_eni()
             .and_then(|e| self.enis.get(e))
             .ok_or_else(|| {
-                ApiError::new(
+                ApiError::own(
                     "InvalidEcsId.NoPrimaryEni",
                     format!("{inst_id} has no primary ENI"),
                 )
@@ -91,7 +91,7 @@ impl Cloud {
     ) -> ApiResult<Changes> {
         let address = match ip {
             Some(ip) if self.public_ip_in_use(ip) => {
-                return err(
+                return own(
                     "InvalidIpAddress.AlreadyAllocated",
                     format!("public address {ip} is already allocated in this scenario"),
                 )
@@ -138,8 +138,8 @@ impl Cloud {
         let eip = self.eip(eip_id)?.clone();
         if let Some(b) = &eip.binding {
             return err(
-                "InvalidAssociation.Duplicated",
-                format!("EIP {eip_id} ({}) is already bound to {}; an EIP is bound to one resource at a time: unassociate it first", eip.address, b.resource),
+                "IncorrectEipStatus",
+                format!("EIP {eip_id} ({}) is InUse, bound to {}; an EIP is bound to one resource at a time and must be Available: unassociate it first", eip.address, b.resource),
             );
         }
         if eip.status != EipStatus::Available {
@@ -155,12 +155,14 @@ impl Cloud {
             private_ip: None,
         };
         let what: String;
+        // Cut-through: the ENI whose private IP the EIP replaces, and that IP.
+        let mut replaced: Option<(String, Ipv4Addr)> = None;
         match target {
             EipTarget::EcsInstance => {
                 let inst = self.instance(target_id)?.clone();
                 if inst.vpc.is_none() {
                     return err(
-                        "InvalidParameter.Mismatch",
+                        "OperationDenied",
                         format!("{target_id} is a classic-network instance; EIPs bind only to instances in a VPC"),
                     );
                 }
@@ -176,15 +178,15 @@ impl Cloud {
                 }
                 if let Some(p) = inst.public_ip {
                     return err(
-                        "IncorrectInstanceStatus",
+                        "EIP_CAN_NOT_ASSOCIATE_WITH_PUBLIC_IP",
                         format!("{target_id} has a static public IP {p}; an instance with a public IP cannot take an EIP: convert it with ConvertNatPublicIpToEip instead"),
                     );
                 }
                 if let Some(e) = self.eip_of_instance(target_id) {
                     return err(
-                        "IncorrectInstanceStatus",
+                        "InvalidAssociation.Duplicated",
                         format!(
-                            "{target_id} already has EIP {} ({}); unassociate it first",
+                            "{target_id} already has EIP {} ({}); an instance takes one EIP: unassociate it first",
                             e.id, e.address
                         ),
                     );
@@ -203,7 +205,7 @@ impl Cloud {
                 let eni = self.eni(target_id)?.clone();
                 self.same_region(&eip, target_id)?;
                 if eni.kind == EniType::Primary {
-                    return err(
+                    return own(
                         "InvalidOperation.InvalidEniType",
                         format!("{target_id} is a primary ENI; bind the EIP to its instance (InstanceType EcsInstance) or to a secondary ENI"),
                     );
@@ -217,11 +219,11 @@ impl Cloud {
                             .iter()
                             .any(|e| e.binding.as_ref().is_some_and(|b| b.mode != EniMode::Nat))
                         {
-                            return err("InvalidParameter.Mode", format!("{target_id} already has EIPs in another mode; one ENI uses one mode"));
+                            return err("Mode.Conflict", format!("{target_id} already has EIPs in another mode; one ENI uses one mode: unassociate them first or use their mode"));
                         }
                         let ip = private_ip.unwrap_or(eni.primary_ip);
                         if !eni.private_ips().any(|p| p == ip) {
-                            return err(
+                            return own(
                                 "InvalidPrivateIpAddress.NotFound",
                                 format!("{ip} is not a private IP of {target_id}; PrivateIpAddress must be its primary or a secondary private IP"),
                             );
@@ -245,6 +247,24 @@ impl Cloud {
                                 format!("{target_id} is attached to {}; cut-through (BINDED) mode needs a detached ENI: detach it, associate, then attach again", eni.instance.as_deref().unwrap_or("an instance")),
                             );
                         }
+                        if !eni.secondary_ips.is_empty() {
+                            let list: Vec<String> =
+                                eni.secondary_ips.iter().map(|i| i.to_string()).collect();
+                            return err(
+                                "Eni.HasSubIp",
+                                format!("{target_id} has secondary private IPs ({}); cut-through (BINDED) mode replaces the ENI's only private IP: unassign them first, or use NAT or MULTI_BINDED mode", list.join(", ")),
+                            );
+                        }
+                        if let Some(e) = bound_here.iter().find(|e| {
+                            e.binding
+                                .as_ref()
+                                .is_some_and(|b| b.mode != EniMode::CutThrough)
+                        }) {
+                            return err(
+                                "Mode.Conflict",
+                                format!("{target_id} already has EIP {} in another mode; one ENI uses one mode: unassociate it first", e.id),
+                            );
+                        }
                         if let Some(e) = bound_here.first() {
                             return err(
                                 "InvalidAssociation.Duplicated",
@@ -252,6 +272,7 @@ impl Cloud {
                             );
                         }
                         what = format!("secondary ENI {target_id} (cut-through: the EIP replaces its private IP)");
+                        replaced = Some((target_id.to_string(), eni.primary_ip));
                     }
                     EniMode::MultiEip => {
                         if bound_here.iter().any(|e| {
@@ -259,7 +280,7 @@ impl Cloud {
                                 .as_ref()
                                 .is_some_and(|b| b.mode != EniMode::MultiEip)
                         }) {
-                            return err("InvalidParameter.Mode", format!("{target_id} already has EIPs in another mode; one ENI uses one mode"));
+                            return err("Mode.Conflict", format!("{target_id} already has EIPs in another mode; one ENI uses one mode: unassociate them first or use their mode"));
                         }
                         binding.private_ip = Some(private_ip.unwrap_or(eni.primary_ip));
                         what = format!(
@@ -283,13 +304,13 @@ impl Cloud {
                 self.same_region(&eip, target_id)?;
                 if g.legacy_bandwidth_plan {
                     return err(
-                        "OperationDenied.NatBandwidthPlan",
+                        "Forbidden.EipCanNotBindGatgw",
                         format!("NAT gateway {target_id} was bought with a NAT bandwidth plan before 2018-01-26 and cannot take EIPs; upgrade it first"),
                     );
                 }
                 if g.eips.len() >= self.quotas.eips_per_nat_gateway {
                     return err(
-                        "QuotaExceeded.EipsPerNatGateway",
+                        "QuotaExceeded.NumberOfEip",
                         format!("NAT gateway {target_id} already has {} EIPs, the maximum is {}; unassociate one first", g.eips.len(), self.quotas.eips_per_nat_gateway),
                     );
                 }
@@ -305,7 +326,7 @@ impl Cloud {
                         .count();
                     if traffic >= self.quotas.pay_by_traffic_eips_per_nat_gateway {
                         return err(
-                            "QuotaExceeded.PayByTrafficEips",
+                            "QuotaExceeded.NumberOfTrafficEip",
                             format!("NAT gateway {target_id} already has {traffic} pay-by-traffic EIPs, the maximum is {}; use a PayByBandwidth EIP", self.quotas.pay_by_traffic_eips_per_nat_gateway),
                         );
                     }
@@ -337,13 +358,13 @@ impl Cloud {
                 })?;
                 self.same_region(&eip, target_id)?;
                 if s.address_type == SlbAddressType::Internet {
-                    return err(
+                    return own(
                         "InvalidParameter.SlbAddressType",
                         format!("SLB {target_id} is Internet-facing; EIPs bind only to internal (intranet) SLB instances"),
                     );
                 }
                 if s.resource_group != eip.resource_group {
-                    return err(
+                    return own(
                         "InvalidParameter.ResourceGroupMismatch",
                         format!("SLB {target_id} is in resource group {} and EIP {eip_id} in {}; the console does not offer an SLB of another resource group", s.resource_group, eip.resource_group),
                     );
@@ -363,10 +384,17 @@ impl Cloud {
         let e = self.eips.get_mut(eip_id).expect("checked");
         e.status = EipStatus::InUse;
         e.binding = Some(binding);
-        Ok(vec![format!(
+        let mut changes = vec![format!(
             "{eip_id} ({}): status Available → InUse; bound to {what}",
             eip.address
-        )])
+        )];
+        if let Some((eni, ip)) = replaced {
+            changes.push(format!(
+                "{eni}: address {ip} → {} (cut-through: the EIP replaces the private IP; the guest sees {})",
+                eip.address, eip.address
+            ));
+        }
+        Ok(changes)
     }
 
     /// Every target lives in the scenario's region; an EIP may have been allocated in
@@ -404,7 +432,7 @@ impl Cloud {
             );
         };
         if b.resource != target_id || target.is_some_and(|t| t != b.target) {
-            return err(
+            return own(
                 "InvalidAssociation.NotFound",
                 format!(
                     "EIP {eip_id} is bound to {:?} {}, not to {target_id}",
@@ -412,6 +440,8 @@ impl Cloud {
                 ),
             );
         }
+        // Cut-through: the line saying the ENI has its private IP again.
+        let mut restored: Option<String> = None;
         match b.target {
             EipTarget::Nat => {
                 let g = self.nat_gateways.get(target_id).expect("binding valid");
@@ -420,7 +450,7 @@ impl Cloud {
                     .iter()
                     .find(|s| s.snat_ips.contains(&eip.address))
                 {
-                    return err(
+                    return own(
                         "DependencyViolation.SnatEntry",
                         format!(
                             "EIP {} is used by SNAT entry {}; delete the entry first",
@@ -433,7 +463,7 @@ impl Cloud {
                     .iter()
                     .find(|f| f.external_ip == eip.address)
                 {
-                    return err(
+                    return own(
                         "DependencyViolation.ForwardEntry",
                         format!(
                             "EIP {} is used by DNAT entry {}; delete the entry first",
@@ -454,20 +484,26 @@ impl Cloud {
             EipTarget::NetworkInterface if b.mode == EniMode::CutThrough => {
                 let eni = self.enis.get(target_id).expect("binding valid");
                 if eni.status != EniStatus::Available {
-                    return err(
+                    return own(
                         "Eni.Attached",
                         format!("{target_id} is attached; a cut-through EIP is unbound from a detached ENI: detach it first"),
                     );
                 }
+                restored = Some(format!(
+                    "{target_id}: EIP {} removed from the ENI; its private IP {} is in use again",
+                    eip.address, eni.primary_ip
+                ));
             }
             _ => {}
         }
         let e = self.eips.get_mut(eip_id).expect("checked");
         e.status = EipStatus::Available;
         e.binding = None;
-        Ok(vec![format!(
+        let mut changes = vec![format!(
             "{eip_id} ({}): status InUse → Available; unbound from {target_id}",
             eip.address
-        )])
+        )];
+        changes.extend(restored);
+        Ok(changes)
     }
 }

@@ -24,7 +24,7 @@ impl Cloud {
             ApiError::not_found("InvalidSecurityGroupId.NotFound", "security group", sg)
         })?;
         if group.vpc != vsw.vpc {
-            return err(
+            return own(
                 "InvalidSecurityGroupId.VpcMismatch",
                 format!("security group {sg} is in {} but VSwitch {vswitch_id} is in {}; pick a group of the ENI's VPC", group.vpc, vsw.vpc),
             );
@@ -33,7 +33,7 @@ impl Cloud {
             Some(ip) => {
                 if !vsw.cidr.contains(&ip) {
                     return err(
-                        "InvalidPrimaryIpAddress.Malformed",
+                        "InvalidVSwitchId.IpInvalid",
                         format!("primary private IP {ip} is outside VSwitch {vswitch_id} ({}); choose an address inside it", vsw.cidr),
                     );
                 }
@@ -132,7 +132,7 @@ impl Cloud {
             );
         }
         if !inst.io_optimized {
-            return err(
+            return own(
                 "InvalidOperation.InstanceNotIoOptimized",
                 format!(
                     "{inst_id} is not I/O optimized; ENIs attach only to I/O optimized instances"
@@ -214,7 +214,7 @@ impl Cloud {
             );
         }
         if let Some(e) = self.eips_of_eni(eni_id).next() {
-            return err(
+            return own(
                 "InvalidOperation.EipBound",
                 format!(
                     "{eni_id} still has EIP {} bound; unassociate it first",
@@ -250,6 +250,17 @@ impl Cloud {
         } else {
             ips.len()
         };
+        if let Some(e) = self.eips_of_eni(eni_id).find(|e| {
+            e.binding
+                .as_ref()
+                .is_some_and(|b| b.mode == EniMode::CutThrough)
+        }) {
+            // The mirror of Eni.HasSubIp: a cut-through ENI has the EIP as its only address.
+            return own(
+                "InvalidOperation.EniCutThrough",
+                format!("{eni_id} carries cut-through EIP {} ({}), which replaces its only private IP; unassociate the EIP first, or use NAT or MULTI_BINDED mode", e.id, e.address),
+            );
+        }
         let have = 1 + eni.secondary_ips.len();
         if (have + wanted) as u32 > limit {
             return err(
@@ -264,8 +275,11 @@ impl Cloud {
         for ip in ips {
             if !vsw.cidr.contains(ip) {
                 return err(
-                    "InvalidPrivateIpAddress.Malformed",
-                    format!("{ip} is outside VSwitch {} ({})", vsw.id, vsw.cidr),
+                    "InvalidVSwitchId.IpInvalid",
+                    format!(
+                        "{ip} is outside VSwitch {} ({}); choose an address inside it",
+                        vsw.id, vsw.cidr
+                    ),
                 );
             }
             if self.private_ip_in_use(*ip) {

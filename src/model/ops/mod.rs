@@ -223,8 +223,15 @@ impl Operation {
 /// Human-readable lines saying what a successful call changed.
 pub type Changes = Vec<String>;
 
+/// A refusal with the cloud's published code for the situation (SEMANTICS.md §4).
 fn err<T>(code: &str, msg: impl Into<String>) -> ApiResult<T> {
     Err(ApiError::new(code, msg))
+}
+
+/// A refusal whose situation has no published code: the code is vpcsim's own and the
+/// message says so.
+fn own<T>(code: &str, msg: impl Into<String>) -> ApiResult<T> {
+    Err(ApiError::own(code, msg))
 }
 
 impl Cloud {
@@ -472,7 +479,7 @@ impl Cloud {
     /// The id a create call uses: the caller's (vpcsim extension) if free, else a fresh one.
     fn new_id(&mut self, wanted: Option<&str>, prefix: &str) -> ApiResult<String> {
         match wanted {
-            Some(id) if self.id_in_use(id) => err(
+            Some(id) if self.id_in_use(id) => own(
                 "InvalidParameter.IdInUse",
                 format!("id `{id}` is already used by another resource; choose another"),
             ),

@@ -25,9 +25,12 @@ impl Cloud {
             .get(vsw)
             .ok_or_else(|| ApiError::not_found("InvalidVSwitchId.NotFound", "VSwitch", vsw))?;
         if s.vpc != vpc {
-            return err(
+            return own(
                 "InvalidVSwitchId.VpcMismatch",
-                format!("VSwitch {vsw} is in {}, not {vpc}", s.vpc),
+                format!(
+                    "VSwitch {vsw} is in {}, not {vpc}; give a VSwitch of the gateway's VPC",
+                    s.vpc
+                ),
             );
         }
         let id = self.new_id(wanted, "ngw")?;
@@ -79,7 +82,7 @@ impl Cloud {
         let g = self.nat_gateways.get(&gid).expect("found").clone();
         if g.snat_entries.len() >= self.quotas.snat_entries_per_nat_gateway {
             return err(
-                "QuotaExceeded.SnatEntry",
+                "Forbidden.SnatEntryCountLimited",
                 format!(
                     "NAT gateway {gid} already has {} SNAT entries, the maximum is {}",
                     g.snat_entries.len(),
@@ -88,11 +91,11 @@ impl Cloud {
             );
         }
         if ips.is_empty() {
-            return err("MissingParameter.SnatIp", "SnatIp names no EIP; give one or more EIP addresses of the gateway, comma-separated");
+            return own("MissingParameter.SnatIp", "SnatIp names no EIP; give one or more EIP addresses of the gateway, comma-separated");
         }
         if ips.len() > self.quotas.eips_per_snat_entry {
             return err(
-                "QuotaExceeded.SnatIp",
+                "SNAT_IP_POOL_COUNT_TOO_MANY",
                 format!(
                     "SnatIp names {} EIPs, the maximum per SNAT entry is {}",
                     ips.len(),
@@ -107,10 +110,23 @@ impl Cloud {
                 .any(|e| self.eips.get(e).is_some_and(|x| x.address == *ip))
             {
                 return err(
-                    "InvalidIp.NotInNatgw",
+                    "InvalidSnatIp.NotFound",
                     format!("SnatIp {ip} is not an EIP bound to NAT gateway {gid}; associate it with the gateway first (AssociateEipAddress InstanceType=Nat)"),
                 );
             }
+        }
+        // [decision] (SEMANTICS.md §4): an EIP used by an IP-mapping DNAT entry cannot
+        // also be a SNAT IP; port-mapping entries may share it.
+        if let Some((ip, f)) = ips.iter().find_map(|ip| {
+            g.forward_entries
+                .iter()
+                .find(|f| f.external_ip == *ip && f.protocol == ForwardProtocol::Any)
+                .map(|f| (ip, f))
+        }) {
+            return err(
+                "Forbidden.IpUsedInForwardTable",
+                format!("SnatIp {ip} is the ExternalIp of IP-mapping DNAT entry {} (all ports to {}); an EIP used for IP mapping cannot also be a SNAT IP: pick another EIP of the gateway or delete that entry", f.id, f.internal_ip),
+            );
         }
         let vpc_cidr = self.vpcs.get(&g.vpc).expect("gateway VPC").cidr;
         match &source {
@@ -119,14 +135,14 @@ impl Cloud {
                     ApiError::not_found("InvalidVSwitchId.NotFound", "VSwitch", v)
                 })?;
                 if s.vpc != g.vpc {
-                    return err(
+                    return own(
                         "InvalidVSwitchId.VpcMismatch",
-                        format!("VSwitch {v} is not in the gateway's VPC {}", g.vpc),
+                        format!("VSwitch {v} is not in the gateway's VPC {}; a SNAT entry serves only the gateway's VPC", g.vpc),
                     );
                 }
                 if g.snat_entries.iter().any(|e| e.source == source) {
                     return err(
-                        "Forbidden.SourceVSwitchAlreadyUsed",
+                        "Forbidden.SourceVSwitchId.Duplicated",
                         format!("VSwitch {v} is already the source of a SNAT entry of {gid}; a VSwitch is in at most one entry"),
                     );
                 }
@@ -134,14 +150,14 @@ impl Cloud {
             SnatSource::Cidr(c) => {
                 if c.prefix_len() == 32 && g.snat_entries.iter().any(|e| e.source == source) {
                     return err(
-                        "Forbidden.SourceIpAlreadyUsed",
+                        "OperationUnsupported.CidrConflict",
                         format!("ECS IP {} is already the source of a SNAT entry of {gid}; an ECS IP is in at most one entry", c.addr()),
                     );
                 }
                 if g.snat_entries.iter().any(|e| e.source == source) {
                     return err(
-                        "InvalidSourceCIDR.Duplicated",
-                        format!("a SNAT entry for {c} already exists on {gid}"),
+                        "OperationUnsupported.CidrConflict",
+                        format!("a SNAT entry for {c} already exists on {gid}; delete it or give another SourceCIDR"),
                     );
                 }
                 let _ = vpc_cidr;
@@ -149,18 +165,18 @@ impl Cloud {
             SnatSource::NetworkInterface(e) => {
                 self.eni(e)?;
                 if g.snat_entries.iter().any(|x| x.source == source) {
-                    return err(
+                    return own(
                         "Forbidden.SourceEniAlreadyUsed",
-                        format!("ENI {e} is already the source of a SNAT entry of {gid}"),
+                        format!("ENI {e} is already the source of a SNAT entry of {gid}; an ENI is in at most one entry"),
                     );
                 }
             }
         }
         let id = match wanted {
             Some(w) if g.snat_entries.iter().any(|e| e.id == w) => {
-                return err(
+                return own(
                     "InvalidParameter.IdInUse",
-                    format!("SNAT entry id {w} is already used"),
+                    format!("SNAT entry id {w} is already used; choose another"),
                 )
             }
             Some(w) => w.to_string(),
@@ -206,13 +222,13 @@ impl Cloud {
         let ip_ = PortSpec::parse(int_port)
             .map_err(|m| ApiError::new("InvalidInternalPort.Malformed", m))?;
         if ep.len() != ip_.len() {
-            return err(
+            return own(
                 "InvalidParameter.PortRangeMismatch",
                 format!("ExternalPort {ep} and InternalPort {ip_} must be ranges of equal length"),
             );
         }
         if (ep == PortSpec::Any) != (proto == ForwardProtocol::Any) {
-            return err(
+            return own(
                 "InvalidParameter.IpMapping",
                 "IP mapping is IpProtocol=Any with ExternalPort=Any and InternalPort=Any; port mapping needs TCP or UDP with ports",
             );
@@ -240,11 +256,21 @@ impl Cloud {
                 if let Some(inst) = &eni.instance {
                     if let Some(e) = self.eip_of_instance(inst) {
                         return err(
-                            "BIND_INSTANCE_HAVE_PORTMAP_OR_BIND_EIP",
+                            "Forbindden",
                             format!("{inst} ({int_ip}) has EIP {} ({}); an instance with an EIP cannot get DNAT entries: unassociate the EIP first", e.id, e.address),
                         );
                     }
                 }
+            }
+        }
+        // [decision] (SEMANTICS.md §4): IP mapping takes the whole EIP, so not one that
+        // SNAT uses; port mapping may share an EIP with SNAT.
+        if proto == ForwardProtocol::Any {
+            if let Some(sn) = g.snat_entries.iter().find(|e| e.snat_ips.contains(&ext_ip)) {
+                return err(
+                    "Forbidden.ExternalIp.UsedInSnatTable",
+                    format!("ExternalIp {ext_ip} is a SnatIp of SNAT entry {}; an IP-mapping DNAT entry needs an EIP no SNAT entry uses: pick another EIP of the gateway, or map ports (TCP/UDP) instead", sn.id),
+                );
             }
         }
         let same_proto = |a: ForwardProtocol, b: ForwardProtocol| {
@@ -255,7 +281,7 @@ impl Cloud {
                 && same_proto(f.protocol, proto)
                 && f.external_port.overlaps(&ep)
             {
-                return err(
+                return own(
                     "Forbidden.ForwardEntryExternalPortUsed",
                     format!("DNAT entry {} already maps {ext_ip} {} {}; (ExternalIp, ExternalPort, IpProtocol) must be unique", f.id, f.external_port, proto_name(f.protocol)),
                 );
@@ -264,7 +290,7 @@ impl Cloud {
                 && same_proto(f.protocol, proto)
                 && f.internal_port.overlaps(&ip_)
             {
-                return err(
+                return own(
                     "Forbidden.ForwardEntryInternalPortUsed",
                     format!("DNAT entry {} already targets {int_ip} {} {}; (IpProtocol, InternalIp, InternalPort) must be unique", f.id, f.internal_port, proto_name(f.protocol)),
                 );
@@ -272,9 +298,9 @@ impl Cloud {
         }
         let id = match wanted {
             Some(w) if g.forward_entries.iter().any(|e| e.id == w) => {
-                return err(
+                return own(
                     "InvalidParameter.IdInUse",
-                    format!("DNAT entry id {w} is already used"),
+                    format!("DNAT entry id {w} is already used; choose another"),
                 )
             }
             Some(w) => w.to_string(),
@@ -314,7 +340,7 @@ impl Cloud {
                 "CreateSnatEntry needs one source: SourceVSwitchId, SourceCIDR or NetworkInterfaceId",
             ),
             _ => err(
-                "InvalidParameter",
+                "INVALID_PARAMETER",
                 "SourceVSwitchId, SourceCIDR and NetworkInterfaceId are mutually exclusive; give exactly one",
             ),
         }

@@ -22,7 +22,7 @@ impl Cloud {
             .clone();
         let dest = dest.trunc();
         if t.entries.iter().any(|e| e.destination == dest) {
-            return err(
+            return own(
                 "InvalidCidrBlock.Duplicate",
                 format!("route table {table} already has a route for {dest}; delete it first"),
             );
@@ -31,14 +31,14 @@ impl Cloud {
             "Instance" => {
                 let i = self.instance(hop_id)?;
                 if i.vpc.as_deref() != Some(t.vpc.as_str()) {
-                    return err("InvalidNextHop.VpcMismatch", format!("next hop {hop_id} is not in {}", t.vpc));
+                    return own("InvalidNextHop.VpcMismatch", format!("next hop {hop_id} is not in {}", t.vpc));
                 }
                 NextHop::Instance(hop_id.into())
             }
             "NetworkInterface" => {
                 let e = self.eni(hop_id)?;
                 if e.vpc != t.vpc {
-                    return err("InvalidNextHop.VpcMismatch", format!("next hop {hop_id} is not in {}", t.vpc));
+                    return own("InvalidNextHop.VpcMismatch", format!("next hop {hop_id} is not in {}", t.vpc));
                 }
                 NextHop::NetworkInterface(hop_id.into())
             }
@@ -58,7 +58,7 @@ impl Cloud {
                 NextHop::Unmodelled { kind: hop_type.into(), id: hop_id.into() }
             }
             other => {
-                return err(
+                return own(
                     "InvalidNextHopType",
                     format!("NextHopType `{other}` is unknown; use Instance, NetworkInterface, HaVip, NatGateway, Ipv4Gateway, VpnGateway, RouterInterface, Attachment or VpcPeer"),
                 )
@@ -99,13 +99,13 @@ impl Cloud {
             .iter()
             .position(|e| e.destination == destination_cidr_block)
         else {
-            return err(
+            return own(
                 "InvalidRouteEntry.NotFound",
                 format!("route table {route_table_id} has no entry for {destination_cidr_block}; give the DestinationCidrBlock of an existing custom route"),
             );
         };
         if t.entries[pos].system && t.entries[pos].next_hop == NextHop::Local {
-            return err(
+            return own(
                 "OperationDenied.SystemRoute",
                 format!("{destination_cidr_block} is a VSwitch's system route and cannot be deleted; delete the VSwitch instead"),
             );

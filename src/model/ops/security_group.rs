@@ -62,7 +62,7 @@ impl Cloud {
             Direction::Egress => p.source_cidr_ip.is_some() || p.source_group_id.is_some(),
         };
         if wrong_side {
-            return err(
+            return own(
                 "InvalidParameter",
                 format!(
                     "{:?} rules take the peer in {} or {}",
@@ -74,16 +74,42 @@ impl Cloud {
             (Some(c), None) => SgPeer::Cidr(c.trunc()),
             (None, Some(gid)) => {
                 if g.kind == SecurityGroupType::Enterprise {
-                    return err(
-                        "InvalidParamter.Conflict",
+                    return own(
+                        "InvalidParameter.EnterpriseGroupReference",
                         format!("{} is an enterprise security group; enterprise groups cannot reference other groups: use {} instead", g.id, names.0),
                     );
                 }
-                if !self.security_groups.contains_key(gid) {
-                    return Err(ApiError::not_found(
-                        "InvalidSecurityGroupId.NotFound",
-                        "security group",
-                        gid,
+                if *gid == g.id {
+                    return err(
+                        "InvalidParamter.Conflict",
+                        format!("SecurityGroupId and {} are both {gid}: a rule cannot reference its own group; members of a basic group already reach each other (intra-group policy), otherwise give the members' CIDR in {}", names.1, names.0),
+                    );
+                }
+                // The API reference publishes the SourceGroupId codes; the egress ones
+                // (DestGroupId) are vpcsim's own by analogy.
+                let (not_found, mismatch) = match dir {
+                    Direction::Ingress => (
+                        "InvalidSourceGroupId.NotFound",
+                        "InvalidSourceGroupId.Mismatch",
+                    ),
+                    Direction::Egress => {
+                        ("InvalidDestGroupId.NotFound", "InvalidDestGroupId.Mismatch")
+                    }
+                };
+                let refusal = |code: &str, msg: String| match dir {
+                    Direction::Ingress => ApiError::new(code, msg),
+                    Direction::Egress => ApiError::own(code, msg),
+                };
+                let Some(peer) = self.security_groups.get(gid) else {
+                    return Err(refusal(
+                        not_found,
+                        format!("security group `{gid}` named in {} does not exist in this scenario; check the id (ids are case-sensitive)", names.1),
+                    ));
+                };
+                if peer.vpc != g.vpc {
+                    return Err(refusal(
+                        mismatch,
+                        format!("{} is in {} but {gid} is in {}; a rule references only groups of the same VPC: use {} with the peers' CIDR instead", g.id, g.vpc, peer.vpc, names.0),
                     ));
                 }
                 SgPeer::Group(gid.clone())
@@ -95,7 +121,7 @@ impl Cloud {
                 )
             }
             (Some(_), Some(_)) => {
-                return err(
+                return own(
                     "InvalidParameter",
                     format!("{} and {} are exclusive", names.0, names.1),
                 )
@@ -155,7 +181,7 @@ impl Cloud {
         let before = g.rules.len();
         g.rules.retain(|r| !same(r));
         if g.rules.len() == before {
-            return err(
+            return own(
                 "InvalidSecurityGroupRule.NotFound",
                 format!("{} has no {:?} rule {}; Revoke takes the same protocol, ports, peer and policy the rule was authorized with", g.id, dir, rule.describe()),
             );
@@ -178,14 +204,14 @@ impl Cloud {
             (Some(i), None) => {
                 let inst = self.instance(i)?;
                 inst.primary_eni().map(str::to_string).ok_or_else(|| {
-                    ApiError::new(
+                    ApiError::own(
                         "InvalidEcsId.NoPrimaryEni",
                         format!("{i} has no primary ENI"),
                     )
                 })
             }
             (None, Some(e)) => Ok(self.eni(e)?.id.clone()),
-            _ => err(
+            _ => own(
                 "InvalidParameter",
                 "give exactly one of InstanceId and NetworkInterfaceId",
             ),
@@ -202,9 +228,26 @@ impl Cloud {
             .clone()
             .filter(|_| eni.kind == EniType::Primary)
             .unwrap_or_else(|| eni_id.to_string());
+        // Acting on an instance (its primary ENI): the instance must be Running or Stopped.
+        if let Some(inst) = eni
+            .instance
+            .as_deref()
+            .filter(|_| eni.kind == EniType::Primary)
+            .and_then(|i| self.instances.get(i))
+        {
+            if !matches!(
+                inst.status,
+                InstanceStatus::Running | InstanceStatus::Stopped
+            ) {
+                return err(
+                    "IncorrectInstanceStatus",
+                    format!("{who} is {:?}; an instance joins a security group only when Running or Stopped: wait for it to finish starting or stopping", inst.status),
+                );
+            }
+        }
         if g.vpc != eni.vpc {
             return err(
-                "InvalidSecurityGroup.NetworkTypeMismatch",
+                "InvalidInstanceId.Mismatch",
                 format!("{sg} is in {} but {who} is in {}; instance and group must be of the same network (VPC)", g.vpc, eni.vpc),
             );
         }
@@ -221,7 +264,7 @@ impl Cloud {
             .find(|o| o.kind != g.kind)
         {
             return err(
-                "InvalidSecurityGroup.TypeMismatch",
+                "InvalidOperation.MultiGroupType",
                 format!("{sg} is a {:?} group but {who} is in {:?} group {}; all groups of one instance must be of the same type", g.kind, other.kind, other.id),
             );
         }
@@ -242,6 +285,13 @@ impl Cloud {
 
     pub(super) fn leave_security_group(&mut self, eni_id: &str, sg: &str) -> ApiResult<Changes> {
         let eni = self.eni(eni_id)?.clone();
+        if !self.security_groups.contains_key(sg) {
+            return Err(ApiError::not_found(
+                "InvalidSecurityGroupId.NotFound",
+                "security group",
+                sg,
+            ));
+        }
         let who = eni
             .instance
             .clone()
@@ -249,13 +299,13 @@ impl Cloud {
             .unwrap_or_else(|| eni_id.to_string());
         if !eni.security_groups.iter().any(|s| s == sg) {
             return err(
-                "InvalidSecurityGroupId.NotFound",
+                "InvalidSecurityGroupAssociation.NotFound",
                 format!("{who} is not in {sg}; it can only leave groups it belongs to"),
             );
         }
         if eni.security_groups.len() == 1 {
             return err(
-                "InvalidOperation.LastSecurityGroup",
+                "InstanceLastSecurityGroup",
                 format!("{sg} is the last security group of {who}; an instance belongs to at least one group: join another first"),
             );
         }
