@@ -164,6 +164,12 @@ id = "eip-ngw3"
 address = "47.1.2.3"
 bind = { type = "Nat", id = "ngw-1" }
 
+# A SNAT-only EIP: 47.1.2.3 serves IP mapping, which no SNAT entry may share (SEMANTICS.md §4).
+[[eips]]
+id = "eip-ngw4"
+address = "47.1.2.4"
+bind = { type = "Nat", id = "ngw-1" }
+
 [[eips]]
 id = "eip-inst"
 address = "47.1.1.10"
@@ -451,13 +457,13 @@ fn egress_rule3_snat_vswitch_entry_beats_vpc_entry() {
         source_vswitch_id: Some("vsw-b".into()),
         source_cidr: None,
         network_interface_id: None,
-        snat_ip: "47.1.2.3".into(),
+        snat_ip: "47.1.2.4".into(),
         eip_affinity: false,
         snat_entry_id: None,
     };
     let mut n = Net::with_steps(&[add]);
     let (_, o, _) = n.send(n.guest("i-dnat"), udp(ip("10.0.2.20"), 5000, SERVER, 53), 0);
-    assert_eq!(o.src, ip("47.1.2.3"));
+    assert_eq!(o.src, ip("47.1.2.4"));
 }
 
 #[test]
@@ -467,7 +473,7 @@ fn egress_rule3_multi_eip_entry_chooses_by_hash_and_eip_affinity_keeps_one_per_s
         source_vswitch_id: Some("vsw-b".into()),
         source_cidr: None,
         network_interface_id: None,
-        snat_ip: "47.1.2.2,47.1.2.3".into(),
+        snat_ip: "47.1.2.2,47.1.2.4".into(),
         eip_affinity: affinity,
         snat_entry_id: None,
     };
