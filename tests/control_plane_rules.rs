@@ -2203,7 +2203,9 @@ fn other_refusals() -> Vec<Case> {
         Case {
             name: "rule: ingress with a Dest* peer",
             steps: vec![],
-            op: rule("sg-a", |p| p.dest_cidr_ip = Some("10.0.0.0/8".parse().unwrap())),
+            op: rule("sg-a", |p| {
+                p.dest_cidr_ip = Some("10.0.0.0/8".parse().unwrap())
+            }),
             code: "InvalidParameter",
             own: true,
         },
@@ -2270,7 +2272,12 @@ fn every_other_refusal_has_its_code_and_own_codes_say_so() {
         }
         let before = format!("{:?}", serde_json::to_value(&c).unwrap());
         let Err(e) = c.apply(&case.op) else {
-            panic!("{}: {} should be refused with {}", case.name, case.op.name(), case.code);
+            panic!(
+                "{}: {} should be refused with {}",
+                case.name,
+                case.op.name(),
+                case.code
+            );
         };
         assert_eq!(e.code, case.code, "{}: {}", case.name, e.message);
         assert_eq!(
@@ -2281,7 +2288,11 @@ fn every_other_refusal_has_its_code_and_own_codes_say_so() {
             e.message
         );
         let after = format!("{:?}", serde_json::to_value(&c).unwrap());
-        assert_eq!(before, after, "{}: a refused call changes nothing", case.name);
+        assert_eq!(
+            before, after,
+            "{}: a refused call changes nothing",
+            case.name
+        );
     }
 }
 
@@ -2321,7 +2332,12 @@ fn rules_md_names_every_rule_test_and_only_existing_ones() {
     let named: Vec<String> = rules
         .lines()
         .filter(|l| l.starts_with('|'))
-        .filter_map(|l| l.trim_end_matches('|').rsplit('|').next().map(str::to_string))
+        .filter_map(|l| {
+            l.trim_end_matches('|')
+                .rsplit('|')
+                .next()
+                .map(str::to_string)
+        })
         .flat_map(|cell| {
             cell.split('`')
                 .skip(1)
