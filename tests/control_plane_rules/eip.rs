@@ -672,3 +672,18 @@ fn eni_multi_eip_mode_takes_several_eips() {
         "Mode.Conflict",
     );
 }
+
+/// ReleaseEipAddress: only an EIP bound to nothing (Available) is released.
+#[test]
+fn release_eip_refused_while_bound() {
+    let mut c = cloud(EIP_X);
+    ok(&mut c, associate("eip-x", "i-1", EipTarget::EcsInstance));
+    let release = || Operation::ReleaseEipAddress {
+        allocation_id: "eip-x".into(),
+    };
+    let m = refused(&mut c, release(), "IncorrectEipStatus");
+    mentions(&m, "i-1");
+    ok(&mut c, unassociate("eip-x", "i-1"));
+    ok(&mut c, release());
+    assert!(!c.eips.contains_key("eip-x"));
+}

@@ -1,5 +1,5 @@
 //! EIP operations: AllocateEipAddress, AssociateEipAddress (every target and ENI mode),
-//! UnassociateEipAddress, ConvertNatPublicIpToEip.
+//! UnassociateEipAddress, ReleaseEipAddress, ConvertNatPublicIpToEip.
 
 use std::net::Ipv4Addr;
 
@@ -97,17 +97,7 @@ impl Cloud {
                 )
             }
             Some(ip) => ip,
-            None => {
-                // [decision] generated EIPs come from 47.98.0.0/16, in order.
-                let mut n = 1u32;
-                loop {
-                    let ip = Ipv4Addr::from(u32::from(Ipv4Addr::new(47, 98, 0, 0)) + n);
-                    if !self.public_ip_in_use(ip) {
-                        break ip;
-                    }
-                    n += 1;
-                }
-            }
+            None => self.fresh_public_ip(),
         };
         let id = self.new_id(wanted, "eip")?;
         self.eips.insert(
@@ -125,6 +115,35 @@ impl Cloud {
         Ok(vec![format!(
             "{id}: allocated {address} ({charge:?}, Available)"
         )])
+    }
+
+    /// [decision] generated public addresses come from 47.98.0.0/16, in order.
+    pub(super) fn fresh_public_ip(&self) -> Ipv4Addr {
+        let mut n = 1u32;
+        loop {
+            let ip = Ipv4Addr::from(u32::from(Ipv4Addr::new(47, 98, 0, 0)) + n);
+            if !self.public_ip_in_use(ip) {
+                return ip;
+            }
+            n += 1;
+        }
+    }
+
+    /// An EIP is released only when it is bound to nothing.
+    pub(super) fn release_eip(&mut self, eip_id: &str) -> ApiResult<Changes> {
+        let eip = self.eip(eip_id)?;
+        if let Some(b) = &eip.binding {
+            return err(
+                "IncorrectEipStatus",
+                format!(
+                    "EIP {eip_id} ({}) is bound to {}; an EIP is released only when Available: unassociate it first",
+                    eip.address, b.resource
+                ),
+            );
+        }
+        let addr = eip.address;
+        self.eips.remove(eip_id);
+        Ok(vec![format!("{eip_id} ({addr}): released")])
     }
 
     pub(super) fn associate_eip(

@@ -1,5 +1,8 @@
-//! ECS instance operations: StartInstance, StopInstance, ModifyInstanceChargeType, and the
+//! ECS instance operations: StartInstance, StopInstance, ModifyInstanceChargeType,
+//! ModifyInstanceNetworkSpec and AllocatePublicIpAddress (the static public IP), and the
 //! vpcsim extension SetGuestPolicyRoutes (what multi-nic-util does inside the guest).
+
+use std::net::Ipv4Addr;
 
 use super::*;
 
@@ -57,6 +60,66 @@ impl Cloud {
         Ok(vec![format!(
             "{instance_id}: guest policy routes per secondary ENI {}",
             if enabled { "installed" } else { "removed" }
+        )])
+    }
+
+    /// Public bandwidth 0 releases a VPC instance's static public IP (the alicloud
+    /// provider documents it for `internet_max_bandwidth_out = 0`); vpcsim models no
+    /// bandwidth, so other values change nothing it simulates.
+    pub(super) fn modify_instance_network_spec(
+        &mut self,
+        instance_id: &str,
+        bandwidth_out: Option<u32>,
+    ) -> ApiResult<Changes> {
+        let i = self.instance_mut(instance_id)?;
+        match (bandwidth_out, i.public_ip, i.vpc.is_some()) {
+            (Some(0), Some(ip), true) => {
+                i.public_ip = None;
+                Ok(vec![format!(
+                    "{instance_id}: InternetMaxBandwidthOut → 0; static public IP {ip} released"
+                )])
+            }
+            (Some(b), _, _) => Ok(vec![format!(
+                "{instance_id}: InternetMaxBandwidthOut → {b} Mbit/s (bandwidth is not simulated)"
+            )]),
+            (None, _, _) => Ok(vec![]),
+        }
+    }
+
+    pub(super) fn allocate_public_ip(
+        &mut self,
+        instance_id: &str,
+        wanted: Option<Ipv4Addr>,
+    ) -> ApiResult<Changes> {
+        let i = self.instance(instance_id)?;
+        if let Some(p) = i.public_ip {
+            return own(
+                "InvalidOperation.PublicIpExists",
+                format!("{instance_id} already has the static public IP {p}"),
+            );
+        }
+        if let Some(e) = self.eip_of_instance(instance_id) {
+            return own(
+                "InvalidOperation.EipBound",
+                format!(
+                    "{instance_id} has EIP {} ({}); an instance with an EIP gets no static public IP: unassociate the EIP first",
+                    e.id, e.address
+                ),
+            );
+        }
+        let ip = match wanted {
+            Some(ip) if self.public_ip_in_use(ip) => {
+                return own(
+                    "InvalidIpAddress.AlreadyAllocated",
+                    format!("public address {ip} is already allocated in this scenario"),
+                )
+            }
+            Some(ip) => ip,
+            None => self.fresh_public_ip(),
+        };
+        self.instance_mut(instance_id)?.public_ip = Some(ip);
+        Ok(vec![format!(
+            "{instance_id}: static public IP {ip} assigned"
         )])
     }
 }

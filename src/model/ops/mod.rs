@@ -62,6 +62,17 @@ pub enum Operation {
         instance_id: String,
         instance_charge_type: ChargeType,
     },
+    /// Only the public bandwidth: 0 releases a VPC instance's static public IP.
+    ModifyInstanceNetworkSpec {
+        instance_id: String,
+        internet_max_bandwidth_out: Option<u32>,
+    },
+    /// Assigns a static public IP to an instance (after ModifyInstanceNetworkSpec raised
+    /// its bandwidth above 0). `IpAddress` is a vpcsim extension: the address to assign.
+    AllocatePublicIpAddress {
+        instance_id: String,
+        ip_address: Option<Ipv4Addr>,
+    },
     AllocateEipAddress {
         internet_charge_type: Option<EipCharge>,
         resource_group_id: Option<String>,
@@ -79,6 +90,9 @@ pub enum Operation {
         allocation_id: String,
         instance_id: String,
         instance_type: Option<EipTarget>,
+    },
+    ReleaseEipAddress {
+        allocation_id: String,
     },
     CreateNatGateway {
         vpc_id: String,
@@ -196,9 +210,12 @@ impl Operation {
             Operation::AssignPrivateIpAddresses { .. } => "AssignPrivateIpAddresses",
             Operation::ConvertNatPublicIpToEip { .. } => "ConvertNatPublicIpToEip",
             Operation::ModifyInstanceChargeType { .. } => "ModifyInstanceChargeType",
+            Operation::ModifyInstanceNetworkSpec { .. } => "ModifyInstanceNetworkSpec",
+            Operation::AllocatePublicIpAddress { .. } => "AllocatePublicIpAddress",
             Operation::AllocateEipAddress { .. } => "AllocateEipAddress",
             Operation::AssociateEipAddress { .. } => "AssociateEipAddress",
             Operation::UnassociateEipAddress { .. } => "UnassociateEipAddress",
+            Operation::ReleaseEipAddress { .. } => "ReleaseEipAddress",
             Operation::CreateNatGateway { .. } => "CreateNatGateway",
             Operation::CreateSnatEntry { .. } => "CreateSnatEntry",
             Operation::DeleteSnatEntry { .. } => "DeleteSnatEntry",
@@ -290,6 +307,14 @@ impl Cloud {
                 instance_id,
                 instance_charge_type,
             } => self.modify_instance_charge_type(instance_id, *instance_charge_type),
+            O::ModifyInstanceNetworkSpec {
+                instance_id,
+                internet_max_bandwidth_out,
+            } => self.modify_instance_network_spec(instance_id, *internet_max_bandwidth_out),
+            O::AllocatePublicIpAddress {
+                instance_id,
+                ip_address,
+            } => self.allocate_public_ip(instance_id, *ip_address),
             O::AllocateEipAddress {
                 internet_charge_type,
                 resource_group_id,
@@ -319,6 +344,7 @@ impl Cloud {
                 instance_id,
                 instance_type,
             } => self.unassociate_eip(allocation_id, instance_id, *instance_type),
+            O::ReleaseEipAddress { allocation_id } => self.release_eip(allocation_id),
             O::CreateNatGateway {
                 vpc_id,
                 vswitch_id,
