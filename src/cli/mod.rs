@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod json;
+mod plan;
 mod render;
 mod replay;
 mod session;
@@ -115,6 +116,10 @@ pub enum Command {
     Session(session::SessionArgs),
     /// Replay a pcap/pcapng through the topology and write what leaves it to a capture.
     Replay(replay::ReplayArgs),
+    /// Check a Terraform plan before `terraform apply`: the calls it makes, the cloud's
+    /// refusals, and every instance's egress before and after (`terraform show -json
+    /// plan.tfplan > plan.json`). Exit 1 when the cloud would refuse a call.
+    Plan(plan::PlanArgs),
     /// Measure the multi-core engine on synthetic traffic (Mpps, new flows/s, memory per
     /// flow) and check its output against the single-threaded pipeline.
     Bench(bench::BenchArgs),
@@ -194,6 +199,7 @@ fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
     match command {
         Command::Replay(a) => replay::run(a),
         Command::Bench(args) => bench::run(args),
+        Command::Plan(args) => plan::run(args),
         Command::Example => {
             print!("{}", crate::scenario::DEFAULT_SCENARIO);
             Ok(ExitCode::SUCCESS)

@@ -1,0 +1,270 @@
+//! Apply a plan's calls to the prior state's `Cloud`, in apply order, and compare the
+//! egress of every instance before and after.
+//!
+//! When a call is refused, `terraform apply` stops that resource and everything that
+//! depends on it but goes on with the rest; so does this, and the "after" answers are
+//! those of the state such a half-finished apply leaves.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::changes::{calls, Ctx, Phase, Planned};
+use super::order::{dependencies, order};
+use super::plan_json::config_address;
+use super::{Plan, Unknown, Unknowns, Warning, Warnings};
+use crate::model::Operation;
+use crate::probe::{egress_table, EgressRow};
+
+/// The TCP port the ingress probes of the egress table knock on (as `vpcsim egress`).
+const INGRESS_PORT: u16 = 22;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpStatus {
+    /// The cloud accepts the call.
+    Ok,
+    /// The cloud refuses it: `terraform apply` fails here.
+    Refused,
+    /// vpcsim has no operation for the call: its effect is missing from the answers.
+    NotSimulated,
+    /// A value the call needs is unknown and cannot be derived.
+    NotChecked,
+    /// Not made: something this resource depends on failed or is not simulated.
+    NotReached,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OpReport {
+    /// 1-based, in apply order.
+    pub index: usize,
+    /// The Terraform address of the resource.
+    pub resource: String,
+    pub action: Phase,
+    /// The OpenAPI call.
+    pub call: String,
+    pub status: OpStatus,
+    /// The cloud's error code, for a refusal.
+    pub code: Option<String>,
+    /// The refusal's rule and fix, or why the call was not simulated or reached.
+    pub message: String,
+    /// The code is vpcsim's own (the API reference publishes none for the case).
+    pub own_code: bool,
+    /// What the call changed.
+    pub changes: Vec<String>,
+}
+
+/// One private address whose egress or ingress differs after the plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct EgressChange {
+    pub instance: Option<String>,
+    pub eni: String,
+    pub private_ip: Option<String>,
+    /// The address an Internet server sees (or `none (reason)`), before and after.
+    pub egress_before: String,
+    pub egress_after: String,
+    /// Public addresses reaching this private IP, before and after.
+    pub ingress_before: Vec<String>,
+    pub ingress_after: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanReport {
+    pub plan: String,
+    pub operations: Vec<OpReport>,
+    pub warnings: Vec<Warning>,
+    pub unknowns: Vec<Unknown>,
+    pub egress_before: Vec<EgressRow>,
+    pub egress_after: Vec<EgressRow>,
+    pub egress_changes: Vec<EgressChange>,
+    pub refused: usize,
+    pub not_simulated: usize,
+    pub not_checked: usize,
+    /// A dependency cycle was broken (ordered by address).
+    pub cycle: bool,
+    /// No call refused.
+    pub pass: bool,
+}
+
+/// Checks every call of the plan against the cloud.
+pub fn check_plan(plan: &Plan) -> PlanReport {
+    let mut cloud = plan.initial.clone();
+    let egress_before = egress_table(&cloud, INGRESS_PORT);
+    let mut warnings: Warnings = plan.warnings.clone();
+    let mut unknowns = Unknowns::default();
+    for rc in &plan.changes {
+        if rc.mode == "managed"
+            && !super::SUPPORTED.contains(&rc.kind.as_str())
+            && rc.change.actions.iter().any(|a| a != "no-op" && a != "read")
+        {
+            warnings.add(
+                "resource type not modelled",
+                &rc.address,
+                "its change is not simulated; answers that depend on it may differ from the cloud's",
+            );
+        }
+    }
+    let prior_depends: BTreeMap<String, Vec<String>> = plan
+        .prior
+        .iter()
+        .map(|(a, (_, _, d))| (a.clone(), d.clone()))
+        .collect();
+    let deps = dependencies(&plan.changes, &plan.refs, &prior_depends);
+    let (nodes, cycle) = order(&plan.changes, &deps);
+    if cycle {
+        warnings.add(
+            "dependency cycle",
+            "resource_changes",
+            "the references form a cycle; the changes in it are applied in address order",
+        );
+    }
+    let mut ops: Vec<OpReport> = vec![];
+    // Config address → why its dependents are not reached.
+    let mut blocked: BTreeMap<String, String> = BTreeMap::new();
+    for node in nodes {
+        let rc = &plan.changes[node.rc];
+        let ca = config_address(&rc.address);
+        let report = |call: &str, status, code, message: String, own, changes| OpReport {
+            index: 0,
+            resource: rc.address.clone(),
+            action: node.phase,
+            call: call.to_string(),
+            status,
+            code,
+            message,
+            own_code: own,
+            changes,
+        };
+        if let Some((dep, why)) = deps[node.rc]
+            .iter()
+            .find_map(|d| blocked.get(d).map(|w| (d.clone(), w.clone())))
+        {
+            ops.push(report(
+                "—",
+                OpStatus::NotReached,
+                None,
+                format!("depends on {dep}, which {why}"),
+                false,
+                vec![],
+            ));
+            blocked.insert(ca, format!("was not reached ({dep} {why})"));
+            continue;
+        }
+        let planned = {
+            let mut cx = Ctx {
+                plan,
+                cloud: &cloud,
+                unknowns: &mut unknowns,
+                warnings: &mut warnings,
+            };
+            calls(&mut cx, rc, node.phase)
+        };
+        for p in planned {
+            match p {
+                Planned::Call(op) => match cloud.apply(&op) {
+                    Ok(changes) => {
+                        learn_unknowns(&op, &cloud, &rc.address, &mut unknowns);
+                        ops.push(report(op.name(), OpStatus::Ok, None, "OK".into(), false, changes));
+                    }
+                    Err(e) => {
+                        let own = e.is_own();
+                        blocked.insert(ca.clone(), format!("the cloud refuses ({})", e.code));
+                        ops.push(report(op.name(), OpStatus::Refused, Some(e.code), e.message, own, vec![]));
+                        break;
+                    }
+                },
+                Planned::NotSimulated { call, why } => {
+                    if node.phase == Phase::Create {
+                        blocked.insert(ca.clone(), format!("vpcsim does not simulate creating ({call})"));
+                    }
+                    ops.push(report(&call, OpStatus::NotSimulated, None, why, false, vec![]));
+                }
+                Planned::Unresolved { call, why } => {
+                    blocked.insert(ca.clone(), format!("could not be checked ({call})"));
+                    ops.push(report(&call, OpStatus::NotChecked, None, why, false, vec![]));
+                    break;
+                }
+            }
+        }
+    }
+    for (i, o) in ops.iter_mut().enumerate() {
+        o.index = i + 1;
+        o.message = unknowns.mark(&o.message);
+        o.changes = o.changes.iter().map(|c| unknowns.mark(c)).collect();
+    }
+    let egress_after = egress_table(&cloud, INGRESS_PORT);
+    let egress_changes = diff(&egress_before, &egress_after, &unknowns);
+    let count = |s: OpStatus| ops.iter().filter(|o| o.status == s).count();
+    let refused = count(OpStatus::Refused);
+    PlanReport {
+        plan: plan.file.clone(),
+        refused,
+        not_simulated: count(OpStatus::NotSimulated),
+        not_checked: count(OpStatus::NotChecked) + count(OpStatus::NotReached),
+        operations: ops,
+        warnings: warnings.0,
+        unknowns: unknowns.0,
+        egress_before,
+        egress_after,
+        egress_changes,
+        cycle,
+        pass: refused == 0,
+    }
+}
+
+/// Addresses the cloud chose during a call for values the plan leaves unknown.
+fn learn_unknowns(op: &Operation, cloud: &crate::model::Cloud, address: &str, u: &mut Unknowns) {
+    if let Operation::CreateNetworkInterface {
+        primary_ip_address: None,
+        network_interface_id: Some(id),
+        ..
+    } = op
+    {
+        if let Some(e) = cloud.enis.get(id) {
+            u.0.push(Unknown {
+                value: e.primary_ip.to_string(),
+                resource: address.to_string(),
+                attribute: "primary_ip_address".into(),
+                placeholder: "the first idle address of the VSwitch, as the cloud assigns one".into(),
+            });
+        }
+    }
+}
+
+fn egress_cell(r: &EgressRow) -> String {
+    match (r.egress_ip, &r.reason) {
+        (Some(ip), _) => format!("{ip} ({})", r.via),
+        (None, Some(reason)) => format!("none ({reason})"),
+        (None, None) => "none".into(),
+    }
+}
+
+fn diff(before: &[EgressRow], after: &[EgressRow], u: &Unknowns) -> Vec<EgressChange> {
+    let key = |r: &EgressRow| (r.eni.clone(), r.private_ip);
+    let b: BTreeMap<_, &EgressRow> = before.iter().map(|r| (key(r), r)).collect();
+    let a: BTreeMap<_, &EgressRow> = after.iter().map(|r| (key(r), r)).collect();
+    let keys: BTreeSet<_> = b.keys().chain(a.keys()).cloned().collect();
+    let gone = "— (absent)".to_string();
+    let mut out = vec![];
+    for k in keys {
+        let (rb, ra) = (b.get(&k), a.get(&k));
+        let eb = rb.map_or(gone.clone(), |r| egress_cell(r));
+        let ea = ra.map_or(gone.clone(), |r| egress_cell(r));
+        let ib = rb.map_or(vec![], |r| r.ingress.clone());
+        let ia = ra.map_or(vec![], |r| r.ingress.clone());
+        if eb == ea && ib == ia {
+            continue;
+        }
+        let any = ra.or(rb).expect("key from one side");
+        out.push(EgressChange {
+            instance: any.instance.clone(),
+            eni: any.eni.clone(),
+            private_ip: k.1.map(|ip| u.mark(&ip.to_string())),
+            egress_before: u.mark(&eb),
+            egress_after: u.mark(&ea),
+            ingress_before: ib.iter().map(|x| u.mark(x)).collect(),
+            ingress_after: ia.iter().map(|x| u.mark(x)).collect(),
+        });
+    }
+    out
+}
