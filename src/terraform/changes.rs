@@ -560,11 +560,13 @@ fn eni(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
             let Some(first) = sgs.first().cloned() else {
                 return Err((c, format!("{} has no `security_group_ids`", rc.address)));
             };
-            let ip = match cx.ip(rc, true, "primary_ip_address").map_err(|e| (c, e))? {
-                Some(ip) => Some(ip),
-                None if !Ctx::unknown(rc, "private_ip") => cx.ip(rc, true, "private_ip").map_err(|e| (c, e))?,
-                None => None,
-            };
+            // Unknown and referring to nothing: computed, the cloud assigns a free one.
+            let mut ip = None;
+            for k in ["primary_ip_address", "private_ip"] {
+                if ip.is_none() && !(Ctx::unknown(rc, k) && cx.reference(rc, k).is_none()) {
+                    ip = cx.ip(rc, true, k).map_err(|e| (c, e))?;
+                }
+            }
             let mut out = vec![Planned::Call(Operation::CreateNetworkInterface {
                 vswitch_id: cx.need(rc, true, "vswitch_id").map_err(|e| (c, e))?,
                 security_group_id: first,

@@ -1,0 +1,333 @@
+//! `vpcsim plan`: a Terraform JSON plan (tests/fixtures/terraform/, written from the
+//! documented JSON output format and the alicloud provider's documented attributes —
+//! see the README there) → the provider's calls, the cloud's refusals, egress before and
+//! after.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{json, Value};
+use vpcsim::terraform::{self, OpStatus, PlanReport};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/terraform")
+        .join(name)
+}
+
+fn check(name: &str) -> PlanReport {
+    let plan = terraform::load(&fixture(name), None).unwrap_or_else(|e| panic!("{name}: {e}"));
+    terraform::check_plan(&plan)
+}
+
+fn vpcsim(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vpcsim"))
+        .args(args)
+        .output()
+        .expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Writes a plan document to a temporary file named after the test.
+fn temp_plan(test: &str, doc: &Value) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("vpcsim-{}-{test}.json", std::process::id()));
+    std::fs::write(&p, serde_json::to_string(doc).unwrap()).unwrap();
+    p
+}
+
+fn egress_of<'a>(rows: &'a [vpcsim::probe::EgressRow], eni: &str) -> &'a vpcsim::probe::EgressRow {
+    rows.iter()
+        .find(|r| r.eni == eni)
+        .unwrap_or_else(|| panic!("no egress row for {eni}"))
+}
+
+// ----- the procedure of the seed documents, as a plan -----
+
+/// same-eip-for-egress-procedure.md as Terraform: a new EIP + association to a new
+/// secondary ENI (attached to the instance), `internet_max_bandwidth_out = 0` on the
+/// instance (the provider documents it as releasing the public IP), a SNAT entry.
+#[test]
+fn procedure_plan_calls_are_all_ok_and_egress_moves_to_the_snat_eip() {
+    let r = check("procedure.plan.json");
+    let calls: Vec<(&str, &str)> = r
+        .operations
+        .iter()
+        .map(|o| (o.resource.as_str(), o.call.as_str()))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            ("alicloud_instance.web", "ModifyInstanceNetworkSpec"),
+            ("alicloud_ecs_network_interface.web_public", "CreateNetworkInterface"),
+            ("alicloud_ecs_network_interface_attachment.web_public", "AttachNetworkInterface"),
+            ("alicloud_eip_address.web", "AllocateEipAddress"),
+            ("alicloud_eip_association.web", "AssociateEipAddress"),
+            ("alicloud_snat_entry.vsw_h", "CreateSnatEntry"),
+        ]
+    );
+    for o in &r.operations {
+        assert_eq!(o.status, OpStatus::Ok, "{} {}: {}", o.resource, o.call, o.message);
+    }
+    assert!(r.pass);
+    // SEMANTICS.md §3: a static public IP egresses 1:1; without one, the SNAT entry.
+    let before = egress_of(&r.egress_before, "i-web-eth0");
+    assert_eq!(before.egress_ip, Some("47.96.10.20".parse().unwrap()));
+    let after = egress_of(&r.egress_after, "i-web-eth0");
+    assert_eq!(after.egress_ip, Some("47.96.100.1".parse().unwrap()));
+    assert_eq!(after.via, "snat");
+    // The new EIP reaches the secondary ENI (ssh, step 6 of the procedure).
+    let eni = egress_of(&r.egress_after, "alicloud_ecs_network_interface.web_public");
+    assert_eq!(eni.ingress, ["198.18.0.1 tcp/22"]);
+
+    let (code, out, _) = vpcsim(&["plan", fixture("procedure.plan.json").to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("47.96.10.20 (static_public_ip) → 47.96.100.1 (snat)"), "{out}");
+    assert!(out.contains("6/6 calls OK, 0 refused"), "{out}");
+}
+
+// ----- a plan the cloud refuses halfway -----
+
+/// SEMANTICS.md §4: AssociateEipAddress to an instance with DNAT entries is refused with
+/// BIND_INSTANCE_HAVE_PORTMAP_OR_BIND_EIP; apply stops that resource and its
+/// dependents, the independent rest goes on.
+#[test]
+fn refused_plan_names_the_call_and_the_clouds_code_and_exits_1() {
+    let r = check("refused-halfway.plan.json");
+    let refused: Vec<_> = r
+        .operations
+        .iter()
+        .filter(|o| o.status == OpStatus::Refused)
+        .collect();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].resource, "alicloud_eip_association.db");
+    assert_eq!(refused[0].call, "AssociateEipAddress");
+    assert_eq!(
+        refused[0].code.as_deref(),
+        Some("BIND_INSTANCE_HAVE_PORTMAP_OR_BIND_EIP")
+    );
+    assert!(refused[0].message.contains("fwd-db-ssh"), "{}", refused[0].message);
+    let status = |addr: &str| {
+        r.operations
+            .iter()
+            .find(|o| o.resource == addr)
+            .map(|o| o.status)
+    };
+    // Before it: done. Depending on it: never made. Independent: done.
+    assert_eq!(status("alicloud_eip_address.db"), Some(OpStatus::Ok));
+    assert_eq!(
+        status("alicloud_security_group_rule.db_public_https"),
+        Some(OpStatus::NotReached)
+    );
+    assert_eq!(status("alicloud_security_group_rule.icmp"), Some(OpStatus::Ok));
+    assert!(!r.pass);
+
+    let path = fixture("refused-halfway.plan.json");
+    let (code, out, _) = vpcsim(&["plan", path.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("AssociateEipAddress") && out.contains("REFUSED: BIND_INSTANCE_HAVE_PORTMAP_OR_BIND_EIP"),
+        "{out}"
+    );
+    let (code, out, _) = vpcsim(&["plan", path.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 1);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["vpcsim"], 1);
+    assert_eq!(doc["command"], "plan");
+    assert_eq!(doc["after"], Value::Null);
+    assert_eq!(doc["pass"], false);
+    assert_eq!(doc["refused"], 1);
+    assert_eq!(doc["operations"][1]["code"], "BIND_INSTANCE_HAVE_PORTMAP_OR_BIND_EIP");
+}
+
+// ----- unknown values -----
+
+#[test]
+fn unknown_values_get_placeholders_from_the_documented_range_marked_everywhere() {
+    let r = check("unknowns.plan.json");
+    assert!(r.pass, "{:?}", r.operations);
+    let value = |res: &str, attr: &str| {
+        r.unknowns
+            .iter()
+            .find(|u| u.resource == res && u.attribute == attr)
+            .map(|u| u.value.clone())
+            .unwrap_or_else(|| panic!("{res}.{attr} not listed as unknown: {:?}", r.unknowns))
+    };
+    let range: ipnet::Ipv4Net = terraform::UNKNOWN_PUBLIC_RANGE.parse().unwrap();
+    for eip in ["alicloud_eip_address.app", "alicloud_eip_address.nat2"] {
+        let ip: std::net::Ipv4Addr = value(eip, "ip_address").parse().unwrap();
+        assert!(range.contains(&ip), "{ip}");
+    }
+    // An ENI's primary IP the cloud assigns: the first idle address of its VSwitch.
+    let eni_ip = value("alicloud_ecs_network_interface.app_public", "primary_ip_address");
+    assert_eq!(eni_ip, "192.168.1.1");
+    // The SNAT entry uses the unknown EIP: egress shows the placeholder, marked.
+    let nat2 = value("alicloud_eip_address.nat2", "ip_address");
+    let app = r
+        .egress_changes
+        .iter()
+        .find(|c| c.eni == "i-app-eth0")
+        .expect("i-app's egress changes");
+    assert_eq!(
+        app.egress_after,
+        format!("{nat2} {} (snat)", terraform::UNKNOWN_MARK)
+    );
+    // Every rendering that shows a placeholder marks it.
+    for o in &r.operations {
+        for line in o.changes.iter().chain([&o.message]) {
+            for u in &r.unknowns {
+                if line.contains(&u.value) {
+                    assert!(line.contains(&format!("{} {}", u.value, terraform::UNKNOWN_MARK)), "{line}");
+                }
+            }
+        }
+    }
+    let (_, out, _) = vpcsim(&["plan", fixture("unknowns.plan.json").to_str().unwrap()]);
+    for u in &r.unknowns {
+        for line in out.lines().filter(|l| l.contains(&u.value)) {
+            assert!(line.contains(terraform::UNKNOWN_MARK), "unmarked: {line}");
+        }
+    }
+}
+
+// ----- what vpcsim does not model -----
+
+#[test]
+fn unsupported_resources_and_attributes_are_warned_never_dropped_silently() {
+    let r = check("unsupported.plan.json");
+    let warned = |addr: &str| r.warnings.iter().any(|w| w.examples.iter().any(|e| e == addr));
+    for addr in [
+        "alicloud_oss_bucket.logs",
+        "alicloud_slb_load_balancer.web",
+        "alicloud_log_project.audit",
+        "alicloud_security_group_rule.https_v6",
+    ] {
+        assert!(warned(addr), "{addr} not warned: {:?}", r.warnings);
+    }
+    // A supported type whose call vpcsim lacks is reported, and so is what depends on it.
+    let st = |addr: &str| r.operations.iter().find(|o| o.resource == addr).map(|o| o.status);
+    assert_eq!(st("alicloud_vpc.staging"), Some(OpStatus::NotSimulated));
+    assert_eq!(st("alicloud_vswitch.staging"), Some(OpStatus::NotReached));
+    assert_eq!(st("alicloud_security_group_rule.https"), Some(OpStatus::Ok));
+    let (code, out, _) = vpcsim(&["plan", fixture("unsupported.plan.json").to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("warning: resource type not modelled"), "{out}");
+    assert!(out.contains("NOT SIMULATED"), "{out}");
+}
+
+// ----- apply order -----
+
+fn rc(addr: &str, actions: &[&str], after: Value, unknown: Value) -> Value {
+    let (t, n) = addr.split_once('.').unwrap();
+    json!({"address": addr, "mode": "managed", "type": t, "name": n,
+           "change": {"actions": actions, "before": null, "after": after, "after_unknown": unknown}})
+}
+
+/// A plan on the procedure's prior state with the given changes and configuration.
+fn plan_with(changes: Vec<Value>, config: Vec<Value>) -> Value {
+    let base: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("procedure.plan.json")).unwrap())
+            .unwrap();
+    json!({"format_version": "1.2", "prior_state": base["prior_state"],
+           "resource_changes": changes, "configuration": {"root_module": {"resources": config}}})
+}
+
+/// Terraform's graph: creates after what they reference, whatever the listing order; a
+/// replace deletes first unless create_before_destroy.
+#[test]
+fn calls_follow_references_and_replace_order() {
+    let rule = |name: &str, actions: &[&str], port: &str| {
+        let v = json!({"security_group_id": "sg-web", "type": "ingress", "ip_protocol": "tcp",
+                       "port_range": port, "cidr_ip": "0.0.0.0/0", "policy": "accept", "priority": 1});
+        let mut c = rc(&format!("alicloud_security_group_rule.{name}"), actions, v.clone(), json!({}));
+        c["change"]["before"] = v;
+        c
+    };
+    // A group created in the plan, and a rule listed before it that references it.
+    let mut rule_on_new = rc(
+        "alicloud_security_group_rule.a_on_new",
+        &["create"],
+        json!({"type": "ingress", "ip_protocol": "tcp", "port_range": "80/80", "cidr_ip": "0.0.0.0/0"}),
+        json!({"security_group_id": true}),
+    );
+    rule_on_new["change"]["before"] = Value::Null;
+    let sg = rc(
+        "alicloud_security_group.z_new",
+        &["create"],
+        json!({"vpc_id": "vpc-prod", "security_group_type": "normal"}),
+        json!({"id": true}),
+    );
+    let config = vec![json!({"address": "alicloud_security_group_rule.a_on_new",
+        "expressions": {"security_group_id": {"references": ["alicloud_security_group.z_new.id", "alicloud_security_group.z_new"]}}})];
+    let doc = plan_with(
+        vec![
+            rule_on_new,
+            sg,
+            rule("ssh", &["delete", "create"], "22/22"),
+            rule("ssh2", &["create", "delete"], "2222/2222"),
+        ],
+        config,
+    );
+    let p = temp_plan("order", &doc);
+    let r = terraform::check_plan(&terraform::load(&p, None).unwrap());
+    let _ = std::fs::remove_file(&p);
+    let calls: Vec<String> = r
+        .operations
+        .iter()
+        .map(|o| format!("{} {}", o.resource, o.call))
+        .collect();
+    let pos = |s: &str| {
+        calls
+            .iter()
+            .position(|c| c == s)
+            .unwrap_or_else(|| panic!("{s} not in {calls:?}"))
+    };
+    assert!(
+        pos("alicloud_security_group.z_new CreateSecurityGroup")
+            < pos("alicloud_security_group_rule.a_on_new AuthorizeSecurityGroup")
+    );
+    assert!(
+        pos("alicloud_security_group_rule.ssh RevokeSecurityGroup")
+            < pos("alicloud_security_group_rule.ssh AuthorizeSecurityGroup")
+    );
+    // create_before_destroy: the new object first.
+    assert!(
+        pos("alicloud_security_group_rule.ssh2 AuthorizeSecurityGroup")
+            < pos("alicloud_security_group_rule.ssh2 RevokeSecurityGroup")
+    );
+    let rule = r
+        .operations
+        .iter()
+        .find(|o| o.resource == "alicloud_security_group_rule.a_on_new")
+        .unwrap();
+    assert_eq!(rule.status, OpStatus::Ok, "{}", rule.message);
+}
+
+// ----- bad input -----
+
+#[test]
+fn bad_plans_exit_2_with_where_and_how_to_fix() {
+    let p = temp_plan("badjson", &json!("placeholder"));
+    std::fs::write(&p, "{\"format_version\": \"1.2\",\n  \"resource_changes\": [ }").unwrap();
+    let (code, _, err) = vpcsim(&["plan", p.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains(":2:") && err.contains("terraform show -json"), "{err}");
+    let p2 = temp_plan("version", &json!({"format_version": "2.0", "resource_changes": []}));
+    let (code, out, _) = vpcsim(&["plan", p2.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 2);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert!(doc["error"]["message"].as_str().unwrap().contains("format_version 2.0"));
+    let p3 = temp_plan(
+        "nostate",
+        &json!({"format_version": "1.2", "resource_changes": [rc("alicloud_vpc.x", &["delete"], Value::Null, json!({}))]}),
+    );
+    let (code, _, err) = vpcsim(&["plan", p3.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--state"), "{err}");
+    for f in [p, p2, p3] {
+        let _ = std::fs::remove_file(f);
+    }
+}
