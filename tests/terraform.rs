@@ -62,15 +62,28 @@ fn procedure_plan_calls_are_all_ok_and_egress_moves_to_the_snat_eip() {
         calls,
         [
             ("alicloud_instance.web", "ModifyInstanceNetworkSpec"),
-            ("alicloud_ecs_network_interface.web_public", "CreateNetworkInterface"),
-            ("alicloud_ecs_network_interface_attachment.web_public", "AttachNetworkInterface"),
+            (
+                "alicloud_ecs_network_interface.web_public",
+                "CreateNetworkInterface"
+            ),
+            (
+                "alicloud_ecs_network_interface_attachment.web_public",
+                "AttachNetworkInterface"
+            ),
             ("alicloud_eip_address.web", "AllocateEipAddress"),
             ("alicloud_eip_association.web", "AssociateEipAddress"),
             ("alicloud_snat_entry.vsw_h", "CreateSnatEntry"),
         ]
     );
     for o in &r.operations {
-        assert_eq!(o.status, OpStatus::Ok, "{} {}: {}", o.resource, o.call, o.message);
+        assert_eq!(
+            o.status,
+            OpStatus::Ok,
+            "{} {}: {}",
+            o.resource,
+            o.call,
+            o.message
+        );
     }
     assert!(r.pass);
     // SEMANTICS.md §3: a static public IP egresses 1:1; without one, the SNAT entry.
@@ -85,7 +98,10 @@ fn procedure_plan_calls_are_all_ok_and_egress_moves_to_the_snat_eip() {
 
     let (code, out, _) = vpcsim(&["plan", fixture("procedure.plan.json").to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("47.96.10.20 (static_public_ip) → 47.96.100.1 (snat)"), "{out}");
+    assert!(
+        out.contains("47.96.10.20 (static_public_ip) → 47.96.100.1 (snat)"),
+        "{out}"
+    );
     assert!(out.contains("6/6 calls OK, 0 refused"), "{out}");
 }
 
@@ -109,7 +125,11 @@ fn refused_plan_names_the_call_and_the_clouds_code_and_exits_1() {
         refused[0].code.as_deref(),
         Some("BIND_INSTANCE_HAVE_PORTMAP_OR_BIND_EIP")
     );
-    assert!(refused[0].message.contains("fwd-db-ssh"), "{}", refused[0].message);
+    assert!(
+        refused[0].message.contains("fwd-db-ssh"),
+        "{}",
+        refused[0].message
+    );
     let status = |addr: &str| {
         r.operations
             .iter()
@@ -122,14 +142,18 @@ fn refused_plan_names_the_call_and_the_clouds_code_and_exits_1() {
         status("alicloud_security_group_rule.db_public_https"),
         Some(OpStatus::NotReached)
     );
-    assert_eq!(status("alicloud_security_group_rule.icmp"), Some(OpStatus::Ok));
+    assert_eq!(
+        status("alicloud_security_group_rule.icmp"),
+        Some(OpStatus::Ok)
+    );
     assert!(!r.pass);
 
     let path = fixture("refused-halfway.plan.json");
     let (code, out, _) = vpcsim(&["plan", path.to_str().unwrap()]);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("AssociateEipAddress") && out.contains("REFUSED: BIND_INSTANCE_HAVE_PORTMAP_OR_BIND_EIP"),
+        out.contains("AssociateEipAddress")
+            && out.contains("REFUSED: BIND_INSTANCE_HAVE_PORTMAP_OR_BIND_EIP"),
         "{out}"
     );
     let (code, out, _) = vpcsim(&["plan", path.to_str().unwrap(), "--json"]);
@@ -140,7 +164,10 @@ fn refused_plan_names_the_call_and_the_clouds_code_and_exits_1() {
     assert_eq!(doc["after"], Value::Null);
     assert_eq!(doc["pass"], false);
     assert_eq!(doc["refused"], 1);
-    assert_eq!(doc["operations"][1]["code"], "BIND_INSTANCE_HAVE_PORTMAP_OR_BIND_EIP");
+    assert_eq!(
+        doc["operations"][1]["code"],
+        "BIND_INSTANCE_HAVE_PORTMAP_OR_BIND_EIP"
+    );
 }
 
 // ----- unknown values -----
@@ -162,7 +189,10 @@ fn unknown_values_get_placeholders_from_the_documented_range_marked_everywhere()
         assert!(range.contains(&ip), "{ip}");
     }
     // An ENI's primary IP the cloud assigns: the first idle address of its VSwitch.
-    let eni_ip = value("alicloud_ecs_network_interface.app_public", "primary_ip_address");
+    let eni_ip = value(
+        "alicloud_ecs_network_interface.app_public",
+        "primary_ip_address",
+    );
     assert_eq!(eni_ip, "192.168.1.1");
     // The SNAT entry uses the unknown EIP: egress shows the placeholder, marked.
     let nat2 = value("alicloud_eip_address.nat2", "ip_address");
@@ -180,7 +210,10 @@ fn unknown_values_get_placeholders_from_the_documented_range_marked_everywhere()
         for line in o.changes.iter().chain([&o.message]) {
             for u in &r.unknowns {
                 if line.contains(&u.value) {
-                    assert!(line.contains(&format!("{} {}", u.value, terraform::UNKNOWN_MARK)), "{line}");
+                    assert!(
+                        line.contains(&format!("{} {}", u.value, terraform::UNKNOWN_MARK)),
+                        "{line}"
+                    );
                 }
             }
         }
@@ -198,7 +231,11 @@ fn unknown_values_get_placeholders_from_the_documented_range_marked_everywhere()
 #[test]
 fn unsupported_resources_and_attributes_are_warned_never_dropped_silently() {
     let r = check("unsupported.plan.json");
-    let warned = |addr: &str| r.warnings.iter().any(|w| w.examples.iter().any(|e| e == addr));
+    let warned = |addr: &str| {
+        r.warnings
+            .iter()
+            .any(|w| w.examples.iter().any(|e| e == addr))
+    };
     for addr in [
         "alicloud_oss_bucket.logs",
         "alicloud_slb_load_balancer.web",
@@ -207,15 +244,54 @@ fn unsupported_resources_and_attributes_are_warned_never_dropped_silently() {
     ] {
         assert!(warned(addr), "{addr} not warned: {:?}", r.warnings);
     }
-    // A supported type whose call vpcsim lacks is reported, and so is what depends on it.
-    let st = |addr: &str| r.operations.iter().find(|o| o.resource == addr).map(|o| o.status);
-    assert_eq!(st("alicloud_vpc.staging"), Some(OpStatus::NotSimulated));
-    assert_eq!(st("alicloud_vswitch.staging"), Some(OpStatus::NotReached));
+    // A call vpcsim has no operation for (releasing an instance) is reported.
+    let st = |addr: &str| {
+        r.operations
+            .iter()
+            .find(|o| o.resource == addr)
+            .map(|o| o.status)
+    };
+    assert_eq!(st("alicloud_instance.app"), Some(OpStatus::NotSimulated));
+    assert_eq!(st("alicloud_vpc.staging"), Some(OpStatus::Ok));
+    assert_eq!(st("alicloud_vswitch.staging"), Some(OpStatus::Ok));
     assert_eq!(st("alicloud_security_group_rule.https"), Some(OpStatus::Ok));
     let (code, out, _) = vpcsim(&["plan", fixture("unsupported.plan.json").to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("warning: resource type not modelled"), "{out}");
     assert!(out.contains("NOT SIMULATED"), "{out}");
+}
+
+// ----- a plan with nothing deployed yet -----
+
+/// No prior_state: the account is empty; a VPC, VSwitch, group, rule and an instance
+/// with `internet_max_bandwidth_out` > 0 (a static public IP) are launched in reference
+/// order, and the new instance egresses with its (unknown) public IP.
+#[test]
+fn greenfield_plan_launches_in_reference_order_and_egresses_with_the_public_ip() {
+    let r = check("new-network.plan.json");
+    let calls: Vec<&str> = r.operations.iter().map(|o| o.call.as_str()).collect();
+    assert_eq!(
+        calls,
+        [
+            "CreateVpc",
+            "CreateSecurityGroup",
+            "AuthorizeSecurityGroup",
+            "CreateVSwitch",
+            "RunInstances"
+        ]
+    );
+    assert!(r.pass);
+    let row = egress_of(&r.egress_after, "alicloud_instance.web-eth0");
+    assert_eq!(row.via, "static_public_ip");
+    let ip = row.egress_ip.unwrap().to_string();
+    assert!(r
+        .unknowns
+        .iter()
+        .any(|u| u.value == ip && u.attribute == "public_ip"));
+    assert!(r
+        .warnings
+        .iter()
+        .any(|w| w.kind == "instance type limits assumed"));
 }
 
 // ----- apply order -----
@@ -242,7 +318,12 @@ fn calls_follow_references_and_replace_order() {
     let rule = |name: &str, actions: &[&str], port: &str| {
         let v = json!({"security_group_id": "sg-web", "type": "ingress", "ip_protocol": "tcp",
                        "port_range": port, "cidr_ip": "0.0.0.0/0", "policy": "accept", "priority": 1});
-        let mut c = rc(&format!("alicloud_security_group_rule.{name}"), actions, v.clone(), json!({}));
+        let mut c = rc(
+            &format!("alicloud_security_group_rule.{name}"),
+            actions,
+            v.clone(),
+            json!({}),
+        );
         c["change"]["before"] = v;
         c
     };
@@ -311,15 +392,28 @@ fn calls_follow_references_and_replace_order() {
 #[test]
 fn bad_plans_exit_2_with_where_and_how_to_fix() {
     let p = temp_plan("badjson", &json!("placeholder"));
-    std::fs::write(&p, "{\"format_version\": \"1.2\",\n  \"resource_changes\": [ }").unwrap();
+    std::fs::write(
+        &p,
+        "{\"format_version\": \"1.2\",\n  \"resource_changes\": [ }",
+    )
+    .unwrap();
     let (code, _, err) = vpcsim(&["plan", p.to_str().unwrap()]);
     assert_eq!(code, 2);
-    assert!(err.contains(":2:") && err.contains("terraform show -json"), "{err}");
-    let p2 = temp_plan("version", &json!({"format_version": "2.0", "resource_changes": []}));
+    assert!(
+        err.contains(":2:") && err.contains("terraform show -json"),
+        "{err}"
+    );
+    let p2 = temp_plan(
+        "version",
+        &json!({"format_version": "2.0", "resource_changes": []}),
+    );
     let (code, out, _) = vpcsim(&["plan", p2.to_str().unwrap(), "--json"]);
     assert_eq!(code, 2);
     let doc: Value = serde_json::from_str(&out).unwrap();
-    assert!(doc["error"]["message"].as_str().unwrap().contains("format_version 2.0"));
+    assert!(doc["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("format_version 2.0"));
     let p3 = temp_plan(
         "nostate",
         &json!({"format_version": "1.2", "resource_changes": [rc("alicloud_vpc.x", &["delete"], Value::Null, json!({}))]}),

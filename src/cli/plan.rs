@@ -68,7 +68,11 @@ fn render(r: &PlanReport) {
             OpStatus::Refused => format!(
                 "REFUSED: {}{}",
                 o.code.as_deref().unwrap_or("?"),
-                if o.own_code { " (vpcsim's own code)" } else { "" }
+                if o.own_code {
+                    " (vpcsim's own code)"
+                } else {
+                    ""
+                }
             ),
             OpStatus::NotSimulated => "NOT SIMULATED".into(),
             OpStatus::NotChecked => "NOT CHECKED".into(),
@@ -78,7 +82,11 @@ fn render(r: &PlanReport) {
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
-        let mark = if o.status == OpStatus::Refused { "✗" } else { " " };
+        let mark = if o.status == OpStatus::Refused {
+            "✗"
+        } else {
+            " "
+        };
         println!(
             "{mark} {:>2}  {:<52} {:<6}  {:<28} {verdict}",
             o.index, o.resource, action, o.call

@@ -30,9 +30,15 @@ pub enum Phase {
 pub enum Planned {
     Call(Operation),
     /// A call vpcsim has no operation for: its effect is not in the answers.
-    NotSimulated { call: String, why: String },
+    NotSimulated {
+        call: String,
+        why: String,
+    },
     /// A value the call needs is unknown and cannot be derived.
-    Unresolved { call: String, why: String },
+    Unresolved {
+        call: String,
+        why: String,
+    },
 }
 
 pub struct Ctx<'a> {
@@ -45,8 +51,7 @@ pub struct Ctx<'a> {
 static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
 
 fn obj(v: &Value) -> &Map<String, Value> {
-    v.as_object()
-        .unwrap_or_else(|| EMPTY.get_or_init(Map::new))
+    v.as_object().unwrap_or_else(|| EMPTY.get_or_init(Map::new))
 }
 
 fn is_create(rc: &ResourceChange) -> bool {
@@ -106,7 +111,9 @@ impl Ctx<'_> {
             return Ok(strv(obj(&rc.change.after), key).map(|v| self.tr(v)));
         }
         match self.reference(rc, key) {
-            Some((addr, attr)) if depth < 6 => self.resolve(&addr, attr.as_deref(), depth + 1).map(Some),
+            Some((addr, attr)) if depth < 6 => {
+                self.resolve(&addr, attr.as_deref(), depth + 1).map(Some)
+            }
             _ => Err(format!(
                 "`{key}` of {} is unknown until apply and refers to no resource of the plan",
                 rc.address
@@ -119,7 +126,12 @@ impl Ctx<'_> {
             .ok_or_else(|| format!("{} has no `{key}`", rc.address))
     }
 
-    fn ip(&mut self, rc: &ResourceChange, after: bool, key: &str) -> Result<Option<Ipv4Addr>, String> {
+    fn ip(
+        &mut self,
+        rc: &ResourceChange,
+        after: bool,
+        key: &str,
+    ) -> Result<Option<Ipv4Addr>, String> {
         match self.get(rc, after, key, 0)? {
             None => Ok(None),
             Some(s) => s
@@ -147,7 +159,9 @@ impl Ctx<'_> {
         let attr = attr.unwrap_or("id");
         let id = || match (&rc, &prior) {
             (Some(rc), _) => self.sim_id(rc),
-            (None, Some(v)) => strv(v, "id").map(|i| self.tr(i)).unwrap_or_else(|| addr.to_string()),
+            (None, Some(v)) => strv(v, "id")
+                .map(|i| self.tr(i))
+                .unwrap_or_else(|| addr.to_string()),
             (None, None) => addr.to_string(),
         };
         match (kind.as_str(), attr) {
@@ -173,13 +187,18 @@ impl Ctx<'_> {
             | ("alicloud_instance", "public_ip") => {
                 Ok(self.public_placeholder(addr, attr).to_string())
             }
-            ("alicloud_ecs_network_interface" | "alicloud_network_interface", "primary_ip_address" | "private_ip") => {
+            (
+                "alicloud_ecs_network_interface" | "alicloud_network_interface",
+                "primary_ip_address" | "private_ip",
+            ) => {
                 let eni = id();
                 self.cloud
                     .enis
                     .get(&eni)
                     .map(|e| e.primary_ip.to_string())
-                    .ok_or_else(|| format!("`{attr}` of {addr} is unknown: the ENI is not created yet"))
+                    .ok_or_else(|| {
+                        format!("`{attr}` of {addr} is unknown: the ENI is not created yet")
+                    })
             }
             ("alicloud_instance", "private_ip" | "primary_ip_address") => {
                 let inst = id();
@@ -189,7 +208,9 @@ impl Ctx<'_> {
                     .and_then(|i| i.primary_eni())
                     .and_then(|e| self.cloud.enis.get(e))
                     .map(|e| e.primary_ip.to_string())
-                    .ok_or_else(|| format!("`{attr}` of {addr} is unknown: the instance is not simulated"))
+                    .ok_or_else(|| {
+                        format!("`{attr}` of {addr} is unknown: the instance is not simulated")
+                    })
             }
             _ => match &rc {
                 Some(rc) if Self::unknown(rc, attr) => self
@@ -237,10 +258,10 @@ impl Ctx<'_> {
 /// The calls for one phase of one resource change.
 pub fn calls(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> Vec<Planned> {
     let r = match rc.kind.as_str() {
-        "alicloud_vpc" => Ok(container(rc, phase, "Vpc")),
-        "alicloud_vswitch" => Ok(container(rc, phase, "VSwitch")),
-        "alicloud_route_table" => Ok(container(rc, phase, "RouteTable")),
-        "alicloud_route_table_attachment" => Ok(route_table_attachment(phase)),
+        "alicloud_vpc" => vpc(cx, rc, phase),
+        "alicloud_vswitch" => vswitch(cx, rc, phase),
+        "alicloud_route_table" => route_table(cx, rc, phase),
+        "alicloud_route_table_attachment" => route_table_attachment(cx, rc, phase),
         "alicloud_instance" => instance(cx, rc, phase),
         "alicloud_security_group" => security_group(cx, rc, phase),
         "alicloud_security_group_rule" => security_group_rule(cx, rc, phase),
@@ -274,33 +295,153 @@ fn not_sim(call: &str, why: &str) -> Planned {
     }
 }
 
-/// VPCs, VSwitches and route tables: vpcsim builds them from the topology only.
-fn container(_rc: &ResourceChange, phase: Phase, what: &str) -> Vec<Planned> {
+fn not_deleted(what: &str) -> Planned {
+    not_sim(
+        &format!("Delete{what}"),
+        "vpcsim has no operation deleting it; it stays in the answers",
+    )
+}
+
+/// alicloud_vpc (docs/r/vpc): `cidr_block`.
+fn vpc(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
+    let c = "CreateVpc";
     match phase {
-        Phase::Create => vec![not_sim(
-            &format!("Create{what}"),
-            "vpcsim has no operation creating it; what the plan puts in it is checked against a topology without it",
-        )],
-        Phase::Delete => vec![not_sim(
-            &format!("Delete{what}"),
-            "vpcsim has no operation deleting it",
-        )],
-        Phase::Update => vec![],
+        Phase::Delete => Ok(vec![not_deleted("Vpc")]),
+        Phase::Update => Ok(vec![]),
+        Phase::Create => {
+            let cidr = cx.need(rc, true, "cidr_block").map_err(|e| (c, e))?;
+            Ok(vec![Planned::Call(Operation::CreateVpc {
+                cidr_block: cidr
+                    .parse()
+                    .map_err(|_| (c, format!("`cidr_block` `{cidr}` is not an IPv4 CIDR")))?,
+                vpc_id: Some(cx.sim_id(rc)),
+            })])
+        }
     }
 }
 
-fn route_table_attachment(phase: Phase) -> Vec<Planned> {
+/// alicloud_vswitch (docs/r/vswitch): `vpc_id`, `zone_id` (older `availability_zone`),
+/// `cidr_block`.
+fn vswitch(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
+    let c = "CreateVSwitch";
     match phase {
-        Phase::Create => vec![not_sim(
-            "AssociateRouteTable",
-            "vpcsim has no operation re-binding a VSwitch to a route table; the VSwitch keeps its table in the answers",
-        )],
-        Phase::Delete => vec![not_sim(
-            "UnassociateRouteTable",
-            "vpcsim has no operation re-binding a VSwitch to a route table; the VSwitch keeps its table in the answers",
-        )],
-        Phase::Update => vec![],
+        Phase::Delete => Ok(vec![not_deleted("VSwitch")]),
+        Phase::Update => Ok(vec![]),
+        Phase::Create => {
+            let e = |x| (c, x);
+            let cidr = cx.need(rc, true, "cidr_block").map_err(e)?;
+            let zone = match cx.get(rc, true, "zone_id", 0).map_err(e)? {
+                Some(z) => z,
+                None => cx.need(rc, true, "availability_zone").map_err(e)?,
+            };
+            Ok(vec![Planned::Call(Operation::CreateVSwitch {
+                vpc_id: cx.need(rc, true, "vpc_id").map_err(e)?,
+                zone_id: zone,
+                cidr_block: cidr
+                    .parse()
+                    .map_err(|_| (c, format!("`cidr_block` `{cidr}` is not an IPv4 CIDR")))?,
+                vswitch_id: Some(cx.sim_id(rc)),
+            })])
+        }
     }
+}
+
+/// alicloud_route_table (docs/r/route_table): `vpc_id`.
+fn route_table(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
+    let c = "CreateRouteTable";
+    match phase {
+        Phase::Delete => Ok(vec![not_deleted("RouteTable")]),
+        Phase::Update => Ok(vec![]),
+        Phase::Create => Ok(vec![Planned::Call(Operation::CreateRouteTable {
+            vpc_id: cx.need(rc, true, "vpc_id").map_err(|e| (c, e))?,
+            route_table_id: Some(cx.sim_id(rc)),
+        })]),
+    }
+}
+
+/// alicloud_route_table_attachment (docs/r/route_table_attachment): `route_table_id`,
+/// `vswitch_id`.
+fn route_table_attachment(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
+    let after = phase != Phase::Delete;
+    let c = if after {
+        "AssociateRouteTable"
+    } else {
+        "UnassociateRouteTable"
+    };
+    if phase == Phase::Update {
+        return Ok(vec![]);
+    }
+    let table = cx.need(rc, after, "route_table_id").map_err(|e| (c, e))?;
+    let vsw = cx.need(rc, after, "vswitch_id").map_err(|e| (c, e))?;
+    Ok(vec![Planned::Call(if after {
+        Operation::AssociateRouteTable {
+            route_table_id: table,
+            vswitch_id: vsw,
+        }
+    } else {
+        Operation::UnassociateRouteTable {
+            route_table_id: table,
+            vswitch_id: vsw,
+        }
+    })])
+}
+
+/// A new instance (docs/r/instance): `vswitch_id`, `security_groups`, `instance_type`,
+/// `private_ip`, `internet_max_bandwidth_out` (> 0: a static public IP),
+/// `instance_charge_type`, `status`.
+fn run_instance(cx: &mut Ctx<'_>, rc: &ResourceChange) -> R {
+    let c = "RunInstances";
+    let e = |x| (c, x);
+    let a = obj(&rc.change.after).clone();
+    let id = cx.sim_id(rc);
+    let mut sgs: Vec<String> = str_list(&a, "security_groups")
+        .into_iter()
+        .map(|g| cx.tr(g))
+        .collect();
+    if sgs.is_empty() && Ctx::unknown(rc, "security_groups") {
+        if let Some((addr, _)) = cx.reference(rc, "security_groups") {
+            sgs.push(cx.resolve(&addr, None, 1).map_err(e)?);
+        }
+    }
+    let Some(first) = sgs.first().cloned() else {
+        return Err((c, format!("{} has no `security_groups`", rc.address)));
+    };
+    let private_ip = if Ctx::unknown(rc, "private_ip") && cx.reference(rc, "private_ip").is_none() {
+        None
+    } else {
+        cx.ip(rc, true, "private_ip").map_err(e)?
+    };
+    let bw = num(&a, "internet_max_bandwidth_out").unwrap_or(0);
+    let public_ip = (bw > 0).then(
+        || match strv(&a, "public_ip").and_then(|s| s.parse().ok()) {
+            Some(ip) => ip,
+            None => cx.public_placeholder(&config_address(&rc.address), "public_ip"),
+        },
+    );
+    let mut out = vec![Planned::Call(Operation::RunInstances {
+        vswitch_id: cx.need(rc, true, "vswitch_id").map_err(e)?,
+        security_group_id: first,
+        instance_type: cx.need(rc, true, "instance_type").map_err(e)?,
+        private_ip_address: private_ip,
+        internet_max_bandwidth_out: u32::try_from(bw).unwrap_or(0),
+        instance_charge_type: strv(&a, "instance_charge_type")
+            .and_then(|c| serde_json::from_value(Value::String(c)).ok()),
+        instance_id: Some(id.clone()),
+        public_ip_address: public_ip,
+        // [decision] public images run multi-nic-util, as for instances of the prior state.
+        guest_policy_routes: true,
+    })];
+    for g in sgs.iter().skip(1) {
+        out.push(Planned::Call(Operation::JoinSecurityGroup {
+            security_group_id: g.clone(),
+            instance_id: Some(id.clone()),
+            network_interface_id: None,
+        }));
+    }
+    if strv(&a, "status").as_deref() == Some("Stopped") {
+        out.push(Planned::Call(Operation::StopInstance { instance_id: id }));
+    }
+    Ok(out)
 }
 
 /// alicloud_instance (docs/r/instance): `internet_max_bandwidth_out` (0 releases a VPC
@@ -309,8 +450,13 @@ fn route_table_attachment(phase: Phase) -> Vec<Planned> {
 fn instance(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
     let id = cx.sim_id(rc);
     match phase {
-        Phase::Create => return Ok(vec![not_sim("RunInstances", "vpcsim has no operation launching an instance; it is absent from the answers")]),
-        Phase::Delete => return Ok(vec![not_sim("DeleteInstance", "vpcsim has no operation releasing an instance; it stays in the answers")]),
+        Phase::Create => return run_instance(cx, rc),
+        Phase::Delete => {
+            return Ok(vec![not_sim(
+                "DeleteInstance",
+                "vpcsim has no operation releasing an instance; it stays in the answers",
+            )])
+        }
         Phase::Update => {}
     }
     let (b, a) = (obj(&rc.change.before), obj(&rc.change.after));
@@ -318,8 +464,15 @@ fn instance(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
     let changed = |k: &str| b.get(k) != a.get(k) || Ctx::unknown(rc, k);
     if changed("instance_charge_type") {
         if let Some(c) = strv(a, "instance_charge_type") {
-            let charge = serde_json::from_value(Value::String(c.clone()))
-                .map_err(|_| ("ModifyInstanceChargeType", format!("{}: instance_charge_type `{c}` is not PrePaid or PostPaid", rc.address)))?;
+            let charge = serde_json::from_value(Value::String(c.clone())).map_err(|_| {
+                (
+                    "ModifyInstanceChargeType",
+                    format!(
+                        "{}: instance_charge_type `{c}` is not PrePaid or PostPaid",
+                        rc.address
+                    ),
+                )
+            })?;
             out.push(Planned::Call(Operation::ModifyInstanceChargeType {
                 instance_id: id.clone(),
                 instance_charge_type: charge,
@@ -345,7 +498,10 @@ fn instance(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
         }
     }
     if changed("security_groups") {
-        let (old, new) = (str_list(b, "security_groups"), str_list(a, "security_groups"));
+        let (old, new) = (
+            str_list(b, "security_groups"),
+            str_list(a, "security_groups"),
+        );
         // The provider joins the new groups before leaving the old ones, so the
         // instance never has none.
         for g in new.iter().filter(|g| !old.contains(g)) {
@@ -365,12 +521,21 @@ fn instance(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
     }
     if changed("status") {
         match strv(a, "status").as_deref() {
-            Some("Stopped") => out.push(Planned::Call(Operation::StopInstance { instance_id: id.clone() })),
-            Some("Running") => out.push(Planned::Call(Operation::StartInstance { instance_id: id.clone() })),
+            Some("Stopped") => out.push(Planned::Call(Operation::StopInstance {
+                instance_id: id.clone(),
+            })),
+            Some("Running") => out.push(Planned::Call(Operation::StartInstance {
+                instance_id: id.clone(),
+            })),
             _ => {}
         }
     }
-    for k in ["vswitch_id", "private_ip", "secondary_private_ips", "secondary_private_ip_address_count"] {
+    for k in [
+        "vswitch_id",
+        "private_ip",
+        "secondary_private_ips",
+        "secondary_private_ip_address_count",
+    ] {
         if b.get(k) != a.get(k) && !(Ctx::unknown(rc, k) && k != "vswitch_id") {
             out.push(not_sim(
                 "ModifyInstanceVpcAttribute",
@@ -389,7 +554,14 @@ fn security_group(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
         Phase::Create => {
             let a = obj(&rc.change.after);
             let kind = strv(a, "security_group_type")
-                .map(|t| serde_json::from_value(Value::String(t.clone())).map_err(|_| (c, format!("security_group_type `{t}` is not normal or enterprise"))))
+                .map(|t| {
+                    serde_json::from_value(Value::String(t.clone())).map_err(|_| {
+                        (
+                            c,
+                            format!("security_group_type `{t}` is not normal or enterprise"),
+                        )
+                    })
+                })
                 .transpose()?;
             let mut out = vec![Planned::Call(Operation::CreateSecurityGroup {
                 vpc_id: cx.need(rc, true, "vpc_id").map_err(|e| (c, e))?,
@@ -402,11 +574,17 @@ fn security_group(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
             }
             Ok(out)
         }
-        Phase::Delete => Ok(vec![not_sim("DeleteSecurityGroup", "vpcsim has no operation deleting a security group")]),
+        Phase::Delete => Ok(vec![not_sim(
+            "DeleteSecurityGroup",
+            "vpcsim has no operation deleting a security group",
+        )]),
         Phase::Update => {
             let (b, a) = (obj(&rc.change.before), obj(&rc.change.after));
             if b.get("inner_access_policy") != a.get("inner_access_policy") {
-                return Ok(vec![not_sim("ModifySecurityGroupPolicy", "vpcsim does not simulate changing inner_access_policy")]);
+                return Ok(vec![not_sim(
+                    "ModifySecurityGroupPolicy",
+                    "vpcsim does not simulate changing inner_access_policy",
+                )]);
             }
             Ok(vec![])
         }
@@ -461,7 +639,11 @@ pub fn rule_spec(v: &Map<String, Value>) -> Result<Option<(String, toml::Value)>
         return Ok(None);
     };
     let mut m = toml::Table::new();
-    let dir = if f.direction == Direction::Ingress { "ingress" } else { "egress" };
+    let dir = if f.direction == Direction::Ingress {
+        "ingress"
+    } else {
+        "egress"
+    };
     m.insert("direction".into(), dir.into());
     m.insert("protocol".into(), f.protocol.to_lowercase().into());
     m.insert("ports".into(), f.ports.into());
@@ -477,8 +659,17 @@ pub fn rule_spec(v: &Map<String, Value>) -> Result<Option<(String, toml::Value)>
     Ok(Some((f.sg, toml::Value::Table(m))))
 }
 
-fn rule_permission(cx: &mut Ctx<'_>, rc: &ResourceChange, after: bool) -> Result<Option<(Direction, RulePermission)>, String> {
-    let mut v = obj(if after { &rc.change.after } else { &rc.change.before }).clone();
+fn rule_permission(
+    cx: &mut Ctx<'_>,
+    rc: &ResourceChange,
+    after: bool,
+) -> Result<Option<(Direction, RulePermission)>, String> {
+    let mut v = obj(if after {
+        &rc.change.after
+    } else {
+        &rc.change.before
+    })
+    .clone();
     // Unknown references (a group created in the same plan) resolve to its sim id.
     for k in ["security_group_id", "source_security_group_id"] {
         if after && Ctx::unknown(rc, k) {
@@ -493,17 +684,34 @@ fn rule_permission(cx: &mut Ctx<'_>, rc: &ResourceChange, after: bool) -> Result
     let ingress = f.direction == Direction::Ingress;
     let cidr = f
         .cidr
-        .map(|c| c.parse().map_err(|_| format!("`cidr_ip` `{c}` is not an IPv4 CIDR")))
+        .map(|c| {
+            c.parse()
+                .map_err(|_| format!("`cidr_ip` `{c}` is not an IPv4 CIDR"))
+        })
         .transpose()?;
     let p = RulePermission {
         security_group_id: cx.tr(f.sg),
-        ip_protocol: serde_json::from_value(Value::String(f.protocol.to_lowercase()))
-            .map_err(|_| format!("`ip_protocol` `{}` is not tcp, udp, icmp, gre or all", f.protocol))?,
+        ip_protocol: serde_json::from_value(Value::String(f.protocol.to_lowercase())).map_err(
+            |_| {
+                format!(
+                    "`ip_protocol` `{}` is not tcp, udp, icmp, gre or all",
+                    f.protocol
+                )
+            },
+        )?,
         port_range: f.ports,
         source_cidr_ip: if ingress { cidr } else { None },
-        source_group_id: if ingress { f.group.clone().map(|g| cx.tr(g)) } else { None },
+        source_group_id: if ingress {
+            f.group.clone().map(|g| cx.tr(g))
+        } else {
+            None
+        },
         dest_cidr_ip: if ingress { None } else { cidr },
-        dest_group_id: if ingress { None } else { f.group.map(|g| cx.tr(g)) },
+        dest_group_id: if ingress {
+            None
+        } else {
+            f.group.map(|g| cx.tr(g))
+        },
         policy: serde_json::from_value(Value::String(f.policy.to_lowercase())).ok(),
         priority: u8::try_from(f.priority).ok(),
         description: Some(f.description),
@@ -517,7 +725,11 @@ fn security_group_rule(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R
         // Only `description` is updatable (ModifySecurityGroupRule): no forwarding change.
         return Ok(vec![]);
     }
-    let call = if after { "AuthorizeSecurityGroup" } else { "RevokeSecurityGroup" };
+    let call = if after {
+        "AuthorizeSecurityGroup"
+    } else {
+        "RevokeSecurityGroup"
+    };
     match rule_permission(cx, rc, after).map_err(|e| (call, format!("{}: {e}", rc.address)))? {
         None => {
             cx.warnings.add("security group rule not modelled", &rc.address, "IPv6 rules, prefix lists and icmpv6 are not modelled; the rule's change is left out");
@@ -541,10 +753,16 @@ fn eni(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
     let c = "CreateNetworkInterface";
     let groups = |m: &Map<String, Value>| {
         let g = str_list(m, "security_group_ids");
-        if g.is_empty() { str_list(m, "security_groups") } else { g }
+        if g.is_empty() {
+            str_list(m, "security_groups")
+        } else {
+            g
+        }
     };
     match phase {
-        Phase::Delete => Ok(vec![Planned::Call(Operation::DeleteNetworkInterface { network_interface_id: id })]),
+        Phase::Delete => Ok(vec![Planned::Call(Operation::DeleteNetworkInterface {
+            network_interface_id: id,
+        })]),
         Phase::Create => {
             let a = obj(&rc.change.after).clone();
             let mut sgs: Vec<String> = groups(&a).into_iter().map(|g| cx.tr(g)).collect();
@@ -571,7 +789,8 @@ fn eni(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
                 vswitch_id: cx.need(rc, true, "vswitch_id").map_err(|e| (c, e))?,
                 security_group_id: first,
                 primary_ip_address: ip,
-                network_interface_name: strv(&a, "network_interface_name").or_else(|| strv(&a, "name")),
+                network_interface_name: strv(&a, "network_interface_name")
+                    .or_else(|| strv(&a, "name")),
                 description: strv(&a, "description"),
                 network_interface_id: Some(id.clone()),
             })];
@@ -595,21 +814,36 @@ fn eni(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
             if !ips.is_empty() || count.is_some() {
                 out.push(Planned::Call(Operation::AssignPrivateIpAddresses {
                     network_interface_id: id,
-                    secondary_private_ip_address_count: if ips.is_empty() { count.and_then(|n| u32::try_from(n).ok()) } else { None },
+                    secondary_private_ip_address_count: if ips.is_empty() {
+                        count.and_then(|n| u32::try_from(n).ok())
+                    } else {
+                        None
+                    },
                     private_ip_address: ips,
                 }));
             }
             Ok(out)
         }
         Phase::Update => {
-            let (b, a) = (obj(&rc.change.before).clone(), obj(&rc.change.after).clone());
+            let (b, a) = (
+                obj(&rc.change.before).clone(),
+                obj(&rc.change.after).clone(),
+            );
             let (old, new) = (groups(&b), groups(&a));
             let mut out = vec![];
             for g in new.iter().filter(|g| !old.contains(g)) {
-                out.push(Planned::Call(Operation::JoinSecurityGroup { security_group_id: cx.tr(g.clone()), instance_id: None, network_interface_id: Some(id.clone()) }));
+                out.push(Planned::Call(Operation::JoinSecurityGroup {
+                    security_group_id: cx.tr(g.clone()),
+                    instance_id: None,
+                    network_interface_id: Some(id.clone()),
+                }));
             }
             for g in old.iter().filter(|g| !new.contains(g)) {
-                out.push(Planned::Call(Operation::LeaveSecurityGroup { security_group_id: cx.tr(g.clone()), instance_id: None, network_interface_id: Some(id.clone()) }));
+                out.push(Planned::Call(Operation::LeaveSecurityGroup {
+                    security_group_id: cx.tr(g.clone()),
+                    instance_id: None,
+                    network_interface_id: Some(id.clone()),
+                }));
             }
             let ips = |m: &Map<String, Value>| {
                 let mut v = str_list(m, "private_ip_addresses");
@@ -617,9 +851,17 @@ fn eni(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
                 v
             };
             let (oi, ni) = (ips(&b), ips(&a));
-            let added: Vec<Ipv4Addr> = ni.iter().filter(|x| !oi.contains(x)).filter_map(|s| s.parse().ok()).collect();
+            let added: Vec<Ipv4Addr> = ni
+                .iter()
+                .filter(|x| !oi.contains(x))
+                .filter_map(|s| s.parse().ok())
+                .collect();
             if !added.is_empty() {
-                out.push(Planned::Call(Operation::AssignPrivateIpAddresses { network_interface_id: id.clone(), private_ip_address: added, secondary_private_ip_address_count: None }));
+                out.push(Planned::Call(Operation::AssignPrivateIpAddresses {
+                    network_interface_id: id.clone(),
+                    private_ip_address: added,
+                    secondary_private_ip_address_count: None,
+                }));
             }
             if oi.iter().any(|x| !ni.contains(x)) {
                 out.push(not_sim("UnassignPrivateIpAddresses", "vpcsim has no operation removing a secondary private IP; it stays in the answers"));
@@ -633,16 +875,28 @@ fn eni(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
 /// `network_interface_id`, `instance_id`.
 fn eni_attachment(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
     let after = phase != Phase::Delete;
-    let c = if after { "AttachNetworkInterface" } else { "DetachNetworkInterface" };
+    let c = if after {
+        "AttachNetworkInterface"
+    } else {
+        "DetachNetworkInterface"
+    };
     if phase == Phase::Update {
         return Ok(vec![]);
     }
-    let eni = cx.need(rc, after, "network_interface_id").map_err(|e| (c, e))?;
+    let eni = cx
+        .need(rc, after, "network_interface_id")
+        .map_err(|e| (c, e))?;
     let inst = cx.need(rc, after, "instance_id").map_err(|e| (c, e))?;
     Ok(vec![Planned::Call(if after {
-        Operation::AttachNetworkInterface { network_interface_id: eni, instance_id: inst }
+        Operation::AttachNetworkInterface {
+            network_interface_id: eni,
+            instance_id: inst,
+        }
     } else {
-        Operation::DetachNetworkInterface { network_interface_id: eni, instance_id: inst }
+        Operation::DetachNetworkInterface {
+            network_interface_id: eni,
+            instance_id: inst,
+        }
     })])
 }
 
@@ -651,7 +905,9 @@ fn eni_attachment(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
 fn eip_address(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
     let id = cx.sim_id(rc);
     match phase {
-        Phase::Delete => Ok(vec![Planned::Call(Operation::ReleaseEipAddress { allocation_id: id })]),
+        Phase::Delete => Ok(vec![Planned::Call(Operation::ReleaseEipAddress {
+            allocation_id: id,
+        })]),
         Phase::Update => Ok(vec![]),
         Phase::Create => {
             let a = obj(&rc.change.after).clone();
@@ -660,7 +916,8 @@ fn eip_address(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
                 None => cx.public_placeholder(&config_address(&rc.address), "ip_address"),
             };
             Ok(vec![Planned::Call(Operation::AllocateEipAddress {
-                internet_charge_type: strv(&a, "internet_charge_type").and_then(|c| serde_json::from_value(Value::String(c)).ok()),
+                internet_charge_type: strv(&a, "internet_charge_type")
+                    .and_then(|c| serde_json::from_value(Value::String(c)).ok()),
                 resource_group_id: strv(&a, "resource_group_id"),
                 ip_address: Some(ip),
                 allocation_id: Some(id),
@@ -684,7 +941,11 @@ fn target(cx: &Ctx<'_>, given: Option<String>, id: &str) -> Result<EipTarget, St
             } else if c.havips.contains_key(id) {
                 Some("alicloud_havip")
             } else {
-                cx.plan.changes.iter().find(|r| r.address == id).map(|r| r.kind.as_str())
+                cx.plan
+                    .changes
+                    .iter()
+                    .find(|r| r.address == id)
+                    .map(|r| r.kind.as_str())
             };
             super::state::target_type(kind, id).to_string()
         }
@@ -697,7 +958,11 @@ fn target(cx: &Ctx<'_>, given: Option<String>, id: &str) -> Result<EipTarget, St
 /// `instance_type`, `mode`, `private_ip_address`.
 fn eip_association(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
     let after = phase != Phase::Delete;
-    let c = if after { "AssociateEipAddress" } else { "UnassociateEipAddress" };
+    let c = if after {
+        "AssociateEipAddress"
+    } else {
+        "UnassociateEipAddress"
+    };
     if phase == Phase::Update {
         return Ok(vec![]);
     }
@@ -706,10 +971,21 @@ fn eip_association(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
     let given = cx.get(rc, after, "instance_type", 0).ok().flatten();
     let ty = target(cx, given, &inst).map_err(|e| (c, e))?;
     if !after {
-        return Ok(vec![Planned::Call(Operation::UnassociateEipAddress { allocation_id: eip, instance_id: inst, instance_type: Some(ty) })]);
+        return Ok(vec![Planned::Call(Operation::UnassociateEipAddress {
+            allocation_id: eip,
+            instance_id: inst,
+            instance_type: Some(ty),
+        })]);
     }
     let mode: Option<EniMode> = match cx.get(rc, true, "mode", 0).ok().flatten() {
-        Some(m) => Some(serde_json::from_value(Value::String(m.clone())).map_err(|_| (c, format!("`mode` `{m}` is not NAT, BINDED or MULTI_BINDED")))?),
+        Some(m) => Some(
+            serde_json::from_value(Value::String(m.clone())).map_err(|_| {
+                (
+                    c,
+                    format!("`mode` `{m}` is not NAT, BINDED or MULTI_BINDED"),
+                )
+            })?,
+        ),
         None => None,
     };
     let ip = cx.ip(rc, true, "private_ip_address").map_err(|e| (c, e))?;
@@ -717,7 +993,11 @@ fn eip_association(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
         allocation_id: eip,
         instance_id: inst,
         instance_type: Some(ty),
-        mode: if ty == EipTarget::NetworkInterface { mode } else { None },
+        mode: if ty == EipTarget::NetworkInterface {
+            mode
+        } else {
+            None
+        },
         private_ip_address: ip,
     })])
 }
@@ -726,11 +1006,17 @@ fn eip_association(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
 fn nat_gateway(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
     let c = "CreateNatGateway";
     match phase {
-        Phase::Delete => Ok(vec![not_sim("DeleteNatGateway", "vpcsim has no operation deleting a NAT gateway; it stays in the answers")]),
+        Phase::Delete => Ok(vec![not_sim(
+            "DeleteNatGateway",
+            "vpcsim has no operation deleting a NAT gateway; it stays in the answers",
+        )]),
         Phase::Update => Ok(vec![]),
         Phase::Create => {
             if strv(obj(&rc.change.after), "network_type").as_deref() == Some("intranet") {
-                return Ok(vec![not_sim(c, "a VPC (intranet) NAT gateway is not modelled")]);
+                return Ok(vec![not_sim(
+                    c,
+                    "a VPC (intranet) NAT gateway is not modelled",
+                )]);
             }
             Ok(vec![Planned::Call(Operation::CreateNatGateway {
                 vpc_id: cx.need(rc, true, "vpc_id").map_err(|e| (c, e))?,
@@ -764,8 +1050,13 @@ fn snat_entry(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
         }
         Phase::Update => {
             let (b, a) = (obj(&rc.change.before), obj(&rc.change.after));
-            if b.get("snat_ip") != a.get("snat_ip") || b.get("eip_affinity") != a.get("eip_affinity") {
-                return Ok(vec![not_sim("ModifySnatEntry", "vpcsim has no operation changing a SNAT entry's addresses in place")]);
+            if b.get("snat_ip") != a.get("snat_ip")
+                || b.get("eip_affinity") != a.get("eip_affinity")
+            {
+                return Ok(vec![not_sim(
+                    "ModifySnatEntry",
+                    "vpcsim has no operation changing a SNAT entry's addresses in place",
+                )]);
             }
             Ok(vec![])
         }
@@ -776,11 +1067,18 @@ fn snat_entry(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
             Ok(vec![Planned::Call(Operation::CreateSnatEntry {
                 snat_table_id: cx.need(rc, true, "snat_table_id").map_err(e)?,
                 source_vswitch_id: cx.get(rc, true, "source_vswitch_id", 0).map_err(e)?,
-                source_cidr: cidr.map(|s| s.parse().map_err(|_| (c, format!("`source_cidr` `{s}` is not an IPv4 CIDR")))).transpose()?,
+                source_cidr: cidr
+                    .map(|s| {
+                        s.parse()
+                            .map_err(|_| (c, format!("`source_cidr` `{s}` is not an IPv4 CIDR")))
+                    })
+                    .transpose()?,
                 network_interface_id: None,
                 snat_ip: cx.need(rc, true, "snat_ip").map_err(e)?,
                 eip_affinity: num(obj(&rc.change.after), "eip_affinity") == Some(1),
-                snat_entry_id: Some(strv(obj(&rc.change.after), "snat_entry_id").unwrap_or_else(|| cx.sim_id(rc))),
+                snat_entry_id: Some(
+                    strv(obj(&rc.change.after), "snat_entry_id").unwrap_or_else(|| cx.sim_id(rc)),
+                ),
             })])
         }
     }
@@ -797,12 +1095,21 @@ fn forward_entry(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
                 forward_entry_id: entry_id(cx, rc, "forward_entry_id"),
             })])
         }
-        Phase::Update => Ok(vec![not_sim("ModifyForwardEntry", "vpcsim has no operation changing a DNAT entry in place")]),
+        Phase::Update => Ok(vec![not_sim(
+            "ModifyForwardEntry",
+            "vpcsim has no operation changing a DNAT entry in place",
+        )]),
         Phase::Create => {
             let c = "CreateForwardEntry";
             let e = |x| (c, x);
-            let ext = cx.ip(rc, true, "external_ip").map_err(e)?.ok_or((c, format!("{} has no `external_ip`", rc.address)))?;
-            let int = cx.ip(rc, true, "internal_ip").map_err(e)?.ok_or((c, format!("{} has no `internal_ip`", rc.address)))?;
+            let ext = cx
+                .ip(rc, true, "external_ip")
+                .map_err(e)?
+                .ok_or((c, format!("{} has no `external_ip`", rc.address)))?;
+            let int = cx
+                .ip(rc, true, "internal_ip")
+                .map_err(e)?
+                .ok_or((c, format!("{} has no `internal_ip`", rc.address)))?;
             let proto = cx.need(rc, true, "ip_protocol").map_err(e)?;
             Ok(vec![Planned::Call(Operation::CreateForwardEntry {
                 forward_table_id: cx.need(rc, true, "forward_table_id").map_err(e)?,
@@ -810,7 +1117,8 @@ fn forward_entry(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
                 external_port: cx.need(rc, true, "external_port").map_err(e)?,
                 internal_ip: int,
                 internal_port: cx.need(rc, true, "internal_port").map_err(e)?,
-                ip_protocol: serde_json::from_value(Value::String(proto.clone())).map_err(|_| (c, format!("`ip_protocol` `{proto}` is not tcp, udp or any")))?,
+                ip_protocol: serde_json::from_value(Value::String(proto.clone()))
+                    .map_err(|_| (c, format!("`ip_protocol` `{proto}` is not tcp, udp or any")))?,
                 forward_entry_id: Some(cx.sim_id(rc)),
             })])
         }
@@ -821,16 +1129,28 @@ fn forward_entry(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
 /// `nexthop_type`, `nexthop_id`.
 fn route_entry(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
     let after = phase != Phase::Delete;
-    let c = if after { "CreateRouteEntry" } else { "DeleteRouteEntry" };
+    let c = if after {
+        "CreateRouteEntry"
+    } else {
+        "DeleteRouteEntry"
+    };
     if phase == Phase::Update {
         return Ok(vec![]);
     }
     let e = |x| (c, x);
     let table = cx.need(rc, after, "route_table_id").map_err(e)?;
     let dest = cx.need(rc, after, "destination_cidrblock").map_err(e)?;
-    let dest = dest.parse().map_err(|_| (c, format!("`destination_cidrblock` `{dest}` is not an IPv4 CIDR")))?;
+    let dest = dest.parse().map_err(|_| {
+        (
+            c,
+            format!("`destination_cidrblock` `{dest}` is not an IPv4 CIDR"),
+        )
+    })?;
     if !after {
-        return Ok(vec![Planned::Call(Operation::DeleteRouteEntry { route_table_id: table, destination_cidr_block: dest })]);
+        return Ok(vec![Planned::Call(Operation::DeleteRouteEntry {
+            route_table_id: table,
+            destination_cidr_block: dest,
+        })]);
     }
     Ok(vec![Planned::Call(Operation::CreateRouteEntry {
         route_table_id: table,

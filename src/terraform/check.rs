@@ -95,7 +95,11 @@ pub fn check_plan(plan: &Plan) -> PlanReport {
     for rc in &plan.changes {
         if rc.mode == "managed"
             && !super::SUPPORTED.contains(&rc.kind.as_str())
-            && rc.change.actions.iter().any(|a| a != "no-op" && a != "read")
+            && rc
+                .change
+                .actions
+                .iter()
+                .any(|a| a != "no-op" && a != "read")
         {
             warnings.add(
                 "resource type not modelled",
@@ -164,24 +168,55 @@ pub fn check_plan(plan: &Plan) -> PlanReport {
                 Planned::Call(op) => match cloud.apply(&op) {
                     Ok(changes) => {
                         learn_unknowns(&op, &cloud, &rc.address, &mut unknowns);
-                        ops.push(report(op.name(), OpStatus::Ok, None, "OK".into(), false, changes));
+                        ops.push(report(
+                            op.name(),
+                            OpStatus::Ok,
+                            None,
+                            "OK".into(),
+                            false,
+                            changes,
+                        ));
                     }
                     Err(e) => {
                         let own = e.is_own();
                         blocked.insert(ca.clone(), format!("the cloud refuses ({})", e.code));
-                        ops.push(report(op.name(), OpStatus::Refused, Some(e.code), e.message, own, vec![]));
+                        ops.push(report(
+                            op.name(),
+                            OpStatus::Refused,
+                            Some(e.code),
+                            e.message,
+                            own,
+                            vec![],
+                        ));
                         break;
                     }
                 },
                 Planned::NotSimulated { call, why } => {
                     if node.phase == Phase::Create {
-                        blocked.insert(ca.clone(), format!("vpcsim does not simulate creating ({call})"));
+                        blocked.insert(
+                            ca.clone(),
+                            format!("vpcsim does not simulate creating ({call})"),
+                        );
                     }
-                    ops.push(report(&call, OpStatus::NotSimulated, None, why, false, vec![]));
+                    ops.push(report(
+                        &call,
+                        OpStatus::NotSimulated,
+                        None,
+                        why,
+                        false,
+                        vec![],
+                    ));
                 }
                 Planned::Unresolved { call, why } => {
                     blocked.insert(ca.clone(), format!("could not be checked ({call})"));
-                    ops.push(report(&call, OpStatus::NotChecked, None, why, false, vec![]));
+                    ops.push(report(
+                        &call,
+                        OpStatus::NotChecked,
+                        None,
+                        why,
+                        false,
+                        vec![],
+                    ));
                     break;
                 }
             }
@@ -214,20 +249,26 @@ pub fn check_plan(plan: &Plan) -> PlanReport {
 
 /// Addresses the cloud chose during a call for values the plan leaves unknown.
 fn learn_unknowns(op: &Operation, cloud: &crate::model::Cloud, address: &str, u: &mut Unknowns) {
-    if let Operation::CreateNetworkInterface {
-        primary_ip_address: None,
-        network_interface_id: Some(id),
-        ..
-    } = op
-    {
-        if let Some(e) = cloud.enis.get(id) {
-            u.0.push(Unknown {
-                value: e.primary_ip.to_string(),
-                resource: address.to_string(),
-                attribute: "primary_ip_address".into(),
-                placeholder: "the first idle address of the VSwitch, as the cloud assigns one".into(),
-            });
-        }
+    let (eni, attribute) = match op {
+        Operation::CreateNetworkInterface {
+            primary_ip_address: None,
+            network_interface_id: Some(id),
+            ..
+        } => (id.clone(), "primary_ip_address"),
+        Operation::RunInstances {
+            private_ip_address: None,
+            instance_id: Some(id),
+            ..
+        } => (format!("{id}-eth0"), "private_ip"),
+        _ => return,
+    };
+    if let Some(e) = cloud.enis.get(&eni) {
+        u.0.push(Unknown {
+            value: e.primary_ip.to_string(),
+            resource: address.to_string(),
+            attribute: attribute.into(),
+            placeholder: "the first idle address of the VSwitch, as the cloud assigns one".into(),
+        });
     }
 }
 

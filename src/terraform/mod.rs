@@ -162,11 +162,27 @@ impl Warnings {
 /// Why a plan could not be read; every message names the file or resource and the fix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlanError {
-    Io { path: String, message: String },
-    Json { file: String, line: usize, column: usize, message: String },
-    Version { file: String, version: String },
-    NoState { file: String },
-    State { address: String, message: String },
+    Io {
+        path: String,
+        message: String,
+    },
+    Json {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    Version {
+        file: String,
+        version: String,
+    },
+    NoState {
+        file: String,
+    },
+    State {
+        address: String,
+        message: String,
+    },
     Scenario(ScenarioError),
 }
 
@@ -199,6 +215,9 @@ impl fmt::Display for PlanError {
 
 impl std::error::Error for PlanError {}
 
+/// A prior-state resource: its type, its values, the `depends_on` the state recorded.
+pub type Prior = (String, Map<String, Value>, Vec<String>);
+
 /// A loaded plan: the starting cloud and the changes to check.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -210,7 +229,7 @@ pub struct Plan {
     pub refs: std::sync::Arc<ConfigRefs>,
     pub ids: IdMap,
     /// Prior-state values by address, and the `depends_on` the state records.
-    pub prior: BTreeMap<String, (String, Map<String, Value>, Vec<String>)>,
+    pub prior: BTreeMap<String, Prior>,
     pub warnings: Warnings,
 }
 
@@ -261,7 +280,10 @@ pub fn load(plan_path: &Path, state_path: Option<&Path>) -> Result<Plan, PlanErr
             values: Some(v), ..
         }) => &v.root_module,
         _ if plan.resource_changes.iter().all(|r| {
-            r.change.actions.iter().all(|a| a == "create" || a == "no-op" || a == "read")
+            r.change
+                .actions
+                .iter()
+                .all(|a| a == "create" || a == "no-op" || a == "read")
         }) =>
         {
             // Nothing exists yet: an empty account is the true starting point.
@@ -273,8 +295,23 @@ pub fn load(plan_path: &Path, state_path: Option<&Path>) -> Result<Plan, PlanErr
     let mut warnings = Warnings::default();
     let ids = state::id_map(&resources);
     let region = region_of(plan.configuration.as_ref());
-    let toml = state::scenario_toml(&file, &region, &resources, &ids, &mut warnings)?;
-    let sc = Scenario::parse(&toml, &format!("{file} (prior state)")).map_err(PlanError::Scenario)?;
+    // Types of instances the plan launches or resizes need limits in the topology too.
+    let planned_types = plan
+        .resource_changes
+        .iter()
+        .filter(|r| r.kind == "alicloud_instance")
+        .filter_map(|r| strv(r.change.after.as_object()?, "instance_type"))
+        .collect();
+    let toml = state::scenario_toml(
+        &file,
+        &region,
+        &resources,
+        &ids,
+        &planned_types,
+        &mut warnings,
+    )?;
+    let sc =
+        Scenario::parse(&toml, &format!("{file} (prior state)")).map_err(PlanError::Scenario)?;
     let refs = ConfigRefs::read(plan.configuration.as_ref());
     if refs.modules_seen {
         warnings.add(

@@ -56,9 +56,18 @@ pub fn order(changes: &[ResourceChange], deps: &[BTreeSet<String>]) -> (Vec<Node
         }
         let a: Vec<&str> = rc.change.actions.iter().map(String::as_str).collect();
         let (c, d, u) = (
-            Node { phase: Phase::Create, rc: i },
-            Node { phase: Phase::Delete, rc: i },
-            Node { phase: Phase::Update, rc: i },
+            Node {
+                phase: Phase::Create,
+                rc: i,
+            },
+            Node {
+                phase: Phase::Delete,
+                rc: i,
+            },
+            Node {
+                phase: Phase::Update,
+                rc: i,
+            },
         );
         let mine = match a.as_slice() {
             ["create"] => vec![c],
@@ -75,7 +84,9 @@ pub fn order(changes: &[ResourceChange], deps: &[BTreeSet<String>]) -> (Vec<Node
             _ => vec![],
         };
         nodes.extend(&mine);
-        of.entry(config_address(&rc.address)).or_default().extend(mine);
+        of.entry(config_address(&rc.address))
+            .or_default()
+            .extend(mine);
     }
     for (i, rc) in changes.iter().enumerate() {
         for dep in &deps[i] {
@@ -119,7 +130,11 @@ pub fn order(changes: &[ResourceChange], deps: &[BTreeSet<String>]) -> (Vec<Node
         out_edges.entry(*a).or_default().push(*b);
         *indeg.entry(*b).or_default() += 1;
     }
-    let mut ready: BTreeSet<Node> = indeg.iter().filter(|(_, d)| **d == 0).map(|(n, _)| *n).collect();
+    let mut ready: BTreeSet<Node> = indeg
+        .iter()
+        .filter(|(_, d)| **d == 0)
+        .map(|(n, _)| *n)
+        .collect();
     let mut done = vec![];
     while let Some(n) = ready.pop_first() {
         done.push(n);

@@ -75,6 +75,7 @@ pub fn scenario_toml(
     region: &str,
     resources: &[&StateResource],
     ids: &IdMap,
+    planned_types: &BTreeSet<String>,
     w: &mut Warnings,
 ) -> Result<String, PlanError> {
     let managed: Vec<&StateResource> = resources
@@ -124,7 +125,11 @@ pub fn scenario_toml(
         ]));
         route_tables.insert(format!("vtb-{id}"), (id, vec![]));
         if strv(&r.values, "ipv6_cidr_block").is_some() {
-            w.add("IPv6", &r.address, "IPv6 is not modelled; only IPv4 answers");
+            w.add(
+                "IPv6",
+                &r.address,
+                "IPv6 is not modelled; only IPv4 answers",
+            );
         }
     }
     // alicloud_route_table: `vpc_id` (docs/r/route_table).
@@ -135,10 +140,7 @@ pub fn scenario_toml(
     // (docs/r/route_table_attachment).
     let mut vsw_table: BTreeMap<String, String> = BTreeMap::new();
     for r in of("alicloud_route_table_attachment") {
-        vsw_table.insert(
-            need(r, "vswitch_id")?,
-            tr(ids, need(r, "route_table_id")?),
-        );
+        vsw_table.insert(need(r, "vswitch_id")?, tr(ids, need(r, "route_table_id")?));
     }
     // alicloud_vswitch: `vpc_id`, `cidr_block`, `zone_id` (older `availability_zone`)
     // (docs/r/vswitch).
@@ -235,21 +237,27 @@ pub fn scenario_toml(
         .map(|t| t.name)
         .collect();
     let mut added_types = BTreeSet::new();
-    for r in of("alicloud_instance") {
-        let id = need(r, "id")?;
-        let ty = strv(&r.values, "instance_type").unwrap_or_else(|| "ecs.g6.large".into());
-        if !known.contains(&ty) && added_types.insert(ty.clone()) {
+    let mut add_type = |ty: &str, w: &mut Warnings| {
+        if !known.contains(ty) && added_types.insert(ty.to_string()) {
             w.add(
                 "instance type limits assumed",
-                &ty,
+                ty,
                 "vpcsim does not know this type's ENI and private-IP limits; those of ecs.g6.large (2 ENIs, 6 IPs per ENI) are assumed",
             );
             types.push(t(vec![
-                ("name", s(&ty)),
+                ("name", s(ty)),
                 ("max_enis", toml::Value::Integer(2)),
                 ("max_private_ips_per_eni", toml::Value::Integer(6)),
             ]));
         }
+    };
+    for ty in planned_types {
+        add_type(ty, w);
+    }
+    for r in of("alicloud_instance") {
+        let id = need(r, "id")?;
+        let ty = strv(&r.values, "instance_type").unwrap_or_else(|| "ecs.g6.large".into());
+        add_type(&ty, w);
         let mut v = vec![
             ("id", s(&id)),
             ("instance_type", s(&ty)),
@@ -264,7 +272,10 @@ pub fn scenario_toml(
             ),
             // [decision] Alibaba Cloud public images run multi-nic-util (policy routes per
             // secondary ENI); a plan does not describe the guest.
-            ("guest", t(vec![("policy_routes", toml::Value::Boolean(true))])),
+            (
+                "guest",
+                t(vec![("policy_routes", toml::Value::Boolean(true))]),
+            ),
         ];
         match strv(&r.values, "vswitch_id") {
             Some(vsw) => v.push(("vswitch", s(&vsw))),
@@ -289,7 +300,10 @@ pub fn scenario_toml(
         }
         for k in ["secondary_private_ips", "network_interfaces"] {
             if !str_list(&r.values, k).is_empty()
-                || r.values.get(k).and_then(Value::as_array).is_some_and(|a| !a.is_empty())
+                || r.values
+                    .get(k)
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| !a.is_empty())
             {
                 w.add(
                     &format!("instance `{k}` not modelled"),
@@ -348,7 +362,9 @@ pub fn scenario_toml(
     if let Some((eni, _)) = attached.into_iter().next() {
         return Err(PlanError::State {
             address: format!("alicloud_ecs_network_interface_attachment ({eni})"),
-            message: format!("ENI {eni} is attached but is not an alicloud_ecs_network_interface of the state"),
+            message: format!(
+                "ENI {eni} is attached but is not an alicloud_ecs_network_interface of the state"
+            ),
         });
     }
     // alicloud_nat_gateway: `vpc_id`, `vswitch_id` (docs/r/nat_gateway);
@@ -402,14 +418,21 @@ pub fn scenario_toml(
         let id = need(r, "id")?;
         let vsw = strv(&r.values, "vswitch_id").ok_or_else(|| PlanError::State {
             address: r.address.clone(),
-            message: "has no `vswitch_id`: vpcsim models enhanced NAT gateways, which have one".into(),
+            message: "has no `vswitch_id`: vpcsim models enhanced NAT gateways, which have one"
+                .into(),
         })?;
         ngws.push(t(vec![
             ("id", s(&id)),
             ("vpc", s(&need(r, "vpc_id")?)),
             ("vswitch", s(&vsw)),
-            ("snat", toml::Value::Array(snat.remove(&id).unwrap_or_default())),
-            ("dnat", toml::Value::Array(dnat.remove(&id).unwrap_or_default())),
+            (
+                "snat",
+                toml::Value::Array(snat.remove(&id).unwrap_or_default()),
+            ),
+            (
+                "dnat",
+                toml::Value::Array(dnat.remove(&id).unwrap_or_default()),
+            ),
         ]));
     }
     if let Some(gw) = snat.keys().chain(dnat.keys()).next() {
@@ -450,7 +473,9 @@ pub fn scenario_toml(
     if let Some(e) = binds.keys().next() {
         return Err(PlanError::State {
             address: "alicloud_eip_association".into(),
-            message: format!("EIP {e} is associated but is not an alicloud_eip_address of the state"),
+            message: format!(
+                "EIP {e} is associated but is not an alicloud_eip_address of the state"
+            ),
         });
     }
 
@@ -496,9 +521,7 @@ fn infer_target(resources: &[&StateResource], id: &str) -> &'static str {
 pub fn target_type(kind: Option<&str>, id: &str) -> &'static str {
     match kind {
         Some("alicloud_nat_gateway") => "Nat",
-        Some("alicloud_ecs_network_interface" | "alicloud_network_interface") => {
-            "NetworkInterface"
-        }
+        Some("alicloud_ecs_network_interface" | "alicloud_network_interface") => "NetworkInterface",
         Some("alicloud_havip") => "HaVip",
         Some("alicloud_slb" | "alicloud_slb_load_balancer") => "SlbInstance",
         Some("alicloud_instance") => "EcsInstance",

@@ -82,7 +82,10 @@ fn bandwidth_zero_releases_the_static_public_ip() {
         Some("47.96.10.20".parse().unwrap())
     );
     let ch = ok(&mut c, bandwidth("i-1", 0));
-    assert!(ch.iter().any(|l| l.contains("47.96.10.20 released")), "{ch:?}");
+    assert!(
+        ch.iter().any(|l| l.contains("47.96.10.20 released")),
+        "{ch:?}"
+    );
     assert_eq!(c.instances["i-1"].public_ip, None);
 }
 

@@ -15,6 +15,7 @@ mod instance;
 mod nat_gateway;
 mod other_refusals;
 mod security_group;
+mod vpc;
 
 /// Two VPCs, two zones, basic and enterprise groups, a few instances. Tests append
 /// their own tables (`extra`).

@@ -1,4 +1,4 @@
-//! ECS instance operations: StartInstance, StopInstance, ModifyInstanceChargeType,
+//! ECS instance operations: RunInstances (one instance, its primary ENI), StartInstance, StopInstance, ModifyInstanceChargeType,
 //! ModifyInstanceNetworkSpec and AllocatePublicIpAddress (the static public IP), and the
 //! vpcsim extension SetGuestPolicyRoutes (what multi-nic-util does inside the guest).
 
@@ -6,7 +6,72 @@ use std::net::Ipv4Addr;
 
 use super::*;
 
+/// The parameters of RunInstances vpcsim uses.
+pub(super) struct RunInstance<'a> {
+    pub vswitch_id: &'a str,
+    pub security_group_id: &'a str,
+    pub instance_type: &'a str,
+    pub private_ip: Option<Ipv4Addr>,
+    pub bandwidth_out: u32,
+    pub charge: ChargeType,
+    pub wanted: Option<&'a str>,
+    pub public_ip: Option<Ipv4Addr>,
+    pub policy_routes: bool,
+}
+
 impl Cloud {
+    /// The instance starts Running with its primary ENI (eth0) in the VSwitch, created
+    /// with CreateNetworkInterface's checks; bandwidth above 0 gives it a static public IP.
+    pub(super) fn run_instances(&mut self, r: &RunInstance<'_>) -> ApiResult<Changes> {
+        if self.instance_type(r.instance_type).is_none() {
+            return own(
+                "InvalidInstanceType.NotFound",
+                format!("instance type {} is not known to this scenario; add it with [[instance_types]]", r.instance_type),
+            );
+        }
+        let id = self.new_id(r.wanted, "i")?;
+        let eni = format!("{id}-eth0");
+        self.create_network_interface(
+            r.vswitch_id,
+            r.security_group_id,
+            r.private_ip,
+            None,
+            Some(&format!("primary ENI of {id}")),
+            Some(&eni),
+        )?;
+        let e = self.enis.get_mut(&eni).expect("just created");
+        e.kind = EniType::Primary;
+        e.status = EniStatus::InUse;
+        e.instance = Some(id.clone());
+        let (vpc, zone, ip) = (e.vpc.clone(), e.zone.clone(), e.primary_ip);
+        self.instances.insert(
+            id.clone(),
+            Instance {
+                id: id.clone(),
+                name: id.clone(),
+                vpc: Some(vpc),
+                zone,
+                status: InstanceStatus::Running,
+                instance_type: r.instance_type.to_string(),
+                io_optimized: true,
+                charge_type: r.charge,
+                public_ip: None,
+                enis: vec![eni.clone()],
+                guest: GuestOs {
+                    policy_routes: r.policy_routes,
+                },
+            },
+        );
+        let mut changes = vec![format!(
+            "{id}: instance launched (Running) in {} with primary ENI {eni} ({ip})",
+            r.vswitch_id
+        )];
+        if r.bandwidth_out > 0 {
+            changes.extend(self.allocate_public_ip(&id, r.public_ip)?);
+        }
+        Ok(changes)
+    }
+
     pub(super) fn modify_instance_charge_type(
         &mut self,
         instance_id: &str,

@@ -7,7 +7,7 @@
 //!
 //! This file holds the calls (`Operation`), the dispatch (`Cloud::apply`) and the lookups
 //! every operation shares; each operation lives with the resource it changes: `eni.rs`,
-//! `eip.rs`, `nat_gateway.rs`, `security_group.rs`, `route.rs`, `instance.rs`.
+//! `eip.rs`, `nat_gateway.rs`, `security_group.rs`, `route.rs`, `instance.rs`, `vpc.rs`.
 
 mod eip;
 mod eni;
@@ -15,6 +15,7 @@ mod instance;
 mod nat_gateway;
 mod route;
 mod security_group;
+mod vpc;
 
 use std::net::Ipv4Addr;
 
@@ -28,6 +29,48 @@ use super::*;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "op", deny_unknown_fields, rename_all_fields = "PascalCase")]
 pub enum Operation {
+    CreateVpc {
+        cidr_block: Ipv4Net,
+        vpc_id: Option<String>,
+    },
+    CreateVSwitch {
+        vpc_id: String,
+        zone_id: String,
+        cidr_block: Ipv4Net,
+        #[serde(rename = "VSwitchId")]
+        vswitch_id: Option<String>,
+    },
+    CreateRouteTable {
+        vpc_id: String,
+        route_table_id: Option<String>,
+    },
+    AssociateRouteTable {
+        route_table_id: String,
+        #[serde(rename = "VSwitchId")]
+        vswitch_id: String,
+    },
+    UnassociateRouteTable {
+        route_table_id: String,
+        #[serde(rename = "VSwitchId")]
+        vswitch_id: String,
+    },
+    /// One instance with its primary ENI. vpcsim extensions: `InstanceId`,
+    /// `PublicIpAddress` (the static public IP when `InternetMaxBandwidthOut` > 0) and
+    /// `GuestPolicyRoutes` (what the image's multi-nic-util does).
+    RunInstances {
+        #[serde(rename = "VSwitchId")]
+        vswitch_id: String,
+        security_group_id: String,
+        instance_type: String,
+        private_ip_address: Option<Ipv4Addr>,
+        #[serde(default)]
+        internet_max_bandwidth_out: u32,
+        instance_charge_type: Option<ChargeType>,
+        instance_id: Option<String>,
+        public_ip_address: Option<Ipv4Addr>,
+        #[serde(default)]
+        guest_policy_routes: bool,
+    },
     CreateNetworkInterface {
         #[serde(rename = "VSwitchId")]
         vswitch_id: String,
@@ -203,6 +246,12 @@ impl Operation {
     /// The OpenAPI name of the call.
     pub fn name(&self) -> &'static str {
         match self {
+            Operation::CreateVpc { .. } => "CreateVpc",
+            Operation::CreateVSwitch { .. } => "CreateVSwitch",
+            Operation::CreateRouteTable { .. } => "CreateRouteTable",
+            Operation::AssociateRouteTable { .. } => "AssociateRouteTable",
+            Operation::UnassociateRouteTable { .. } => "UnassociateRouteTable",
+            Operation::RunInstances { .. } => "RunInstances",
             Operation::CreateNetworkInterface { .. } => "CreateNetworkInterface",
             Operation::AttachNetworkInterface { .. } => "AttachNetworkInterface",
             Operation::DetachNetworkInterface { .. } => "DetachNetworkInterface",
@@ -264,6 +313,46 @@ impl Cloud {
     fn apply_in_place(&mut self, op: &Operation) -> ApiResult<Changes> {
         use Operation as O;
         match op {
+            O::CreateVpc { cidr_block, vpc_id } => self.create_vpc(*cidr_block, vpc_id.as_deref()),
+            O::CreateVSwitch {
+                vpc_id,
+                zone_id,
+                cidr_block,
+                vswitch_id,
+            } => self.create_vswitch(vpc_id, zone_id, *cidr_block, vswitch_id.as_deref()),
+            O::CreateRouteTable {
+                vpc_id,
+                route_table_id,
+            } => self.create_route_table(vpc_id, route_table_id.as_deref()),
+            O::AssociateRouteTable {
+                route_table_id,
+                vswitch_id,
+            } => self.associate_route_table(route_table_id, vswitch_id),
+            O::UnassociateRouteTable {
+                route_table_id,
+                vswitch_id,
+            } => self.unassociate_route_table(route_table_id, vswitch_id),
+            O::RunInstances {
+                vswitch_id,
+                security_group_id,
+                instance_type,
+                private_ip_address,
+                internet_max_bandwidth_out,
+                instance_charge_type,
+                instance_id,
+                public_ip_address,
+                guest_policy_routes,
+            } => self.run_instances(&instance::RunInstance {
+                vswitch_id,
+                security_group_id,
+                instance_type,
+                private_ip: *private_ip_address,
+                bandwidth_out: *internet_max_bandwidth_out,
+                charge: instance_charge_type.unwrap_or(ChargeType::PostPaid),
+                wanted: instance_id.as_deref(),
+                public_ip: *public_ip_address,
+                policy_routes: *guest_policy_routes,
+            }),
             O::CreateNetworkInterface {
                 vswitch_id,
                 security_group_id,
