@@ -1,390 +1,12 @@
-//! One resource change → the OpenAPI calls the alicloud provider makes for it.
-//!
-//! Attribute names as the provider documents them (github.com/aliyun/
-//! terraform-provider-alicloud, `website/docs/r/<type>.html.markdown`, published at
-//! registry.terraform.io/providers/aliyun/alicloud/latest/docs/resources/<type>); the
-//! calls as the provider's `resource_alicloud_<type>.go` makes them (Create / Delete /
-//! Update functions). A call vpcsim has no operation for is reported as not simulated,
-//! never skipped silently.
+//! Instances, security groups and rules, ENIs and attachments, EIPs and associations →
+//! calls.
 
 use std::net::Ipv4Addr;
 
-use serde_json::{Map, Value};
-
-use super::plan_json::{config_address, split_reference, ResourceChange};
-use super::{num, placeholder_public, str_list, strv, Plan, Unknown, Unknowns, Warnings};
+use super::super::{num, str_list};
+use super::*;
 use crate::model::ops::RulePermission;
-use crate::model::{Cloud, Direction, EipTarget, EniMode, Operation};
-
-/// The phase of a resource change a node of the apply graph stands for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Phase {
-    Delete,
-    Update,
-    Create,
-}
-
-/// One call of the provider.
-#[derive(Debug, Clone)]
-pub enum Planned {
-    Call(Operation),
-    /// A call vpcsim has no operation for: its effect is not in the answers.
-    NotSimulated {
-        call: String,
-        why: String,
-    },
-    /// A value the call needs is unknown and cannot be derived.
-    Unresolved {
-        call: String,
-        why: String,
-    },
-}
-
-pub struct Ctx<'a> {
-    pub plan: &'a Plan,
-    pub cloud: &'a Cloud,
-    pub unknowns: &'a mut Unknowns,
-    pub warnings: &'a mut Warnings,
-}
-
-static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
-
-fn obj(v: &Value) -> &Map<String, Value> {
-    v.as_object().unwrap_or_else(|| EMPTY.get_or_init(Map::new))
-}
-
-fn is_create(rc: &ResourceChange) -> bool {
-    rc.change.actions.iter().any(|a| a == "create")
-}
-
-impl Ctx<'_> {
-    /// Whether `key` of the planned values is unknown until apply.
-    fn unknown(rc: &ResourceChange, key: &str) -> bool {
-        rc.change.after_unknown.get(key) == Some(&Value::Bool(true))
-    }
-
-    /// The resource (and attribute) the configuration's expression for `key` refers to.
-    fn reference(&self, rc: &ResourceChange, key: &str) -> Option<(String, Option<String>)> {
-        let refs = self
-            .plan
-            .refs
-            .by_attr
-            .get(&config_address(&rc.address))?
-            .get(key)?;
-        refs.iter()
-            .filter_map(|r| split_reference(r))
-            .max_by_key(|(_, a)| a.is_some())
-    }
-
-    /// The id the simulation uses for a resource: its real id when known, else its
-    /// Terraform address (a resource being created has no id before apply).
-    fn sim_id(&self, rc: &ResourceChange) -> String {
-        if let Some(id) = strv(obj(&rc.change.after), "id") {
-            return self.tr(id);
-        }
-        if !is_create(rc) {
-            if let Some(id) = strv(obj(&rc.change.before), "id") {
-                return self.tr(id);
-            }
-        }
-        rc.address.clone()
-    }
-
-    fn tr(&self, id: String) -> String {
-        self.plan.ids.get(&id).cloned().unwrap_or(id)
-    }
-
-    /// A string value of the change: `after` (planned) or `before`, resolving unknowns
-    /// through the configuration's references.
-    pub fn get(
-        &mut self,
-        rc: &ResourceChange,
-        after: bool,
-        key: &str,
-        depth: u8,
-    ) -> Result<Option<String>, String> {
-        if !after {
-            return Ok(strv(obj(&rc.change.before), key).map(|v| self.tr(v)));
-        }
-        if !Self::unknown(rc, key) {
-            return Ok(strv(obj(&rc.change.after), key).map(|v| self.tr(v)));
-        }
-        match self.reference(rc, key) {
-            Some((addr, attr)) if depth < 6 => {
-                self.resolve(&addr, attr.as_deref(), depth + 1).map(Some)
-            }
-            _ => Err(format!(
-                "`{key}` of {} is unknown until apply and refers to no resource of the plan",
-                rc.address
-            )),
-        }
-    }
-
-    fn need(&mut self, rc: &ResourceChange, after: bool, key: &str) -> Result<String, String> {
-        self.get(rc, after, key, 0)?
-            .ok_or_else(|| format!("{} has no `{key}`", rc.address))
-    }
-
-    fn ip(
-        &mut self,
-        rc: &ResourceChange,
-        after: bool,
-        key: &str,
-    ) -> Result<Option<Ipv4Addr>, String> {
-        match self.get(rc, after, key, 0)? {
-            None => Ok(None),
-            Some(s) => s
-                .parse()
-                .map(Some)
-                .map_err(|_| format!("`{key}` of {} is `{s}`, not an IPv4 address", rc.address)),
-        }
-    }
-
-    /// `attr` of the resource at config address `addr`.
-    fn resolve(&mut self, addr: &str, attr: Option<&str>, depth: u8) -> Result<String, String> {
-        let kind = addr.split('.').next().unwrap_or_default().to_string();
-        let rc = self
-            .plan
-            .changes
-            .iter()
-            .find(|r| config_address(&r.address) == addr)
-            .cloned();
-        let prior = self
-            .plan
-            .prior
-            .iter()
-            .find(|(a, _)| config_address(a) == addr)
-            .map(|(_, (_, v, _))| v.clone());
-        let attr = attr.unwrap_or("id");
-        let id = || match (&rc, &prior) {
-            (Some(rc), _) => self.sim_id(rc),
-            (None, Some(v)) => strv(v, "id")
-                .map(|i| self.tr(i))
-                .unwrap_or_else(|| addr.to_string()),
-            (None, None) => addr.to_string(),
-        };
-        match (kind.as_str(), attr) {
-            ("alicloud_vpc", "route_table_id" | "router_table_id") => {
-                return Ok(format!("vtb-{}", id()))
-            }
-            (_, "id" | "snat_table_ids" | "forward_table_ids") => return Ok(id()),
-            ("alicloud_eip_address" | "alicloud_eip", "allocation_id") => return Ok(id()),
-            _ => {}
-        }
-        // A known value of the planned (or prior) resource.
-        if let Some(rc) = &rc {
-            if !Self::unknown(rc, attr) {
-                if let Some(v) = strv(obj(&rc.change.after), attr) {
-                    return Ok(self.tr(v));
-                }
-            }
-        } else if let Some(v) = prior.as_ref().and_then(|p| strv(p, attr)) {
-            return Ok(self.tr(v));
-        }
-        match (kind.as_str(), attr) {
-            ("alicloud_eip_address" | "alicloud_eip", "ip_address")
-            | ("alicloud_instance", "public_ip") => {
-                Ok(self.public_placeholder(addr, attr).to_string())
-            }
-            (
-                "alicloud_ecs_network_interface" | "alicloud_network_interface",
-                "primary_ip_address" | "private_ip",
-            ) => {
-                let eni = id();
-                self.cloud
-                    .enis
-                    .get(&eni)
-                    .map(|e| e.primary_ip.to_string())
-                    .ok_or_else(|| {
-                        format!("`{attr}` of {addr} is unknown: the ENI is not created yet")
-                    })
-            }
-            ("alicloud_instance", "private_ip" | "primary_ip_address") => {
-                let inst = id();
-                self.cloud
-                    .instances
-                    .get(&inst)
-                    .and_then(|i| i.primary_eni())
-                    .and_then(|e| self.cloud.enis.get(e))
-                    .map(|e| e.primary_ip.to_string())
-                    .ok_or_else(|| {
-                        format!("`{attr}` of {addr} is unknown: the instance is not simulated")
-                    })
-            }
-            _ => match &rc {
-                Some(rc) if Self::unknown(rc, attr) => self
-                    .get(rc, true, attr, depth)?
-                    .ok_or_else(|| format!("`{attr}` of {addr} is unknown until apply")),
-                _ => Err(format!("`{attr}` of {addr} is unknown until apply")),
-            },
-        }
-    }
-
-    /// The placeholder for a public address unknown until apply (one per attribute).
-    pub fn public_placeholder(&mut self, addr: &str, attr: &str) -> Ipv4Addr {
-        if let Some(u) = self
-            .unknowns
-            .0
-            .iter()
-            .find(|u| config_address(&u.resource) == addr && u.attribute == attr)
-        {
-            if let Ok(ip) = u.value.parse() {
-                return ip;
-            }
-        }
-        let n = self
-            .unknowns
-            .0
-            .iter()
-            .filter(|u| u.value.starts_with("198.18.") || u.value.starts_with("198.19."))
-            .count() as u32;
-        let mut ip = placeholder_public(n + 1);
-        let mut k = n + 1;
-        while self.cloud.public_ip_in_use(ip) {
-            k += 1;
-            ip = placeholder_public(k);
-        }
-        self.unknowns.0.push(Unknown {
-            value: ip.to_string(),
-            resource: addr.to_string(),
-            attribute: attr.to_string(),
-            placeholder: format!("the next address of {}", super::UNKNOWN_PUBLIC_RANGE),
-        });
-        ip
-    }
-}
-
-/// The calls for one phase of one resource change.
-pub fn calls(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> Vec<Planned> {
-    let r = match rc.kind.as_str() {
-        "alicloud_vpc" => vpc(cx, rc, phase),
-        "alicloud_vswitch" => vswitch(cx, rc, phase),
-        "alicloud_route_table" => route_table(cx, rc, phase),
-        "alicloud_route_table_attachment" => route_table_attachment(cx, rc, phase),
-        "alicloud_instance" => instance(cx, rc, phase),
-        "alicloud_security_group" => security_group(cx, rc, phase),
-        "alicloud_security_group_rule" => security_group_rule(cx, rc, phase),
-        "alicloud_ecs_network_interface" | "alicloud_network_interface" => eni(cx, rc, phase),
-        "alicloud_ecs_network_interface_attachment" | "alicloud_network_interface_attachment" => {
-            eni_attachment(cx, rc, phase)
-        }
-        "alicloud_eip_address" | "alicloud_eip" => eip_address(cx, rc, phase),
-        "alicloud_eip_association" => eip_association(cx, rc, phase),
-        "alicloud_nat_gateway" => nat_gateway(cx, rc, phase),
-        "alicloud_snat_entry" => snat_entry(cx, rc, phase),
-        "alicloud_forward_entry" => forward_entry(cx, rc, phase),
-        "alicloud_route_entry" => route_entry(cx, rc, phase),
-        _ => Ok(vec![]),
-    };
-    match r {
-        Ok(v) => v,
-        Err((call, why)) => vec![Planned::Unresolved {
-            call: call.to_string(),
-            why,
-        }],
-    }
-}
-
-type R = Result<Vec<Planned>, (&'static str, String)>;
-
-fn not_sim(call: &str, why: &str) -> Planned {
-    Planned::NotSimulated {
-        call: call.to_string(),
-        why: why.to_string(),
-    }
-}
-
-fn not_deleted(what: &str) -> Planned {
-    not_sim(
-        &format!("Delete{what}"),
-        "vpcsim has no operation deleting it; it stays in the answers",
-    )
-}
-
-/// alicloud_vpc (docs/r/vpc): `cidr_block`.
-fn vpc(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
-    let c = "CreateVpc";
-    match phase {
-        Phase::Delete => Ok(vec![not_deleted("Vpc")]),
-        Phase::Update => Ok(vec![]),
-        Phase::Create => {
-            let cidr = cx.need(rc, true, "cidr_block").map_err(|e| (c, e))?;
-            Ok(vec![Planned::Call(Operation::CreateVpc {
-                cidr_block: cidr
-                    .parse()
-                    .map_err(|_| (c, format!("`cidr_block` `{cidr}` is not an IPv4 CIDR")))?,
-                vpc_id: Some(cx.sim_id(rc)),
-            })])
-        }
-    }
-}
-
-/// alicloud_vswitch (docs/r/vswitch): `vpc_id`, `zone_id` (older `availability_zone`),
-/// `cidr_block`.
-fn vswitch(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
-    let c = "CreateVSwitch";
-    match phase {
-        Phase::Delete => Ok(vec![not_deleted("VSwitch")]),
-        Phase::Update => Ok(vec![]),
-        Phase::Create => {
-            let e = |x| (c, x);
-            let cidr = cx.need(rc, true, "cidr_block").map_err(e)?;
-            let zone = match cx.get(rc, true, "zone_id", 0).map_err(e)? {
-                Some(z) => z,
-                None => cx.need(rc, true, "availability_zone").map_err(e)?,
-            };
-            Ok(vec![Planned::Call(Operation::CreateVSwitch {
-                vpc_id: cx.need(rc, true, "vpc_id").map_err(e)?,
-                zone_id: zone,
-                cidr_block: cidr
-                    .parse()
-                    .map_err(|_| (c, format!("`cidr_block` `{cidr}` is not an IPv4 CIDR")))?,
-                vswitch_id: Some(cx.sim_id(rc)),
-            })])
-        }
-    }
-}
-
-/// alicloud_route_table (docs/r/route_table): `vpc_id`.
-fn route_table(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
-    let c = "CreateRouteTable";
-    match phase {
-        Phase::Delete => Ok(vec![not_deleted("RouteTable")]),
-        Phase::Update => Ok(vec![]),
-        Phase::Create => Ok(vec![Planned::Call(Operation::CreateRouteTable {
-            vpc_id: cx.need(rc, true, "vpc_id").map_err(|e| (c, e))?,
-            route_table_id: Some(cx.sim_id(rc)),
-        })]),
-    }
-}
-
-/// alicloud_route_table_attachment (docs/r/route_table_attachment): `route_table_id`,
-/// `vswitch_id`.
-fn route_table_attachment(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
-    let after = phase != Phase::Delete;
-    let c = if after {
-        "AssociateRouteTable"
-    } else {
-        "UnassociateRouteTable"
-    };
-    if phase == Phase::Update {
-        return Ok(vec![]);
-    }
-    let table = cx.need(rc, after, "route_table_id").map_err(|e| (c, e))?;
-    let vsw = cx.need(rc, after, "vswitch_id").map_err(|e| (c, e))?;
-    Ok(vec![Planned::Call(if after {
-        Operation::AssociateRouteTable {
-            route_table_id: table,
-            vswitch_id: vsw,
-        }
-    } else {
-        Operation::UnassociateRouteTable {
-            route_table_id: table,
-            vswitch_id: vsw,
-        }
-    })])
-}
+use crate::model::{Direction, EipTarget, EniMode};
 
 /// A new instance (docs/r/instance): `vswitch_id`, `security_groups`, `instance_type`,
 /// `private_ip`, `internet_max_bandwidth_out` (> 0: a static public IP),
@@ -447,7 +69,7 @@ fn run_instance(cx: &mut Ctx<'_>, rc: &ResourceChange) -> R {
 /// alicloud_instance (docs/r/instance): `internet_max_bandwidth_out` (0 releases a VPC
 /// instance's public IP; raised from 0 the provider calls AllocatePublicIpAddress),
 /// `security_groups`, `status`, `instance_charge_type`.
-fn instance(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
+pub(super) fn instance(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
     let id = cx.sim_id(rc);
     match phase {
         Phase::Create => return run_instance(cx, rc),
@@ -548,7 +170,7 @@ fn instance(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
 
 /// alicloud_security_group (docs/r/security_group): `vpc_id`, `security_group_type`,
 /// `security_group_name` (older `name`), `inner_access_policy`.
-fn security_group(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
+pub(super) fn security_group(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
     let c = "CreateSecurityGroup";
     match phase {
         Phase::Create => {
@@ -719,7 +341,7 @@ fn rule_permission(
     Ok(Some((f.direction, p)))
 }
 
-fn security_group_rule(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
+pub(super) fn security_group_rule(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
     let after = phase != Phase::Delete;
     if phase == Phase::Update {
         // Only `description` is updatable (ModifySecurityGroupRule): no forwarding change.
@@ -748,7 +370,7 @@ fn security_group_rule(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R
 /// `security_group_ids` (older `security_groups`), `primary_ip_address` (older
 /// `private_ip`), `private_ip_addresses` / `secondary_private_ip_address_count`,
 /// `network_interface_name`, `description`.
-fn eni(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
+pub(super) fn eni(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
     let id = cx.sim_id(rc);
     let c = "CreateNetworkInterface";
     let groups = |m: &Map<String, Value>| {
@@ -873,7 +495,7 @@ fn eni(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
 
 /// alicloud_ecs_network_interface_attachment (docs/r/ecs_network_interface_attachment):
 /// `network_interface_id`, `instance_id`.
-fn eni_attachment(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
+pub(super) fn eni_attachment(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
     let after = phase != Phase::Delete;
     let c = if after {
         "AttachNetworkInterface"
@@ -902,7 +524,7 @@ fn eni_attachment(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
 
 /// alicloud_eip_address (docs/r/eip_address): `ip_address` (unknown until apply unless
 /// given), `internet_charge_type`, `resource_group_id`.
-fn eip_address(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
+pub(super) fn eip_address(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
     let id = cx.sim_id(rc);
     match phase {
         Phase::Delete => Ok(vec![Planned::Call(Operation::ReleaseEipAddress {
@@ -947,7 +569,7 @@ fn target(cx: &Ctx<'_>, given: Option<String>, id: &str) -> Result<EipTarget, St
                     .find(|r| r.address == id)
                     .map(|r| r.kind.as_str())
             };
-            super::state::target_type(kind, id).to_string()
+            crate::terraform::state::target_type(kind, id).to_string()
         }
     };
     serde_json::from_value(Value::String(ty.clone()))
@@ -956,7 +578,7 @@ fn target(cx: &Ctx<'_>, given: Option<String>, id: &str) -> Result<EipTarget, St
 
 /// alicloud_eip_association (docs/r/eip_association): `allocation_id`, `instance_id`,
 /// `instance_type`, `mode`, `private_ip_address`.
-fn eip_association(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
+pub(super) fn eip_association(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
     let after = phase != Phase::Delete;
     let c = if after {
         "AssociateEipAddress"
@@ -999,164 +621,5 @@ fn eip_association(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
             None
         },
         private_ip_address: ip,
-    })])
-}
-
-/// alicloud_nat_gateway (docs/r/nat_gateway): `vpc_id`, `vswitch_id`, `network_type`.
-fn nat_gateway(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
-    let c = "CreateNatGateway";
-    match phase {
-        Phase::Delete => Ok(vec![not_sim(
-            "DeleteNatGateway",
-            "vpcsim has no operation deleting a NAT gateway; it stays in the answers",
-        )]),
-        Phase::Update => Ok(vec![]),
-        Phase::Create => {
-            if strv(obj(&rc.change.after), "network_type").as_deref() == Some("intranet") {
-                return Ok(vec![not_sim(
-                    c,
-                    "a VPC (intranet) NAT gateway is not modelled",
-                )]);
-            }
-            Ok(vec![Planned::Call(Operation::CreateNatGateway {
-                vpc_id: cx.need(rc, true, "vpc_id").map_err(|e| (c, e))?,
-                vswitch_id: cx.need(rc, true, "vswitch_id").map_err(|e| (c, e))?,
-                nat_gateway_id: Some(cx.sim_id(rc)),
-                legacy_bandwidth_plan: false,
-            })])
-        }
-    }
-}
-
-/// The entry id of a SNAT/DNAT entry: `snat_entry_id` / `forward_entry_id`, or the
-/// second half of the resource id (`<table id>:<entry id>`).
-fn entry_id(cx: &Ctx<'_>, rc: &ResourceChange, key: &str) -> String {
-    let b = obj(&rc.change.before);
-    strv(b, key)
-        .or_else(|| strv(b, "id").and_then(|i| i.split(':').nth(1).map(str::to_string)))
-        .unwrap_or_else(|| cx.sim_id(rc))
-}
-
-/// alicloud_snat_entry (docs/r/snat_entry): `snat_table_id`, `source_vswitch_id`,
-/// `source_cidr`, `snat_ip`, `eip_affinity`.
-fn snat_entry(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
-    match phase {
-        Phase::Delete => {
-            let c = "DeleteSnatEntry";
-            Ok(vec![Planned::Call(Operation::DeleteSnatEntry {
-                snat_table_id: cx.need(rc, false, "snat_table_id").map_err(|e| (c, e))?,
-                snat_entry_id: entry_id(cx, rc, "snat_entry_id"),
-            })])
-        }
-        Phase::Update => {
-            let (b, a) = (obj(&rc.change.before), obj(&rc.change.after));
-            if b.get("snat_ip") != a.get("snat_ip")
-                || b.get("eip_affinity") != a.get("eip_affinity")
-            {
-                return Ok(vec![not_sim(
-                    "ModifySnatEntry",
-                    "vpcsim has no operation changing a SNAT entry's addresses in place",
-                )]);
-            }
-            Ok(vec![])
-        }
-        Phase::Create => {
-            let c = "CreateSnatEntry";
-            let e = |x| (c, x);
-            let cidr = cx.get(rc, true, "source_cidr", 0).map_err(e)?;
-            Ok(vec![Planned::Call(Operation::CreateSnatEntry {
-                snat_table_id: cx.need(rc, true, "snat_table_id").map_err(e)?,
-                source_vswitch_id: cx.get(rc, true, "source_vswitch_id", 0).map_err(e)?,
-                source_cidr: cidr
-                    .map(|s| {
-                        s.parse()
-                            .map_err(|_| (c, format!("`source_cidr` `{s}` is not an IPv4 CIDR")))
-                    })
-                    .transpose()?,
-                network_interface_id: None,
-                snat_ip: cx.need(rc, true, "snat_ip").map_err(e)?,
-                eip_affinity: num(obj(&rc.change.after), "eip_affinity") == Some(1),
-                snat_entry_id: Some(
-                    strv(obj(&rc.change.after), "snat_entry_id").unwrap_or_else(|| cx.sim_id(rc)),
-                ),
-            })])
-        }
-    }
-}
-
-/// alicloud_forward_entry (docs/r/forward_entry): `forward_table_id`, `external_ip`,
-/// `external_port`, `internal_ip`, `internal_port`, `ip_protocol`.
-fn forward_entry(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
-    match phase {
-        Phase::Delete => {
-            let c = "DeleteForwardEntry";
-            Ok(vec![Planned::Call(Operation::DeleteForwardEntry {
-                forward_table_id: cx.need(rc, false, "forward_table_id").map_err(|e| (c, e))?,
-                forward_entry_id: entry_id(cx, rc, "forward_entry_id"),
-            })])
-        }
-        Phase::Update => Ok(vec![not_sim(
-            "ModifyForwardEntry",
-            "vpcsim has no operation changing a DNAT entry in place",
-        )]),
-        Phase::Create => {
-            let c = "CreateForwardEntry";
-            let e = |x| (c, x);
-            let ext = cx
-                .ip(rc, true, "external_ip")
-                .map_err(e)?
-                .ok_or((c, format!("{} has no `external_ip`", rc.address)))?;
-            let int = cx
-                .ip(rc, true, "internal_ip")
-                .map_err(e)?
-                .ok_or((c, format!("{} has no `internal_ip`", rc.address)))?;
-            let proto = cx.need(rc, true, "ip_protocol").map_err(e)?;
-            Ok(vec![Planned::Call(Operation::CreateForwardEntry {
-                forward_table_id: cx.need(rc, true, "forward_table_id").map_err(e)?,
-                external_ip: ext,
-                external_port: cx.need(rc, true, "external_port").map_err(e)?,
-                internal_ip: int,
-                internal_port: cx.need(rc, true, "internal_port").map_err(e)?,
-                ip_protocol: serde_json::from_value(Value::String(proto.clone()))
-                    .map_err(|_| (c, format!("`ip_protocol` `{proto}` is not tcp, udp or any")))?,
-                forward_entry_id: Some(cx.sim_id(rc)),
-            })])
-        }
-    }
-}
-
-/// alicloud_route_entry (docs/r/route_entry): `route_table_id`, `destination_cidrblock`,
-/// `nexthop_type`, `nexthop_id`.
-fn route_entry(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
-    let after = phase != Phase::Delete;
-    let c = if after {
-        "CreateRouteEntry"
-    } else {
-        "DeleteRouteEntry"
-    };
-    if phase == Phase::Update {
-        return Ok(vec![]);
-    }
-    let e = |x| (c, x);
-    let table = cx.need(rc, after, "route_table_id").map_err(e)?;
-    let dest = cx.need(rc, after, "destination_cidrblock").map_err(e)?;
-    let dest = dest.parse().map_err(|_| {
-        (
-            c,
-            format!("`destination_cidrblock` `{dest}` is not an IPv4 CIDR"),
-        )
-    })?;
-    if !after {
-        return Ok(vec![Planned::Call(Operation::DeleteRouteEntry {
-            route_table_id: table,
-            destination_cidr_block: dest,
-        })]);
-    }
-    Ok(vec![Planned::Call(Operation::CreateRouteEntry {
-        route_table_id: table,
-        destination_cidr_block: dest,
-        next_hop_type: cx.need(rc, true, "nexthop_type").map_err(e)?,
-        next_hop_id: cx.need(rc, true, "nexthop_id").map_err(e)?,
-        route_entry_id: None,
     })])
 }
