@@ -244,6 +244,14 @@ fn unsupported_resources_and_attributes_are_warned_never_dropped_silently() {
     ] {
         assert!(warned(addr), "{addr} not warned: {:?}", r.warnings);
     }
+    // An attribute that changes forwarding and is not modelled.
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.kind.contains("`enable_ipv6`") && w.examples == ["alicloud_vswitch.staging"]),
+        "{:?}",
+        r.warnings
+    );
     // A call vpcsim has no operation for (releasing an instance) is reported.
     let st = |addr: &str| {
         r.operations
@@ -259,6 +267,31 @@ fn unsupported_resources_and_attributes_are_warned_never_dropped_silently() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("warning: resource type not modelled"), "{out}");
     assert!(out.contains("NOT SIMULATED"), "{out}");
+}
+
+// ----- --state -----
+
+/// `--state` (a `terraform show -json` of the state) stands in for the plan's
+/// prior_state: the same answers.
+#[test]
+fn state_file_gives_the_starting_topology() {
+    let mut doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("procedure.plan.json")).unwrap())
+            .unwrap();
+    let state = doc["prior_state"].take();
+    doc.as_object_mut().unwrap().remove("prior_state");
+    let plan = temp_plan("state-plan", &doc);
+    let st = temp_plan("state-state", &state);
+    let r = terraform::check_plan(&terraform::load(&plan, Some(&st)).unwrap());
+    let (code, _, err) = vpcsim(&["plan", plan.to_str().unwrap()]);
+    let _ = (std::fs::remove_file(&plan), std::fs::remove_file(&st));
+    assert!(r.pass);
+    assert_eq!(r.operations.len(), 6);
+    let after = egress_of(&r.egress_after, "i-web-eth0");
+    assert_eq!(after.egress_ip, Some("47.96.100.1".parse().unwrap()));
+    // Without it, a plan that changes existing resources has no starting point.
+    assert_eq!(code, 2);
+    assert!(err.contains("--state"), "{err}");
 }
 
 // ----- a plan with nothing deployed yet -----

@@ -108,6 +108,16 @@ pub fn check_plan(plan: &Plan) -> PlanReport {
             );
         }
     }
+    for rc in &plan.changes {
+        if rc
+            .change
+            .actions
+            .iter()
+            .any(|a| a == "create" || a == "update")
+        {
+            super::changes::warn_unmodelled(&rc.kind, &rc.address, &rc.change.after, &mut warnings);
+        }
+    }
     let prior_depends: BTreeMap<String, Vec<String>> = plan
         .prior
         .iter()

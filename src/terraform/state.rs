@@ -107,6 +107,7 @@ pub fn scenario_toml(
     let mut eips = vec![];
 
     for r in &managed {
+        super::changes::warn_unmodelled(&r.kind, &r.address, &Value::Object(r.values.clone()), w);
         if !SUPPORTED.contains(&r.kind.as_str()) {
             w.add(
                 "resource type not modelled (prior state)",
@@ -124,13 +125,6 @@ pub fn scenario_toml(
             ("cidr", s(&need(r, "cidr_block")?)),
         ]));
         route_tables.insert(format!("vtb-{id}"), (id, vec![]));
-        if strv(&r.values, "ipv6_cidr_block").is_some() {
-            w.add(
-                "IPv6",
-                &r.address,
-                "IPv6 is not modelled; only IPv4 answers",
-            );
-        }
     }
     // alicloud_route_table: `vpc_id` (docs/r/route_table).
     for r in of("alicloud_route_table") {
@@ -297,20 +291,6 @@ pub fn scenario_toml(
         }
         if let Some(st) = strv(&r.values, "status") {
             v.push(("status", s(&st)));
-        }
-        for k in ["secondary_private_ips", "network_interfaces"] {
-            if !str_list(&r.values, k).is_empty()
-                || r.values
-                    .get(k)
-                    .and_then(Value::as_array)
-                    .is_some_and(|a| !a.is_empty())
-            {
-                w.add(
-                    &format!("instance `{k}` not modelled"),
-                    &r.address,
-                    "left out; the instance has only its primary private IP in vpcsim",
-                );
-            }
         }
         instances.push(t(v));
     }

@@ -301,3 +301,121 @@ fn not_sim(call: &str, why: &str) -> Planned {
         why: why.to_string(),
     }
 }
+
+/// Attributes that change forwarding but that vpcsim does not model, per resource type
+/// (names as the provider documents them): (attribute, hint). Set means present and not
+/// null, false, 0, "" or an empty list — except where the entry names the value.
+const UNMODELLED: &[(&str, &str, &str)] = &[
+    ("alicloud_vpc", "enable_ipv6", "IPv6"),
+    ("alicloud_vpc", "ipv6_cidr_block", "IPv6"),
+    (
+        "alicloud_vpc",
+        "secondary_cidr_blocks",
+        "secondary CIDR blocks",
+    ),
+    ("alicloud_vpc", "user_cidrs", "user CIDRs"),
+    ("alicloud_vswitch", "enable_ipv6", "IPv6"),
+    ("alicloud_vswitch", "ipv6_cidr_block_mask", "IPv6"),
+    ("alicloud_instance", "ipv6_addresses", "IPv6"),
+    ("alicloud_instance", "ipv6_address_count", "IPv6"),
+    (
+        "alicloud_instance",
+        "network_interfaces",
+        "ENIs created with the instance",
+    ),
+    (
+        "alicloud_instance",
+        "secondary_private_ips",
+        "instance secondary private IPs",
+    ),
+    (
+        "alicloud_instance",
+        "secondary_private_ip_address_count",
+        "instance secondary private IPs",
+    ),
+    ("alicloud_ecs_network_interface", "ipv6_addresses", "IPv6"),
+    (
+        "alicloud_ecs_network_interface",
+        "ipv6_address_count",
+        "IPv6",
+    ),
+    (
+        "alicloud_ecs_network_interface",
+        "ipv4_prefixes",
+        "IPv4 prefixes on an ENI",
+    ),
+    (
+        "alicloud_ecs_network_interface",
+        "ipv4_prefix_count",
+        "IPv4 prefixes on an ENI",
+    ),
+    (
+        "alicloud_ecs_network_interface",
+        "source_dest_check=false",
+        "source/destination check off",
+    ),
+    (
+        "alicloud_ecs_network_interface",
+        "instance_type=Trunk",
+        "trunk ENIs",
+    ),
+    (
+        "alicloud_security_group_rule",
+        "source_group_owner_id",
+        "cross-account group rules",
+    ),
+    (
+        "alicloud_nat_gateway",
+        "icmp_reply_enabled=false",
+        "NAT gateway ICMP reply off",
+    ),
+    (
+        "alicloud_nat_gateway",
+        "network_type=intranet",
+        "VPC (intranet) NAT gateways",
+    ),
+    ("alicloud_forward_entry", "port_break", "DNAT port break"),
+    (
+        "alicloud_eip_association",
+        "vpc_id",
+        "EIPs bound through an IPv4 gateway",
+    ),
+    (
+        "alicloud_route_table",
+        "associate_type=Gateway",
+        "gateway route tables",
+    ),
+];
+
+/// Warns about every attribute of `values` that changes forwarding and is not modelled.
+pub fn warn_unmodelled(kind: &str, address: &str, values: &Value, w: &mut Warnings) {
+    let Some(m) = values.as_object() else {
+        return;
+    };
+    for (_, attr, what) in UNMODELLED.iter().filter(|(k, _, _)| *k == kind) {
+        let (name, want) = match attr.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (*attr, None),
+        };
+        let set = match (m.get(name), want) {
+            (None | Some(Value::Null), _) => false,
+            (Some(v), Some(want)) => match v {
+                Value::String(s) => s == want,
+                Value::Bool(b) => b.to_string() == want,
+                _ => false,
+            },
+            (Some(Value::Bool(b)), None) => *b,
+            (Some(Value::String(s)), None) => !s.is_empty(),
+            (Some(Value::Number(n)), None) => n.as_f64() != Some(0.0),
+            (Some(Value::Array(a)), None) => !a.is_empty(),
+            (Some(Value::Object(o)), None) => !o.is_empty(),
+        };
+        if set {
+            w.add(
+                &format!("{what} not modelled (`{name}`)"),
+                address,
+                "the answers leave it out: they may differ from the cloud's where it matters",
+            );
+        }
+    }
+}
