@@ -218,6 +218,21 @@ fn unknown_values_get_placeholders_from_the_documented_range_marked_everywhere()
             }
         }
     }
+    let (_, out, _) = vpcsim(&[
+        "plan",
+        fixture("unknowns.plan.json").to_str().unwrap(),
+        "--json",
+    ]);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let row = doc["egress_after"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["eni"] == "i-app-eth0")
+        .unwrap();
+    assert_eq!(row["egress_ip"], nat2.as_str());
+    assert_eq!(row["unknown_until_apply"], json!([nat2]));
+    assert_eq!(doc["unknowns"].as_array().unwrap().len(), r.unknowns.len());
     let (_, out, _) = vpcsim(&["plan", fixture("unknowns.plan.json").to_str().unwrap()]);
     for u in &r.unknowns {
         for line in out.lines().filter(|l| l.contains(&u.value)) {
@@ -418,6 +433,52 @@ fn calls_follow_references_and_replace_order() {
         .find(|o| o.resource == "alicloud_security_group_rule.a_on_new")
         .unwrap();
     assert_eq!(rule.status, OpStatus::Ok, "{}", rule.message);
+}
+
+/// Deletes run dependents first: the association (which the state records as
+/// depending on the EIP) is removed before the EIP is released, though the EIP is listed
+/// first; releasing it while bound would be refused (IncorrectEipStatus).
+#[test]
+fn deletes_run_in_reverse_dependency_order() {
+    let base: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("procedure.plan.json")).unwrap())
+            .unwrap();
+    let prior = |addr: &str| {
+        base["prior_state"]["values"]["root_module"]["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["address"] == addr)
+            .unwrap()["values"]
+            .clone()
+    };
+    let del = |addr: &str| {
+        let mut c = rc(addr, &["delete"], Value::Null, json!({}));
+        c["change"]["before"] = prior(addr);
+        c
+    };
+    let doc = plan_with(
+        vec![
+            del("alicloud_eip_address.ngw"),
+            del("alicloud_eip_association.ngw"),
+        ],
+        vec![],
+    );
+    let p = temp_plan("deletes", &doc);
+    let r = terraform::check_plan(&terraform::load(&p, None).unwrap());
+    let _ = std::fs::remove_file(&p);
+    let calls: Vec<(&str, OpStatus)> = r
+        .operations
+        .iter()
+        .map(|o| (o.call.as_str(), o.status))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            ("UnassociateEipAddress", OpStatus::Ok),
+            ("ReleaseEipAddress", OpStatus::Ok)
+        ]
+    );
 }
 
 // ----- bad input -----

@@ -43,7 +43,7 @@ pub fn run(a: PlanArgs) -> Result<ExitCode, ExitCode> {
     };
     let r = terraform::check_plan(&plan);
     if a.json {
-        json::print(&json::envelope("plan", Some(&r.plan), None, &r));
+        json::print(&json::envelope("plan", Some(&r.plan), None, r.json_body()));
     } else {
         render(&r);
     }

@@ -86,6 +86,32 @@ pub struct PlanReport {
     pub pass: bool,
 }
 
+impl PlanReport {
+    /// The `--json` body: the report, with every egress row that shows a placeholder
+    /// carrying `unknown_until_apply` (the placeholders it shows).
+    pub fn json_body(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        for key in ["egress_before", "egress_after"] {
+            let Some(rows) = v.get_mut(key).and_then(|r| r.as_array_mut()) else {
+                continue;
+            };
+            for row in rows {
+                let text = row.to_string();
+                let shown: Vec<&str> = self
+                    .unknowns
+                    .iter()
+                    .map(|u| u.value.as_str())
+                    .filter(|val| super::mark_one(&text, val) != text)
+                    .collect();
+                if let Some(o) = row.as_object_mut() {
+                    o.insert("unknown_until_apply".into(), shown.into());
+                }
+            }
+        }
+        v
+    }
+}
+
 /// Checks every call of the plan against the cloud.
 pub fn check_plan(plan: &Plan) -> PlanReport {
     let mut cloud = plan.initial.clone();

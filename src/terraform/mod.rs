@@ -91,7 +91,7 @@ impl Unknowns {
     }
 }
 
-fn mark_one(text: &str, value: &str) -> String {
+pub(crate) fn mark_one(text: &str, value: &str) -> String {
     let mut out = String::new();
     let mut rest = text;
     while let Some(i) = rest.find(value) {
