@@ -6,6 +6,7 @@
 //! edges: `scenario`, `pcapio`, `cli`.
 
 pub mod capture;
+pub mod check;
 pub mod cli;
 pub mod compile;
 pub mod engine;
