@@ -163,7 +163,12 @@ pub fn ingress_paths(cloud: &Cloud, t: &Tables, plan: &PortPlan) -> Vec<IngressP
                 .map(|&e| (e, f.internal_ip));
             let eni = owner.map(|o| o.0);
             if f.is_ip_mapping() {
-                for &proto in &one_to_one_protos {
+                // Protocol Any: both TCP and UDP reach the internal address.
+                let protos: &[Proto] = match plan {
+                    PortPlan::One(_) => &[Proto::Tcp, Proto::Udp],
+                    PortPlan::Classes { protos, .. } => protos,
+                };
+                for &proto in protos {
                     for ports in port_pieces(t, eni, proto, plan, (1, 65535), 0) {
                         out.push(IngressPath {
                             public_ip: f.external_ip,

@@ -395,7 +395,11 @@ impl Invariant {
                 e.message().trim_end()
             ))
         })?;
-        c.validate().map_err(|m| bad(&m))?;
+        c.validate().map_err(|m| {
+            bad(&format!(
+                "{m}; an invariant is a check, `egress_of` + `egress_ip`, or `unreachable_from_internet`"
+            ))
+        })?;
         Ok(Invariant::Check(c))
     }
 }
