@@ -125,7 +125,6 @@ impl CheckReport {
     }
 }
 
-
 /// A check on the state after the steps (or after step `after_step`): either a state
 /// check (`resource` + `field` + `equals`) or a connectivity check (`from` + `to`).
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -182,13 +181,17 @@ impl CheckSpec {
         }
         if conn {
             if self.from.is_none() || self.to.is_none() || self.expect.is_none() {
-                return Err(String::from("a connectivity check needs `from`, `to` and `expect`"));
+                return Err(String::from(
+                    "a connectivity check needs `from`, `to` and `expect`",
+                ));
             }
             if !matches!(
                 self.expect.as_deref(),
                 Some("delivered" | "internet" | "dropped")
             ) {
-                return Err(String::from("`expect` must be `delivered`, `internet` or `dropped`"));
+                return Err(String::from(
+                    "`expect` must be `delivered`, `internet` or `dropped`",
+                ));
             }
             if let Some(p) = &self.proto {
                 if !matches!(p.as_str(), "tcp" | "udp" | "icmp") {

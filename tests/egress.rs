@@ -60,7 +60,10 @@ fn guest_rule_egress_from_secondary_address_follows_the_guest_routing() {
     assert_eq!(eth1.reason.as_deref(), Some("eni_source_check"));
     let rows = after(&sc, "restore-policy-routes");
     let eth1 = row(&rows, "192.168.1.100");
-    assert_eq!(eth1.egress_ip.map(|i| i.to_string()).as_deref(), Some("47.96.10.20"));
+    assert_eq!(
+        eth1.egress_ip.map(|i| i.to_string()).as_deref(),
+        Some("47.96.10.20")
+    );
     assert_eq!(eth1.via, "eip");
 }
 
@@ -166,7 +169,10 @@ fn dnat_rule_every_entry_and_protocol_is_probed() {
         "47.1.2.1 tcp/101",
         "47.1.2.1 tcp/105",
     ] {
-        assert!(reached.iter().any(|l| l == want), "{want} not in {reached:?}");
+        assert!(
+            reached.iter().any(|l| l == want),
+            "{want} not in {reached:?}"
+        );
     }
     let blocked = labels(&r.ingress_blocked);
     assert_eq!(blocked, ["47.1.2.1 tcp/8080"]);

@@ -8,13 +8,25 @@ use vpcsim::scenario::{run_scenario, Scenario, DEFAULT_SCENARIO};
 fn inserting_a_step_without_renumbering_breaks_no_check() {
     let harmless = "[[steps]]\nid = \"unrelated-eni\"\nnote = \"an unrelated ENI\"\nop = \"CreateNetworkInterface\"\nVSwitchId = \"vsw-i\"\nSecurityGroupId = \"sg-web\"\nNetworkInterfaceId = \"eni-unrelated\"\n\n";
     let at = DEFAULT_SCENARIO.find("[[steps]]").unwrap();
-    let text = format!("{}{harmless}{}", &DEFAULT_SCENARIO[..at], &DEFAULT_SCENARIO[at..]);
+    let text = format!(
+        "{}{harmless}{}",
+        &DEFAULT_SCENARIO[..at],
+        &DEFAULT_SCENARIO[at..]
+    );
     let sc = Scenario::parse(&text, "inserted.toml").unwrap();
     let base = Scenario::load(None).unwrap();
     assert_eq!(sc.steps.len(), base.steps.len() + 1);
     let r = run_scenario(&sc);
-    let failing: Vec<_> = r.checks.iter().filter(|c| !c.pass).map(|c| &c.name).collect();
-    assert!(failing.is_empty(), "checks broken by the insertion: {failing:?}");
+    let failing: Vec<_> = r
+        .checks
+        .iter()
+        .filter(|c| !c.pass)
+        .map(|c| &c.name)
+        .collect();
+    assert!(
+        failing.is_empty(),
+        "checks broken by the insertion: {failing:?}"
+    );
     assert!(r.pass, "{:?}", r.first_failure());
     // The checks moved with their step: the ones written by id now run one step later.
     let c = r
@@ -34,7 +46,11 @@ fn with(extra: &str) -> Scenario {
 fn egress_ip_invariant_names_the_step_that_broke_it() {
     let sc = with("[[invariants]]\nname = \"i-web keeps its public IP\"\negress_of = \"i-web\"\negress_ip = \"47.96.10.20\"\n");
     let r = run_scenario(&sc);
-    let i = r.invariants.iter().find(|i| i.name == "i-web keeps its public IP").unwrap();
+    let i = r
+        .invariants
+        .iter()
+        .find(|i| i.name == "i-web keeps its public IP")
+        .unwrap();
     assert!(!i.pass);
     assert_eq!(i.broken_by_step, Some(8));
     assert_eq!(i.broken_by_id.as_deref(), Some("unbind-eip"));
@@ -83,7 +99,11 @@ fn unreachable_invariant_probes_from_the_cidrs_rules_accept() {
 fn invariant_broken_on_the_initial_topology_says_so() {
     let sc = with("[[invariants]]\nname = \"nothing of vsw-h is reachable\"\nunreachable_from_internet = \"vsw-h\"\n");
     let r = run_scenario(&sc);
-    let i = r.invariants.iter().find(|i| i.name.starts_with("nothing of vsw-h")).unwrap();
+    let i = r
+        .invariants
+        .iter()
+        .find(|i| i.name.starts_with("nothing of vsw-h"))
+        .unwrap();
     assert_eq!(i.broken_by_step, Some(0));
     assert_eq!(i.failing_after.len(), sc.steps.len() + 1);
 }
@@ -119,9 +139,18 @@ fn step_ids_are_checked_where_they_are_written() {
         1,
     );
     let e = Scenario::parse(&unknown, "unknown.toml").unwrap_err();
-    assert!(e.message.contains("no step has id `remove-policy-route`"), "{e}");
-    assert!(e.message.contains("remove-policy-routes"), "lists the ids: {e}");
+    assert!(
+        e.message.contains("no step has id `remove-policy-route`"),
+        "{e}"
+    );
+    assert!(
+        e.message.contains("remove-policy-routes"),
+        "lists the ids: {e}"
+    );
     let neg = DEFAULT_SCENARIO.replacen("after_step = 0", "after_step = -1", 1);
     let e = Scenario::parse(&neg, "neg.toml").unwrap_err();
-    assert!(e.message.contains("0 (the initial topology) or more"), "{e}");
+    assert!(
+        e.message.contains("0 (the initial topology) or more"),
+        "{e}"
+    );
 }

@@ -115,7 +115,11 @@ pub fn run_report(sc: &Scenario, r: &RunReport, verbose: bool) {
 
 /// Invariants this step broke (held before it, not after).
 fn invariants_broken_at(r: &RunReport, step: usize) {
-    for i in r.invariants.iter().filter(|i| i.broken_by_step == Some(step)) {
+    for i in r
+        .invariants
+        .iter()
+        .filter(|i| i.broken_by_step == Some(step))
+    {
         println!("    ✗ invariant broken here: {}", i.name);
         println!("        observed: {}", i.observed);
     }

@@ -17,9 +17,9 @@ use smoltcp::socket::tcp::{self, State};
 use smoltcp::wire::{IpAddress, IpEndpoint};
 
 use super::{DroppedPacket, Network};
+use crate::check::{CheckReport, StepRef};
 use crate::model::Cloud;
 use crate::pipeline::guest;
-use crate::check::{CheckReport, StepRef};
 use crate::time::SimTime;
 
 pub const SSH_BANNER: &str = "Welcome to Alibaba Cloud Elastic Compute Service!\r\n";

@@ -105,4 +105,3 @@ pub fn connectivity_check(cloud: &Cloud, c: &CheckSpec) -> CheckReport {
     report.trace = lines;
     report
 }
-

@@ -134,7 +134,9 @@ pub fn ingress_paths(cloud: &Cloud, t: &Tables, plan: &PortPlan) -> Vec<IngressP
                 via,
                 resource,
             } => (*eni, *private_ip, via_name(*via), resource.clone()),
-            PublicOwner::Visible { eni, via, resource } => (*eni, a, via_name(*via), resource.clone()),
+            PublicOwner::Visible { eni, via, resource } => {
+                (*eni, a, via_name(*via), resource.clone())
+            }
             _ => continue,
         };
         for &proto in &one_to_one_protos {
@@ -218,10 +220,10 @@ pub fn ingress_paths(cloud: &Cloud, t: &Tables, plan: &PortPlan) -> Vec<IngressP
     out
 }
 
-/// The external port ranges to probe within `range` (external ports; internal = external
-/// + `offset`): under `One`, the whole range of a DNAT entry (or the one port); under
-/// `Classes`, `range` cut at every port boundary of the receiving ENI's ingress rules, so
-/// every port of a piece meets the same rules.
+/// The external port ranges to probe within `range` (external ports; internal ones are
+/// `offset` higher): under `One`, the whole range of a DNAT entry (or the one port);
+/// under `Classes`, `range` cut at every port boundary of the receiving ENI's ingress
+/// rules, so every port of a piece meets the same rules.
 fn port_pieces(
     t: &Tables,
     eni: Option<EniIdx>,
@@ -236,7 +238,10 @@ fn port_pieces(
     let (lo, hi) = match plan {
         PortPlan::One(p) if range == (1, 65535) => return vec![(*p, *p)],
         PortPlan::One(_) => return vec![range],
-        PortPlan::Classes { ports: Some((a, b)), .. } => (range.0.max(*a), range.1.min(*b)),
+        PortPlan::Classes {
+            ports: Some((a, b)),
+            ..
+        } => (range.0.max(*a), range.1.min(*b)),
         PortPlan::Classes { ports: None, .. } => range,
     };
     if lo > hi {
@@ -430,7 +435,10 @@ pub fn egress_table(cloud: &Cloud, ingress_port: u16) -> Vec<EgressRow> {
         }
     }
     // DNAT entries to an address no ENI holds: a row of their own, so none is unsaid.
-    for x in ingress.iter().filter(|x| x.owner.is_none() && x.landed.is_none()) {
+    for x in ingress
+        .iter()
+        .filter(|x| x.owner.is_none() && x.landed.is_none())
+    {
         rows.push(EgressRow {
             instance: None,
             eni: "-".into(),

@@ -389,4 +389,3 @@ pub fn request(
         ttl: 64,
     })
 }
-

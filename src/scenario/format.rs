@@ -322,7 +322,7 @@ pub use crate::check::{CheckSpec, StepRef};
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum Invariant {
-    Check(CheckSpec),
+    Check(Box<CheckSpec>),
     EgressIp(EgressIpInvariant),
     Unreachable(UnreachableInvariant),
 }
@@ -360,7 +360,10 @@ impl Invariant {
 
     /// Reads one `[[invariants]]` table; the error says what to fix.
     pub fn from_table(t: &toml::Table) -> Result<Invariant, String> {
-        let name = t.get("name").and_then(|v| v.as_str()).unwrap_or("(unnamed)");
+        let name = t
+            .get("name")
+            .and_then(|v| v.as_str())
+            .unwrap_or("(unnamed)");
         let bad = |m: &str| format!("invariant `{name}`: {m}");
         let de = |e: toml::de::Error| bad(e.message().trim_end());
         let v = toml::Value::Table(t.clone());
@@ -400,6 +403,6 @@ impl Invariant {
                 "{m}; an invariant is a check, `egress_of` + `egress_ip`, or `unreachable_from_internet`"
             ))
         })?;
-        Ok(Invariant::Check(c))
+        Ok(Invariant::Check(Box::new(c)))
     }
 }

@@ -58,7 +58,10 @@ fn instances_of(cloud: &Cloud, what: &str) -> Result<Vec<String>, String> {
 
 fn egress_ip(cloud: &Cloud, e: &EgressIpInvariant, after: usize, line: usize) -> CheckReport {
     let mut r = CheckReport::new(&e.name, after, line);
-    r.expected = format!("every instance of {} leaves with {}", e.egress_of, e.egress_ip);
+    r.expected = format!(
+        "every instance of {} leaves with {}",
+        e.egress_of, e.egress_ip
+    );
     let insts = match instances_of(cloud, &e.egress_of) {
         Ok(v) => v,
         Err(m) => {
@@ -114,8 +117,10 @@ fn egress_ip(cloud: &Cloud, e: &EgressIpInvariant, after: usize, line: usize) ->
     r
 }
 
+type PathFilter = Box<dyn Fn(&IngressPath) -> bool>;
+
 /// Does a way in lead into the target (`*`, a VSwitch, instance or ENI id, or a CIDR)?
-fn targets(cloud: &Cloud, t: &Tables, what: &str) -> Result<Box<dyn Fn(&IngressPath) -> bool>, String> {
+fn targets(cloud: &Cloud, t: &Tables, what: &str) -> Result<PathFilter, String> {
     if what == "*" {
         return Ok(Box::new(|_| true));
     }
@@ -141,7 +146,9 @@ fn targets(cloud: &Cloud, t: &Tables, what: &str) -> Result<Box<dyn Fn(&IngressP
             "`{what}` is no VSwitch, instance or ENI of the scenario, nor a CIDR or `*`"
         ));
     };
-    Ok(Box::new(move |p| p.owner.is_some_and(|(e, _)| enis.contains(&e))))
+    Ok(Box::new(move |p| {
+        p.owner.is_some_and(|(e, _)| enis.contains(&e))
+    }))
 }
 
 /// Internet sources to probe from: the usual client, and one address of each public
@@ -190,7 +197,10 @@ fn unreachable(cloud: &Cloud, u: &UnreachableInvariant, after: usize, line: usiz
         "no probe from the Internet is delivered to {} ({}{})",
         u.unreachable_from_internet,
         u.proto.as_deref().unwrap_or("tcp, udp, icmp"),
-        u.ports.as_deref().map(|p| format!(" {p}")).unwrap_or_default()
+        u.ports
+            .as_deref()
+            .map(|p| format!(" {p}"))
+            .unwrap_or_default()
     );
     let t = Tables::compile(cloud, 1);
     let hit = match targets(cloud, &t, &u.unreachable_from_internet) {

@@ -139,7 +139,10 @@ impl Scenario {
                         format!("step id `{id}`: use a name such as \"bind-eip-to-eni\" (a number would be read as a step number)"),
                     ));
                 }
-                if steps.iter().any(|s: &Step| s.id.as_deref() == Some(id.as_str())) {
+                if steps
+                    .iter()
+                    .any(|s: &Step| s.id.as_deref() == Some(id.as_str()))
+                {
                     return Err(loc.at(
                         span.start,
                         format!("step id `{id}` is used twice; step ids must be unique"),
@@ -175,7 +178,8 @@ impl Scenario {
             let bad = |m: &str| loc.at(c.span().start, format!("check `{}`: {m}", spec.name));
             spec.validate().map_err(|m| bad(&m))?;
             if let Some(at) = &spec.after_step {
-                at.resolve(&ids).map_err(|m| bad(&format!("after_step = {at}: {m}")))?;
+                at.resolve(&ids)
+                    .map_err(|m| bad(&format!("after_step = {at}: {m}")))?;
             }
             let line = loc.at(c.span().start, "").line;
             checks.push((line, spec));

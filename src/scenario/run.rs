@@ -3,9 +3,9 @@
 
 use serde::Serialize;
 
+use super::Scenario;
 pub use crate::check::CheckReport;
 use crate::check::CheckSpec;
-use super::Scenario;
 use crate::model::Cloud;
 
 #[derive(Debug, Clone, Serialize)]
