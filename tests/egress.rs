@@ -179,6 +179,17 @@ fn dnat_rule_every_entry_and_protocol_is_probed() {
     assert_eq!(reached.len(), 8, "9 entries map to i-a: {reached:?}");
     // The IP mapping (protocol Any) is probed as TCP and UDP; the group opens 22 for
     // TCP only.
+    // A range the group opens only in part is split where the group's rules cut it,
+    // so no port is said to be reachable that is not.
+    let mut text = DNAT.replace("ports = \"9000/9010\"", "ports = \"9000/9004\"");
+    text = text.replace("name = \"dnat\"", "name = \"dnat-split\"");
+    let split = egress_table(&Scenario::parse(&text, "split.toml").unwrap().initial, 22);
+    let a = row(&split, "10.0.1.10");
+    assert!(labels(&a.ingress).contains(&"47.1.2.1 tcp/9000-9004".to_string()));
+    let cut: Vec<_> = a.ingress_blocked.iter().filter(|x| x.resource == "d-range").collect();
+    assert_eq!(cut.len(), 1);
+    assert_eq!(cut[0].label(), "47.1.2.1 tcp/9005-9010");
+    assert_eq!(cut[0].reason.as_deref(), Some("sg_ingress_denied"));
     let b = row(&rows, "10.0.1.11");
     assert_eq!(labels(&b.ingress), ["47.1.2.2 tcp/22"]);
     assert_eq!(labels(&b.ingress_blocked), ["47.1.2.2 udp/22"]);

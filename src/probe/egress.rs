@@ -105,7 +105,8 @@ pub struct IngressPath {
 #[derive(Debug, Clone)]
 pub enum PortPlan {
     /// One TCP probe on this port (the egress table's `--ingress-port`); DNAT port
-    /// entries on their own ports, one probe per entry and protocol.
+    /// entries on their own ports, one probe per entry and protocol (per piece of the
+    /// range when the security group treats parts of it differently).
     One(u16),
     /// Every port: one probe per class of ports the receiving ENI's security groups
     /// treat alike, restricted to these protocols and external ports.
@@ -221,9 +222,10 @@ pub fn ingress_paths(cloud: &Cloud, t: &Tables, plan: &PortPlan) -> Vec<IngressP
 }
 
 /// The external port ranges to probe within `range` (external ports; internal ones are
-/// `offset` higher): under `One`, the whole range of a DNAT entry (or the one port);
-/// under `Classes`, `range` cut at every port boundary of the receiving ENI's ingress
-/// rules, so every port of a piece meets the same rules.
+/// `offset` higher): `range` (or, for 1:1 paths under `One`, the one port) cut at every
+/// port boundary of the receiving ENI's ingress rules, so every port of a piece meets the
+/// same rules and one probe answers for all of them. A DNAT entry whose range the group
+/// treats alike is one probe.
 fn port_pieces(
     t: &Tables,
     eni: Option<EniIdx>,
@@ -237,7 +239,8 @@ fn port_pieces(
     }
     let (lo, hi) = match plan {
         PortPlan::One(p) if range == (1, 65535) => return vec![(*p, *p)],
-        PortPlan::One(_) => return vec![range],
+        // A DNAT port range: one probe, unless the group treats parts of it apart.
+        PortPlan::One(_) => range,
         PortPlan::Classes {
             ports: Some((a, b)),
             ..
