@@ -186,7 +186,11 @@ fn dnat_rule_every_entry_and_protocol_is_probed() {
     let split = egress_table(&Scenario::parse(&text, "split.toml").unwrap().initial, 22);
     let a = row(&split, "10.0.1.10");
     assert!(labels(&a.ingress).contains(&"47.1.2.1 tcp/9000-9004".to_string()));
-    let cut: Vec<_> = a.ingress_blocked.iter().filter(|x| x.resource == "d-range").collect();
+    let cut: Vec<_> = a
+        .ingress_blocked
+        .iter()
+        .filter(|x| x.resource == "d-range")
+        .collect();
     assert_eq!(cut.len(), 1);
     assert_eq!(cut[0].label(), "47.1.2.1 tcp/9005-9010");
     assert_eq!(cut[0].reason.as_deref(), Some("sg_ingress_denied"));

@@ -83,7 +83,7 @@ pub const EGRESS_PROBE_TARGET: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 80);
 /// The Internet client ingress probes come from (TEST-NET-2).
 pub const INGRESS_PROBE_CLIENT: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
 /// Said for an ENI attached to no instance: nothing sends from it and nothing it
-/// receives is answered (SEMANTICS.md §5; the pipeline names it the same way).
+/// receives is answered (issue 11; the same name as the pipeline's drop reason for it).
 pub const ENI_NOT_ATTACHED: &str = "eni_not_attached";
 
 /// A way in from the Internet, from the configuration, before it is probed.
@@ -386,7 +386,10 @@ fn reply_verdict(r: &ProbeResult, client: Ipv4Addr, public: Ipv4Addr) -> Result<
 /// the ways in from the Internet that reach it (reply included) or are blocked.
 pub fn egress_table(cloud: &Cloud, ingress_port: u16) -> Vec<EgressRow> {
     let tables = Tables::compile(cloud, 1);
-    let ingress: Vec<IngressEntry> = ingress_paths(cloud, &tables, &PortPlan::One(ingress_port))
+    let mut paths = ingress_paths(cloud, &tables, &PortPlan::One(ingress_port));
+    // Stable order whatever the model's maps do: address, protocol, port.
+    paths.sort_by_key(|p| (p.public_ip, p.proto as u8, p.ports));
+    let ingress: Vec<IngressEntry> = paths
         .iter()
         .map(|p| probe_ingress(&tables, p, INGRESS_PROBE_CLIENT))
         .collect();
