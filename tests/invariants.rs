@@ -118,6 +118,7 @@ fn a_check_as_invariant_and_bad_invariants_are_refused_with_the_fix() {
         ("[[invariants]]\nname = \"x\"\nunreachable_from_internet = \"*\"\nproto = \"sctp\"\n", "tcp, udp or icmp"),
         ("[[invariants]]\nname = \"x\"\nunreachable_from_internet = \"*\"\nports = \"9/1\"\n", "starts after it ends"),
         ("[[invariants]]\nname = \"x\"\n", "an invariant is"),
+        ("[[invariants]]\nname = \"x\"\nunreachable_from_internet = \"vsw-typo\"\n", "no VSwitch, instance or ENI"),
     ] {
         let e = Scenario::parse(&format!("{DEFAULT_SCENARIO}\n{bad}"), "bad.toml").unwrap_err();
         assert!(e.message.contains(says), "{bad}: {e}");
@@ -153,4 +154,25 @@ fn step_ids_are_checked_where_they_are_written() {
         e.message.contains("0 (the initial topology) or more"),
         "{e}"
     );
+}
+
+/// An invariant about an ENI a step creates holds vacuously before it exists, and is
+/// checked from then on.
+#[test]
+fn invariant_about_a_resource_a_step_creates() {
+    let sc = with("[[invariants]]\nname = \"eni-web1 is closed on tcp 3389\"\nunreachable_from_internet = \"eni-web1\"\nproto = \"tcp\"\nports = \"3389\"\n\n[[invariants]]\nname = \"eni-web1 is reachable on ssh\"\nunreachable_from_internet = \"eni-web1\"\nproto = \"tcp\"\nports = \"22\"\n");
+    let r = run_scenario(&sc);
+    let closed = r
+        .invariants
+        .iter()
+        .find(|i| i.name.contains("3389"))
+        .unwrap();
+    assert!(closed.pass, "{}", closed.observed);
+    // ssh to the EIP reaches eni-web1 once the EIP is bound to it.
+    let ssh = r
+        .invariants
+        .iter()
+        .find(|i| i.name.contains("ssh"))
+        .unwrap();
+    assert_eq!(ssh.broken_by_id.as_deref(), Some("bind-eip-to-eni"));
 }

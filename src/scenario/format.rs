@@ -358,6 +358,19 @@ impl Invariant {
         }
     }
 
+    /// The resource id an `egress_of` / `unreachable_from_internet` names (None for a
+    /// check, `*`, a CIDR or an IP).
+    pub fn target(&self) -> Option<&str> {
+        let what = match self {
+            Invariant::Check(_) => return None,
+            Invariant::EgressIp(e) => e.egress_of.as_str(),
+            Invariant::Unreachable(u) => u.unreachable_from_internet.as_str(),
+        };
+        let literal =
+            what == "*" || what.parse::<Ipv4Net>().is_ok() || what.parse::<Ipv4Addr>().is_ok();
+        (!literal).then_some(what)
+    }
+
     /// Reads one `[[invariants]]` table; the error says what to fix.
     pub fn from_table(t: &toml::Table) -> Result<Invariant, String> {
         let name = t

@@ -199,10 +199,32 @@ impl Scenario {
             }
             sessions.push((loc.at(s.span().start, "").line, spec));
         }
+        // Ids a step names (e.g. an ENI it creates): an invariant may be about them.
+        let step_strings: std::collections::HashSet<&str> = parsed
+            .steps
+            .iter()
+            .flat_map(|st| st.get_ref().values())
+            .filter_map(|v| v.as_str())
+            .collect();
         let mut invariants = Vec::new();
         for t in &parsed.invariants {
             let inv = format::Invariant::from_table(t.get_ref())
                 .map_err(|m| loc.at(t.span().start, m))?;
+            if let Some(what) = inv.target() {
+                let known = initial.vswitches.contains_key(what)
+                    || initial.instances.contains_key(what)
+                    || initial.enis.contains_key(what)
+                    || step_strings.contains(what);
+                if !known {
+                    return Err(loc.at(
+                        t.span().start,
+                        format!(
+                            "invariant `{}`: `{what}` is no VSwitch, instance or ENI of the scenario (nor a CIDR, an IP or `*`)",
+                            inv.name()
+                        ),
+                    ));
+                }
+            }
             invariants.push((loc.at(t.span().start, "").line, inv));
         }
         Ok(Scenario {
