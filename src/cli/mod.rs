@@ -81,9 +81,10 @@ pub enum Command {
         /// Source address (default: the sender's primary address).
         #[arg(long)]
         src: Option<std::net::Ipv4Addr>,
-        /// Apply only the first N steps (default: all).
-        #[arg(long)]
-        after_step: Option<usize>,
+        /// Apply the steps up to this one: a number (0 = the initial topology) or a
+        /// step id (default: all).
+        #[arg(long = "after", visible_alias = "after-step", value_name = "STEP")]
+        after_step: Option<String>,
         /// Also send the receiver's reply (SYN-ACK, echo reply) and trace it.
         #[arg(long)]
         reply: bool,
@@ -98,12 +99,15 @@ pub enum Command {
     },
     /// For every instance, ENI and private IP: the public address its Internet traffic
     /// leaves with (or why none) and the public addresses that reach it — each found by
-    /// sending a probe. Without --after-step: before and after the steps.
+    /// sending a probe (egress by the guest OS; ingress counts when the reply gets back
+    /// out). Without --after: before and after the steps.
     Egress {
         file: Option<PathBuf>,
-        #[arg(long)]
-        after_step: Option<usize>,
-        /// TCP port the ingress probes knock on (DNAT entries: their own ports).
+        /// A step number (0 = the initial topology) or a step id.
+        #[arg(long = "after", visible_alias = "after-step", value_name = "STEP")]
+        after_step: Option<String>,
+        /// TCP port the ingress probes knock on for EIPs, static public IPs and DNAT IP
+        /// mappings (DNAT port entries: their own ports, TCP and UDP).
         #[arg(long, default_value_t = 22)]
         ingress_port: u16,
         #[arg(long)]
@@ -175,18 +179,16 @@ pub(crate) fn write_capture<'a>(
     Ok(())
 }
 
-pub(crate) fn after_step(sc: &Scenario, n: Option<usize>) -> Result<usize, ExitCode> {
-    match n {
+/// The number of steps `--after STEP` (a number or a step id) applies; all without it.
+pub(crate) fn after_step<S: AsRef<str>>(sc: &Scenario, at: Option<S>) -> Result<usize, ExitCode> {
+    match at {
         None => Ok(sc.steps.len()),
-        Some(n) if n <= sc.steps.len() => Ok(n),
-        Some(n) => {
-            eprintln!(
-                "error: --after-step {n}, but {} has {} steps",
-                sc.file,
-                sc.steps.len()
-            );
-            Err(ExitCode::from(2))
-        }
+        Some(s) => sc
+            .resolve(&crate::check::StepRef::parse(s.as_ref()))
+            .map_err(|m| {
+                eprintln!("error: --after {}: {m} ({})", s.as_ref(), sc.file);
+                ExitCode::from(2)
+            }),
     }
 }
 
@@ -332,6 +334,10 @@ fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
                 None if sc.steps.is_empty() => vec![0],
                 None => vec![0, sc.steps.len()],
             };
+            let at = |p: usize| json::After {
+                step: p,
+                id: sc.step_id(p).map(str::to_string),
+            };
             let tables: Vec<(usize, Vec<crate::probe::EgressRow>)> = points
                 .iter()
                 .map(|&p| {
@@ -342,14 +348,18 @@ fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
                 })
                 .collect();
             if json {
-                let doc = serde_json::json!({
-                    "scenario": sc.name,
-                    "tables": tables.iter().map(|(p, rows)| serde_json::json!({"after_step": p, "rows": rows})).collect::<Vec<_>>(),
+                // One point: it is the envelope's `after`; before-and-after: each table's.
+                let after = (points.len() == 1).then(|| at(points[0]));
+                let body = serde_json::json!({
+                    "tables": tables
+                        .iter()
+                        .map(|(p, rows)| serde_json::json!({"after": at(*p), "rows": rows}))
+                        .collect::<Vec<_>>(),
                 });
-                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+                json::print(&json::envelope("egress", Some(&sc.name), after, body));
             } else {
                 for (p, rows) in &tables {
-                    render::egress(*p, rows);
+                    render::egress(*p, sc.step_id(*p), rows);
                 }
             }
             Ok(ExitCode::SUCCESS)

@@ -32,9 +32,10 @@ pub struct ReplayArgs {
     /// for all.
     #[arg(long, required = true)]
     pub at: Vec<String>,
-    /// Apply only the first N steps of the scenario (default: all).
-    #[arg(long)]
-    pub after_step: Option<usize>,
+    /// Apply the steps up to this one: a number (0 = the initial topology) or a step id
+    /// (default: all).
+    #[arg(long = "after", visible_alias = "after-step", value_name = "STEP")]
+    pub after_step: Option<String>,
     /// Output capture: what leaves the simulated network (pcapng if it ends in .pcapng).
     #[arg(long)]
     pub out: PathBuf,
@@ -58,7 +59,7 @@ fn bad(msg: impl std::fmt::Display) -> ExitCode {
 
 pub fn run(a: ReplayArgs) -> Result<ExitCode, ExitCode> {
     let sc = super::load(a.file.as_deref())?;
-    let n = super::after_step(&sc, a.after_step)?;
+    let n = super::after_step(&sc, a.after_step.as_deref())?;
     let cloud = sc.state_after(n);
     let tables = crate::compile::Tables::compile(&cloud, 1);
     if a.at.len() != 1 && a.at.len() != a.pcap.len() {
