@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::capture::Capture;
 use crate::compile::Tables;
-use crate::pcapio::{self, PcapError, PcapWriter, PcapngWriter, Payload, Record, RecordIssue};
+use crate::pcapio::{self, Payload, PcapError, PcapWriter, PcapngWriter, Record, RecordIssue};
 use crate::pipeline::{drop, guest, Dataplane, Disposition, Ingress, INTERNET_MAC, VROUTER_MAC};
 use crate::time::SimTime;
 use crate::wire::{self, L4};
@@ -54,13 +54,15 @@ pub fn macs_for(t: &Tables, at: Ingress, ethertype: u16, packet: &[u8]) -> ([u8;
             let addrs = (ethertype == wire::frame::ETHERTYPE_IPV4)
                 .then(|| Some((ipv4_at(packet, 12)?, ipv4_at(packet, 16)?)))
                 .flatten();
-            t.instances.get(usize::from(i)).map_or(INTERNET_MAC, |inst| {
-                addrs
-                    .and_then(|(s, d)| guest::route(t, inst, s, d))
-                    .map(|r| r.eni)
-                    .or_else(|| inst.devices.first().copied())
-                    .map_or(INTERNET_MAC, |e| t.eni(e).mac)
-            })
+            t.instances
+                .get(usize::from(i))
+                .map_or(INTERNET_MAC, |inst| {
+                    addrs
+                        .and_then(|(s, d)| guest::route(t, inst, s, d))
+                        .map(|r| r.eni)
+                        .or_else(|| inst.devices.first().copied())
+                        .map_or(INTERNET_MAC, |e| t.eni(e).mac)
+                })
         }
     };
     (src, VROUTER_MAC)
@@ -328,7 +330,7 @@ where
             last_expire = now;
         }
         let t = std::sync::Arc::clone(dp.tables());
-        let frame = match (rec.issue(), rec.payload()) {
+        let entered = match (rec.issue(), rec.payload()) {
             (None, Ok(p)) => ethernet_for(&t, at, p),
             (issue, _) => {
                 // `issue()` names every record `payload()` refuses.
@@ -338,10 +340,10 @@ where
             }
         };
         s.injected += 1;
-        let mut buf = frame.clone();
+        let mut buf = entered.clone();
         let o = dp.process(&mut buf, at, now, None);
         if let Some(c) = capture.as_deref_mut() {
-            if let Err(e) = c.record(&t, at, &frame, &o, &buf, rec.ts_nanos) {
+            if let Err(e) = c.record(&t, at, &entered, &o, &buf, rec.ts_nanos) {
                 s.error = Some(ReplayError {
                     kind: "output",
                     message: format!("capture: {e}"),
@@ -360,7 +362,7 @@ where
             match d {
                 Disposition::Dropped(r) => {
                     if i == 0 {
-                        s.drop(&r.precise_name(&frame));
+                        s.drop(&r.precise_name(&entered));
                     }
                     continue;
                 }

@@ -44,8 +44,11 @@ fn suite() -> Suite {
     toml::from_str(&std::fs::read_to_string(dir().join("suite.toml")).unwrap()).unwrap()
 }
 
+/// (timestamp ns, frame) per record.
+type Records = Vec<(u64, Vec<u8>)>;
+
 /// (timestamp ns, Ethernet frame) of every record of a suite input.
-fn records(path: &Path) -> Vec<(u64, Vec<u8>)> {
+fn records(path: &Path) -> Records {
     CaptureReader::open(path)
         .unwrap()
         .map(|r| r.unwrap())
@@ -122,7 +125,7 @@ fn pcap(link_type: u32, recs: &[(u64, Vec<u8>)]) -> Vec<u8> {
 
 fn block(kind: u32, body: &[u8]) -> Vec<u8> {
     let mut body = body.to_vec();
-    while body.len() % 4 != 0 {
+    while !body.len().is_multiple_of(4) {
         body.push(0);
     }
     let len = (body.len() + 12) as u32;
@@ -200,7 +203,7 @@ fn linux_cooked_and_raw_ip_captures_replay_exactly_like_their_ethernet_twin() {
     assert!(suite.case.len() >= 11);
     for c in &suite.case {
         let t = tables(c);
-        let inputs: Vec<(Vec<(u64, Vec<u8>)>, &str)> = c
+        let inputs: Vec<(Records, &str)> = c
             .input
             .iter()
             .map(|i| (records(&dir().join(&i.pcap)), i.at.as_str()))
@@ -299,7 +302,11 @@ fn a_pcapng_keeps_every_packet_of_an_ethernet_and_a_cooked_interface_and_names_t
     let wifi_at = 2; // 0-based position: record 3
     packets.insert(wifi_at, (2, recs[1].0, vec![0x08, 0x02, 0, 0, 1, 2, 3, 4]));
     let (out, s) = replay_bytes(&t, vec![(pcapng(&[1, 276, 105], &packets), at)]);
-    assert_eq!(out, twin, "{}: every packet of interfaces 0 and 1 replayed", c.name);
+    assert_eq!(
+        out, twin,
+        "{}: every packet of interfaces 0 and 1 replayed",
+        c.name
+    );
     assert_eq!(s.packets_read, twin_s.packets_read + 1);
     assert_eq!(s.injected, twin_s.injected);
     assert_eq!(s.capture_issues.link, 1);
@@ -385,7 +392,12 @@ fn cli_replays_a_tcpdump_any_capture_and_reports_in_the_json_envelope() {
             .unwrap()
     };
     let o = run(&["--json"]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(doc["vpcsim"], 1);
     assert_eq!(doc["command"], "replay");

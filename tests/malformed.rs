@@ -123,7 +123,11 @@ fn reason(name: &str) -> DropReason {
 
 fn cases() -> Vec<(&'static str, Vec<u8>, Want)> {
     let mut v: Vec<(&'static str, Vec<u8>, Want)> = vec![
-        ("empty frame", vec![], Err("malformed_frame.truncated_ethernet")),
+        (
+            "empty frame",
+            vec![],
+            Err("malformed_frame.truncated_ethernet"),
+        ),
         (
             "truncated Ethernet header (13 bytes)",
             tcp()[..13].to_vec(),
@@ -189,7 +193,11 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Want)> {
     ));
     let mut f = tcp();
     f[24] ^= 0xff;
-    v.push(("bad IPv4 header checksum", f, Err("malformed_frame.ipv4_bad_checksum")));
+    v.push((
+        "bad IPv4 header checksum",
+        f,
+        Err("malformed_frame.ipv4_bad_checksum"),
+    ));
     let mut f = tcp();
     let n = u16::from_be_bytes([f[16], f[17]]) - 5; // cut the 5-byte payload
     f = total_len(f, n);
@@ -205,10 +213,18 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Want)> {
     ));
     let mut f = tcp();
     f[46] = 0x40; // data offset 4
-    v.push(("TCP data offset 4 (< 5)", f, Err("malformed_frame.tcp_bad_data_offset")));
+    v.push((
+        "TCP data offset 4 (< 5)",
+        f,
+        Err("malformed_frame.tcp_bad_data_offset"),
+    ));
     let mut f = tcp();
     f[46] = 0xf0; // data offset 15 = 60 bytes, beyond the packet
-    v.push(("TCP data offset past the packet", f, Err("malformed_frame.truncated_l4")));
+    v.push((
+        "TCP data offset past the packet",
+        f,
+        Err("malformed_frame.truncated_l4"),
+    ));
     v.push((
         "UDP header cut to 4 bytes",
         total_len(udp(), 24),
@@ -331,7 +347,11 @@ fn every_class_of_bad_frame_gets_its_documented_answer() {
         assert_eq!(got, want.map_err(str::to_string), "{what}");
         if let Err(name) = want {
             // The category counts once, and a malformation also under its own name.
-            assert_eq!(d.counters.dropped_by(reason(name)), 1, "{what}: counted once");
+            assert_eq!(
+                d.counters.dropped_by(reason(name)),
+                1,
+                "{what}: counted once"
+            );
             assert_eq!(d.counters.total_dropped(), 1, "{what}: counted once");
             let precise: Vec<(String, u64)> = if name.contains('.') {
                 vec![(name.to_string(), 1)]
@@ -461,7 +481,9 @@ fn every_malformation_is_named_precisely_in_the_replay_summary_json_and_capture_
         );
     }
     assert!(
-        text.contains(&format!("dropped {malformed:>8}  malformed_frame (all of the above")),
+        text.contains(&format!(
+            "dropped {malformed:>8}  malformed_frame (all of the above"
+        )),
         "{text}"
     );
     let _ = std::fs::remove_dir_all(&tmp);

@@ -98,9 +98,8 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, ExitCode> {
     let mut total = 0;
     for (k, p) in a.pcap.iter().enumerate() {
         let at = replay::parse_at(&a.at[k.min(a.at.len() - 1)], &tables).map_err(bad)?;
-        let reader = CaptureReader::open(p).map_err(|e| {
-            bad_input(a.json, "capture", Some(p))(format!("{}: {e}", p.display()))
-        })?;
+        let reader = CaptureReader::open(p)
+            .map_err(|e| bad_input(a.json, "capture", Some(p))(format!("{}: {e}", p.display())))?;
         if show {
             // Counting packets for the ETA is a cheap second pass over the file.
             total += CaptureReader::open(p)

@@ -209,7 +209,9 @@ mod tests {
     fn each_link_type_gives_the_packet_and_its_ethertype() {
         let mut sll = vec![0, 4, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 0x08, 0x00];
         sll.extend_from_slice(&IP);
-        let mut sll2 = vec![0x08, 0x00, 0, 0, 0, 0, 0, 2, 0, 1, 4, 6, 1, 2, 3, 4, 5, 6, 0, 0];
+        let mut sll2 = vec![
+            0x08, 0x00, 0, 0, 0, 0, 0, 2, 0, 1, 4, 6, 1, 2, 3, 4, 5, 6, 0, 0,
+        ];
         sll2.extend_from_slice(&IP);
         let want = Payload::Network {
             ethertype: 0x0800,
@@ -232,7 +234,9 @@ mod tests {
 
     #[test]
     fn supplied_ethernet_header_is_dst_src_ethertype() {
-        let f = decode(LINKTYPE_IPV4, &IP).unwrap().to_ethernet([1; 6], [2; 6]);
+        let f = decode(LINKTYPE_IPV4, &IP)
+            .unwrap()
+            .to_ethernet([1; 6], [2; 6]);
         assert_eq!(&f[..6], &[2; 6]);
         assert_eq!(&f[6..12], &[1; 6]);
         assert_eq!(&f[12..14], &[0x08, 0x00]);

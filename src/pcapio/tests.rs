@@ -639,9 +639,9 @@ fn pcapng_interfaces_keep_their_own_link_types_and_no_packet_is_lost() {
     assert_eq!(recs[1].issue(), None);
     assert_eq!(
         recs[2].issue(),
-        Some(RecordIssue::Link(crate::pcapio::LinkIssue::UnsupportedLinkType {
-            link_type: 105
-        }))
+        Some(RecordIssue::Link(
+            crate::pcapio::LinkIssue::UnsupportedLinkType { link_type: 105 }
+        ))
     );
     // The cooked record's packet is the Ethernet frame's packet.
     assert_eq!(

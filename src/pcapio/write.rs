@@ -96,7 +96,9 @@ impl<W: Write> PcapngWriter<W> {
             major_version: 1,
             minor_version: 0,
             section_length: -1, // not specified
-            options: vec![SectionHeaderOption::UserApplication(Cow::Borrowed("vpcsim"))],
+            options: vec![SectionHeaderOption::UserApplication(Cow::Borrowed(
+                "vpcsim",
+            ))],
         };
         let mut enc = PcapNgEncoder::with_section_header(Vec::new(), shb)
             .map_err(|e| encoding("section header block", e))?;
@@ -136,11 +138,7 @@ impl<W: Write> PcapngWriter<W> {
         Ok(id)
     }
 
-    fn put(
-        &mut self,
-        what: &str,
-        block: pcap_file::pcapng::Block<'_>,
-    ) -> Result<(), PcapError> {
+    fn put(&mut self, what: &str, block: pcap_file::pcapng::Block<'_>) -> Result<(), PcapError> {
         self.enc.get_mut().clear();
         self.enc
             .write_block(&block)

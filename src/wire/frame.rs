@@ -922,7 +922,11 @@ mod tests {
         ];
         let names: std::collections::HashSet<_> = all.iter().map(|e| e.name()).collect();
         assert_eq!(names.len(), all.len());
-        assert_eq!(all.len(), WireError::NAMES.len(), "every variant listed here");
+        assert_eq!(
+            all.len(),
+            WireError::NAMES.len(),
+            "every variant listed here"
+        );
         for e in all {
             assert!(e
                 .name()
