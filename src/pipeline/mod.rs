@@ -413,6 +413,9 @@ impl Dataplane {
                 } else {
                     DropReason::MalformedFrame
                 };
+                if r == DropReason::MalformedFrame {
+                    self.counters.count_malformed(&e);
+                }
                 return self.drop_with(r);
             }
         };
