@@ -1566,6 +1566,7 @@ fn enterprise_security_group_cannot_reference_groups() {
             source_group_id: peer.map(str::to_string),
             dest_cidr_ip: None,
             dest_group_id: None,
+            source_port_range: None,
             policy: None,
             priority: None,
             description: None,

@@ -90,6 +90,15 @@ fn cidr(item: &Item, what: &str, s: &str) -> Result<Ipv4Net, ImportError> {
     })
 }
 
+/// `1.2.3.4` → `1.2.3.4/32` (the API gives single hosts both ways).
+fn host_cidr(c: &str) -> String {
+    if c.contains('/') {
+        c.to_string()
+    } else {
+        format!("{c}/32")
+    }
+}
+
 fn ip(item: &Item, what: &str, s: &str) -> Result<Ipv4Addr, ImportError> {
     s.trim()
         .parse::<Ipv4Addr>()
@@ -126,6 +135,7 @@ impl Ctx {
                 | "DescribeNetworkInterfaces"
                 | "DescribeSecurityGroups"
                 | "DescribeSecurityGroupAttribute"
+                | "DescribePrefixListAttributes"
         ) {
             "ecs"
         } else {
@@ -281,6 +291,25 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
         custom.get(real).map(|vpc| (real.to_string(), vpc.clone()))
     };
 
+    // ---- prefix lists (for security group rules and routes) ----
+    let mut prefix_lists: BTreeMap<String, Vec<Ipv4Net>> = BTreeMap::new();
+    for (id, it) in d.items(DescribePrefixListAttributes) {
+        let mut cidrs = Vec::new();
+        for e in list_at(&it.value, &["Entries", "Entry"]) {
+            let Some(c) = str_of(e, "Cidr") else { continue };
+            if c.contains(':') {
+                w.add(
+                    "IPv6",
+                    format!("{id} ({c})"),
+                    "vpcsim simulates IPv4 only; IPv6 CIDRs and addresses are left out",
+                );
+                continue;
+            }
+            cidrs.push(cidr(it, &format!("prefix list {id} entry"), &host_cidr(c))?);
+        }
+        prefix_lists.insert(id.clone(), cidrs);
+    }
+
     // ---- security groups ----
     let mut sgs: BTreeMap<String, (String, bool, Option<&Item>)> = BTreeMap::new(); // id → (vpc, enterprise, attribute)
     for (id, it) in d.items(DescribeSecurityGroups) {
@@ -338,19 +367,12 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
             let dir = str_of(p, "Direction")
                 .unwrap_or("ingress")
                 .to_ascii_lowercase();
-            let (cidr_k, group_k, pl_k) = if dir == "egress" {
-                ("DestCidrIp", "DestGroupId", "DestPrefixListId")
+            // The peer side, and the ENI side of five-tuple rules.
+            let (cidr_k, group_k, pl_k, local_k) = if dir == "egress" {
+                ("DestCidrIp", "DestGroupId", "DestPrefixListId", "SourceCidrIp")
             } else {
-                ("SourceCidrIp", "SourceGroupId", "SourcePrefixListId")
+                ("SourceCidrIp", "SourceGroupId", "SourcePrefixListId", "DestCidrIp")
             };
-            if str_of(p, pl_k).is_some() {
-                w.add(
-                    "security group rules with prefix lists",
-                    ex,
-                    "prefix lists are not modelled; the rule is left out",
-                );
-                continue;
-            }
             if p.get("Ipv6SourceCidrIp").is_some_and(meaningful)
                 || p.get("Ipv6DestCidrIp").is_some_and(meaningful)
             {
@@ -368,29 +390,41 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
                 w.add(
                     "security group rule protocols",
                     format!("{ex} ({proto})"),
-                    "only TCP, UDP, ICMP, GRE and ALL are modelled; the rule is left out",
+                    "only TCP, UDP, ICMP, GRE and ALL are modelled; the rule is left out: answers about that protocol may differ from the cloud",
                 );
                 continue;
             }
-            if str_of(p, "SourcePortRange").is_some_and(|s| s != "-1/-1") {
-                w.add(
-                    "security group rule source ports",
-                    ex.clone(),
-                    "source port ranges are not modelled; the rule matches any source port",
-                );
-            }
+            let has_ports = matches!(proto.as_str(), "tcp" | "udp");
             let mut r = format!("{{ direction = {}, protocol = {}", q(&dir), q(&proto));
-            if let Some(pr) = str_of(p, "PortRange") {
-                write!(r, ", ports = {}", q(pr)).ok();
+            match str_of(p, "PortRange") {
+                Some(pr) if has_ports || pr == "-1/-1" => {
+                    write!(r, ", ports = {}", q(pr)).ok();
+                }
+                Some(_) => {}
+                None if has_ports => {
+                    let list = str_of(p, "PortRangeListId").unwrap_or("no PortRange");
+                    w.add(
+                        "security group rules with port lists",
+                        format!("{ex} ({list})"),
+                        "a TCP/UDP rule without a PortRange (a port list) is not modelled and is left out: answers about its ports may differ from the cloud",
+                    );
+                    continue;
+                }
+                None => {}
             }
+            if let Some(sp) = str_of(p, "SourcePortRange").filter(|s| *s != "-1/-1") {
+                if has_ports {
+                    write!(r, ", source_ports = {}", q(sp)).ok();
+                }
+            }
+            if let Some(c) = str_of(p, local_k) {
+                let c = cidr(attr, &ex, &host_cidr(c))?;
+                write!(r, ", local_cidr = {}", q(&c.to_string())).ok();
+            }
+            let mut peers: Vec<String> = Vec::new();
             if let Some(c) = str_of(p, cidr_k) {
-                let c = if c.contains('/') {
-                    c.to_string()
-                } else {
-                    format!("{c}/32")
-                };
-                let c = cidr(attr, &ex, &c)?;
-                write!(r, ", cidr = {}", q(&c.to_string())).ok();
+                let c = cidr(attr, &ex, &host_cidr(c))?;
+                peers.push(format!(", cidr = {}", q(&c.to_string())));
             } else if let Some(g) = str_of(p, group_k) {
                 if !sgs.contains_key(g) {
                     return Err(missing(
@@ -403,7 +437,31 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
                         ),
                     ));
                 }
-                write!(r, ", group = {}", q(g)).ok();
+                peers.push(format!(", group = {}", q(g)));
+            } else if let Some(pl) = str_of(p, pl_k) {
+                match prefix_lists.get(pl) {
+                    Some(cidrs) => {
+                        for c in cidrs {
+                            peers.push(format!(", cidr = {}", q(&c.to_string())));
+                        }
+                        if cidrs.is_empty() {
+                            w.add(
+                                "security group rules with empty prefix lists",
+                                format!("{ex} ({pl})"),
+                                "the prefix list has no entries: the rule matches nothing",
+                            );
+                            continue;
+                        }
+                    }
+                    None => {
+                        w.add(
+                            "security group rules with prefix lists",
+                            format!("{ex} ({pl})"),
+                            &format!("the prefix list's CIDRs are not in the folder, so the rule is left out: answers about those peers may differ from the cloud; add the output of `{}`", cx.fix("DescribePrefixListAttributes", "--PrefixListId <id>")),
+                        );
+                        continue;
+                    }
+                }
             } else {
                 w.add(
                     "security group rules without a peer",
@@ -434,7 +492,10 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
                 write!(r, ", description = {}", q(desc)).ok();
             }
             r.push_str(" }");
-            rules.push(r);
+            // A prefix-list rule is one rule per CIDR of the list.
+            for peer in &peers {
+                rules.push(r.replacen(", policy = ", &format!("{peer}, policy = "), 1));
+            }
         }
         if !rules.is_empty() {
             body.push_str("rules = [\n");
@@ -448,7 +509,7 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
 
     // ---- ENIs from DescribeNetworkInterfaces ----
     let mut primary_of: BTreeMap<String, String> = BTreeMap::new(); // instance → primary ENI
-    let mut secondary: Vec<(String, &Item, Option<String>, i64)> = Vec::new();
+    let mut secondary: Vec<(String, &Item, Option<String>, Option<i64>)> = Vec::new();
     for (id, it) in d.items(DescribeNetworkInterfaces) {
         let v = &it.value;
         generic(id, v, w);
@@ -471,9 +532,22 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
                 }
             }
             "Secondary" => {
-                let idx = at(v, &["Attachment", "DeviceIndex"])
-                    .and_then(Value::as_i64)
-                    .unwrap_or(i64::MAX);
+                if strings_at(v, &["SecurityGroupIds", "SecurityGroupId"]).is_empty() {
+                    // ENIs a cloud service creates in the VPC (RDS, NLB, ...) may have no
+                    // security group; vpcsim needs one per ENI.
+                    w.add(
+                        "ENIs without a security group",
+                        format!(
+                            "{id}{}",
+                            if flag(v, "ServiceManaged") == Some(true) { " (managed by a cloud service)" } else { "" }
+                        ),
+                        "not modelled (often an ENI of a managed service): left out, so packets to its addresses drop as no_such_private_ip instead of reaching the service",
+                    );
+                    continue;
+                }
+                // Device order: `Attachment.DeviceIndex` when the response has it,
+                // else the instance's `NetworkInterfaces` list order (below).
+                let idx = at(v, &["Attachment", "DeviceIndex"]).and_then(Value::as_i64);
                 let inst = inst.filter(|_| str_of(v, "Status") != Some("Available"));
                 secondary.push((id.clone(), it, inst, idx));
             }
@@ -651,7 +725,25 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
     }
 
     // ---- secondary ENIs, in attachment (device index) order ----
-    secondary.sort_by(|a, b| (a.3, &a.0).cmp(&(b.3, &b.0)));
+    // ENIs are attached in file order, which decides eth1, eth2, ...: the device index
+    // if the response gives one, else the position in the instance's own
+    // `NetworkInterfaces` list (the order the API lists them in, primary first), else last.
+    let mut list_pos: BTreeMap<String, i64> = BTreeMap::new();
+    for (_, it) in d.items(DescribeInstances) {
+        for (n, e) in list_at(&it.value, &["NetworkInterfaces", "NetworkInterface"])
+            .into_iter()
+            .enumerate()
+        {
+            if let Some(eid) = str_of(e, "NetworkInterfaceId") {
+                list_pos.insert(eid.to_string(), n as i64);
+            }
+        }
+    }
+    let order = |s: &(String, &Item, Option<String>, Option<i64>)| -> i64 {
+        s.3.or_else(|| list_pos.get(&s.0).copied())
+            .unwrap_or(i64::MAX)
+    };
+    secondary.sort_by(|a, b| (order(a), &a.0).cmp(&(order(b), &b.0)));
     for (id, it, inst, _) in &secondary {
         let v = &it.value;
         let what = format!("ENI {id}");
@@ -969,6 +1061,7 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
         routes.entry(t.clone()).or_insert((vpc.clone(), vec![]));
     }
     let mut has_default: BTreeSet<String> = BTreeSet::new();
+    let mut seen_dest: BTreeSet<(String, Ipv4Net)> = BTreeSet::new();
     for (id, it) in d.items(DescribeRouteEntryList) {
         let v = &it.value;
         let what = format!("route entry {id}");
@@ -990,15 +1083,21 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
             );
             continue;
         }
-        if dest_s.starts_with("pl-") {
-            w.add(
-                "route entries to prefix lists",
-                id.as_str(),
-                "prefix lists are not modelled; the route is left out",
-            );
-            continue;
-        }
-        let dest = cidr(it, &what, dest_s)?;
+        let dests: Vec<Ipv4Net> = if dest_s.starts_with("pl-") {
+            match prefix_lists.get(dest_s) {
+                Some(c) => c.clone(),
+                None => {
+                    w.add(
+                        "route entries to prefix lists",
+                        format!("{id} ({dest_s})"),
+                        &format!("the prefix list's CIDRs are not in the folder, so the route is left out: traffic to them would take another route here; add the output of `{}`", cx.fix("DescribePrefixListAttributes", &format!("--PrefixListId {dest_s}"))),
+                    );
+                    continue;
+                }
+            }
+        } else {
+            vec![cidr(it, &what, dest_s)?]
+        };
         let ty = str_of(v, "Type").unwrap_or("Custom");
         let mut hops: Vec<(String, String)> = list_at(v, &["NextHops", "NextHop"])
             .into_iter()
@@ -1015,22 +1114,6 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
                 str_of(v, "InstanceId").unwrap_or("").to_string(),
             ));
         }
-        if ty == "System" {
-            let local = vswitches.values().any(|s| s.1 == dest)
-                || hops[0].0 == "local" && vswitches.values().any(|s| s.1.contains(&dest.addr()));
-            if !local {
-                w.add("system routes", format!("{id} ({dest})"), "system routes other than the VSwitch CIDRs (e.g. 100.64.0.0/10 to cloud services) are not modelled; left out");
-            }
-            continue;
-        }
-        if ty != "Custom" {
-            w.add(
-                "learned routes",
-                format!("{id} ({ty} {dest})"),
-                "routes learned from CEN, BGP or other gateways are not modelled; left out",
-            );
-            continue;
-        }
         if hops.len() > 1 {
             w.add(
                 "ECMP routes",
@@ -1039,51 +1122,80 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
             );
         }
         let (ht, hid) = hops.swap_remove(0);
-        let ok = match ht.as_str() {
-            "Instance" => instances.contains(&hid),
-            "NetworkInterface" => {
-                secondary_ids.contains(&hid) || primary_of.values().any(|e| *e == hid)
-            }
-            "NatGateway" => nat_ids.contains(&hid),
-            "HaVip" => {
-                w.add(
-                    "route next hop HaVip",
-                    format!("{id} → {hid}"),
-                    "HAVIPs are not imported; the route is left out",
-                );
-                continue;
-            }
-            "Ipv4Gateway" | "VpnGateway" | "RouterInterface" | "Attachment" | "IPv6Gateway"
-            | "VpcPeer" => {
-                w.add(&format!("route next hop {ht}"), format!("{id} ({dest} → {hid})"), "kept in the table, but vpcsim does not forward through it: packets routed there are dropped with a reason naming the type");
-                true
-            }
-            other => {
-                w.add(
-                    &format!("route next hop {other}"),
-                    format!("{id} ({dest} → {hid})"),
-                    "this next hop type is not modelled; the route is left out",
-                );
-                continue;
-            }
-        };
-        if !ok {
-            let call = match ht.as_str() {
-                "Instance" => "DescribeInstances",
-                "NatGateway" => "DescribeNatGateways",
-                _ => "DescribeNetworkInterfaces",
+        for dest in dests {
+            // Every route is kept; one vpcsim does not forward through is kept as
+            // `unmodelled`, so its traffic drops naming it instead of taking another route.
+            let unmodelled: Option<(String, &str)> = if ty == "System" {
+                let local = vswitches.values().any(|s| s.1 == dest)
+                    || ht == "local" && vswitches.values().any(|s| s.1.contains(&dest.addr()));
+                if local {
+                    continue;
+                }
+                Some((
+                    format!("System {}", if ht.is_empty() { "service" } else { &ht }),
+                    "system routes other than the VSwitch CIDRs (e.g. 100.64.0.0/10 to cloud services) are kept, but vpcsim does not forward through them: packets routed there drop as next_hop_unmodelled",
+                ))
+            } else if ty != "Custom" {
+                Some((
+                    format!("{ty} {}", if ht.is_empty() { "route" } else { &ht }),
+                    "routes learned from CEN, BGP, ECR or other gateways are kept, but vpcsim does not forward through them: packets routed there drop as next_hop_unmodelled",
+                ))
+            } else {
+                match ht.as_str() {
+                    "Instance" | "NetworkInterface" | "NatGateway" => None,
+                    _ => Some((
+                        if ht.is_empty() { "unknown".to_string() } else { ht.clone() },
+                        "kept in the table, but vpcsim does not forward through it: packets routed there drop as next_hop_unmodelled, naming the route and the type",
+                    )),
+                }
             };
-            return Err(missing(it, &what, &hid, cx.fix(call, "")));
+            if let Some((kind, hint)) = &unmodelled {
+                w.add(
+                    &format!("route next hop {kind}"),
+                    format!("{id} ({dest} → {hid})"),
+                    hint,
+                );
+            } else {
+                let ok = match ht.as_str() {
+                    "Instance" => instances.contains(&hid),
+                    "NetworkInterface" => {
+                        secondary_ids.contains(&hid) || primary_of.values().any(|e| *e == hid)
+                    }
+                    _ => nat_ids.contains(&hid),
+                };
+                if !ok {
+                    let call = match ht.as_str() {
+                        "Instance" => "DescribeInstances",
+                        "NatGateway" => "DescribeNatGateways",
+                        _ => "DescribeNetworkInterfaces",
+                    };
+                    return Err(missing(it, &what, &hid, cx.fix(call, "")));
+                }
+            }
+            let entry = routes.get_mut(&table).expect("table known");
+            if !seen_dest.insert((table.clone(), dest)) {
+                w.add(
+                    "duplicate route destinations",
+                    format!("{id} ({dest})"),
+                    "a table holds one route per destination in vpcsim; the first is kept",
+                );
+                continue;
+            }
+            if dest.prefix_len() == 0 {
+                has_default.insert(table.clone());
+            }
+            let mut r = format!(
+                "{{ destination = {}, next_hop_type = {}, next_hop_id = {}",
+                q(&dest.to_string()),
+                q(unmodelled.as_ref().map_or(ht.as_str(), |u| u.0.as_str())),
+                q(&hid)
+            );
+            if unmodelled.is_some() {
+                r.push_str(", unmodelled = true");
+            }
+            r.push_str(" }");
+            entry.1.push(r);
         }
-        if dest.prefix_len() == 0 {
-            has_default.insert(table.clone());
-        }
-        routes.get_mut(&table).expect("table known").1.push(format!(
-            "{{ destination = {}, next_hop_type = {}, next_hop_id = {} }}",
-            q(&dest.to_string()),
-            q(&ht),
-            q(&hid)
-        ));
     }
     if d.has(DescribeRouteEntryList) {
         for vpc in vpc_cidrs.keys() {

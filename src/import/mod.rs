@@ -27,6 +27,7 @@
 
 mod convert;
 mod load;
+mod scope;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -49,6 +50,7 @@ pub enum ApiKind {
     DescribeForwardTableEntries,
     DescribeSecurityGroups,
     DescribeSecurityGroupAttribute,
+    DescribePrefixListAttributes,
 }
 
 impl fmt::Display for ApiKind {
@@ -200,8 +202,12 @@ impl std::error::Error for ImportError {}
 /// Reads a folder of `Describe*` responses and writes the scenario TOML.
 pub fn import_dir(dir: &Path) -> Result<Import, ImportError> {
     let mut warnings = Warnings::default();
-    let dump = load::read_dir(dir, &mut warnings)?;
+    let mut dump = load::read_dir(dir, &mut warnings)?;
+    scope::skip_other_vpcs(&mut dump, &mut warnings);
     let toml = convert::convert(&dump, &mut warnings)?;
+    // Success means the scenario loads: check it the way `vpcsim validate` would.
+    let name = format!("{} (imported)", dir.display());
+    Scenario::parse(&toml, &name).map_err(ImportError::Scenario)?;
     Ok(Import {
         toml,
         warnings: warnings.0,

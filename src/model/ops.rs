@@ -165,6 +165,9 @@ pub struct RulePermission {
     pub source_group_id: Option<String>,
     pub dest_cidr_ip: Option<Ipv4Net>,
     pub dest_group_id: Option<String>,
+    /// Five-tuple rules: the packet's source port range (`-1/-1` or absent = any).
+    #[serde(default)]
+    pub source_port_range: Option<String>,
     pub policy: Option<SgPolicy>,
     pub priority: Option<u8>,
     pub description: Option<String>,
@@ -1701,13 +1704,13 @@ impl Cloud {
                 }
                 NextHop::NatGateway(hop_id.into())
             }
-            "Ipv4Gateway" | "VpnGateway" | "RouterInterface" | "Attachment" | "IPv6Gateway" | "VpcPeer" => {
+            "Ipv4Gateway" | "VpnGateway" | "RouterInterface" | "Attachment" | "IPv6Gateway" | "VpcPeer" | "Ecr" | "GatewayEndpoint" => {
                 NextHop::Unmodelled { kind: hop_type.into(), id: hop_id.into() }
             }
             other => {
                 return err(
                     "InvalidNextHopType",
-                    format!("NextHopType `{other}` is unknown; use Instance, NetworkInterface, HaVip, NatGateway, Ipv4Gateway, VpnGateway, RouterInterface, Attachment or VpcPeer"),
+                    format!("NextHopType `{other}` is unknown; use Instance, NetworkInterface, HaVip, NatGateway, Ipv4Gateway, VpnGateway, RouterInterface, Attachment, VpcPeer, Ecr or GatewayEndpoint"),
                 )
             }
         };
@@ -1754,9 +1757,11 @@ impl Cloud {
                 ("DestCidrIp", "DestGroupId"),
             ),
         };
-        let wrong_side = match dir {
-            Direction::Ingress => p.dest_cidr_ip.is_some() || p.dest_group_id.is_some(),
-            Direction::Egress => p.source_cidr_ip.is_some() || p.source_group_id.is_some(),
+        // Five-tuple rules: the other side's CIDR (DestCidrIp on ingress, SourceCidrIp on
+        // egress) restricts the ENI-side address; a group there is not a thing.
+        let (local, wrong_side) = match dir {
+            Direction::Ingress => (p.dest_cidr_ip, p.dest_group_id.is_some()),
+            Direction::Egress => (p.source_cidr_ip, p.source_group_id.is_some()),
         };
         if wrong_side {
             return err(
@@ -1799,6 +1804,10 @@ impl Cloud {
             }
         };
         let ports = parse_sg_ports(&p.port_range, p.ip_protocol)?;
+        let source_ports = match p.source_port_range.as_deref().map(str::trim) {
+            None | Some("") | Some("-1/-1") => None,
+            Some(s) => parse_sg_ports(s, p.ip_protocol)?,
+        };
         let priority = p.priority.unwrap_or(1);
         if !(1..=100).contains(&priority) {
             return err(
@@ -1811,6 +1820,8 @@ impl Cloud {
             protocol: p.ip_protocol,
             ports,
             peer,
+            local: local.map(|l| l.trunc()),
+            source_ports,
             policy: p.policy.unwrap_or(SgPolicy::Accept),
             priority,
             description: p.description.clone().unwrap_or_default(),
@@ -1846,6 +1857,8 @@ impl Cloud {
                 && r.protocol == rule.protocol
                 && r.ports == rule.ports
                 && r.peer == rule.peer
+                && r.local == rule.local
+                && r.source_ports == rule.source_ports
                 && r.policy == rule.policy
                 && (p.priority.is_none() || r.priority == rule.priority)
         };
