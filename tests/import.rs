@@ -294,7 +294,7 @@ fn short_paged_response_is_warned() {
         .find(|w| w.kind == "missing pages")
         .expect("warning");
     assert!(w.examples[0].contains("DescribeInstances"), "{w:?}");
-    assert!(w.examples[0].contains("--PageNumber 2"), "{w:?}");
+    assert!(w.examples[0].contains("--PageNumber 3"), "{w:?}");
     let _ = fs::remove_dir_all(dir);
 }
 
