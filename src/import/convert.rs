@@ -1172,6 +1172,12 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
                     return Err(missing(it, &what, &hid, cx.fix(call, "")));
                 }
             }
+            // A prefix-list route becomes one route per CIDR, each with its own id.
+            let route_id = if dest_s.starts_with("pl-") {
+                format!("{id}-{dest}")
+            } else {
+                id.clone()
+            };
             let entry = routes.get_mut(&table).expect("table known");
             if !seen_dest.insert((table.clone(), dest)) {
                 w.add(
@@ -1185,7 +1191,8 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
                 has_default.insert(table.clone());
             }
             let mut r = format!(
-                "{{ destination = {}, next_hop_type = {}, next_hop_id = {}",
+                "{{ id = {}, destination = {}, next_hop_type = {}, next_hop_id = {}",
+                q(&route_id),
                 q(&dest.to_string()),
                 q(unmodelled.as_ref().map_or(ht.as_str(), |u| u.0.as_str())),
                 q(&hid)

@@ -336,6 +336,11 @@ fn decode(f: &Path, bytes: &[u8]) -> Result<String, ImportError> {
         [0xEF, 0xBB, 0xBF, rest @ ..] => utf8(f, rest),
         [0xFF, 0xFE, rest @ ..] => utf16(rest, true),
         [0xFE, 0xFF, rest @ ..] => utf16(rest, false),
+        // JSON starts with ASCII: a NUL byte among the first two is UTF-16 without a BOM.
+        [a, b, ..] if *a == 0 || *b == 0 => Err(ImportError::Invalid {
+            file: f.to_path_buf(),
+            message: "looks like UTF-16 without a byte-order mark; convert it: `iconv -f UTF-16LE -t UTF-8 f > f2` or, in PowerShell, `Get-Content f | Set-Content -Encoding utf8 f2`".into(),
+        }),
         _ => utf8(f, bytes),
     }
 }

@@ -502,7 +502,7 @@ pub fn build_topology(f: &ScenarioFile, loc: &Locator<'_>) -> Result<Cloud, Scen
                 destination_cidr_block: r.destination,
                 next_hop_type: r.next_hop_type.clone(),
                 next_hop_id: r.next_hop_id.clone(),
-                route_entry_id: None,
+                route_entry_id: r.id.clone(),
             })
             .map_err(|e| {
                 api_at(
@@ -733,7 +733,10 @@ fn keep_unmodelled_route(c: &mut Cloud, table: &str, r: &RouteSpec) -> Result<()
             "route table {table} already has a route for {dest}; keep one of them"
         ));
     }
-    let id = format!("rte-{}-{}", table, t.entries.len());
+    let id = r
+        .id
+        .clone()
+        .unwrap_or_else(|| format!("rte-{}-{}", table, t.entries.len()));
     t.entries.push(crate::model::RouteEntry {
         id,
         destination: dest,

@@ -94,6 +94,9 @@ pub struct RouteTableSpec {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteSpec {
+    /// The route entry's id (`RouteEntryId`), for traces; omitted, one is made up.
+    #[serde(default)]
+    pub id: Option<String>,
     pub destination: Ipv4Net,
     pub next_hop_type: String,
     pub next_hop_id: String,
