@@ -287,3 +287,36 @@ fn import_json_uses_the_shared_envelope() {
     let err = String::from_utf8_lossy(&q.stderr);
     assert!(!err.contains("warning:") && err.contains("warnings"), "{err}");
 }
+
+// Five-tuple rules are also the scenario format's and the API's, not only import's.
+#[test]
+fn five_tuple_rules_by_hand_and_by_authorize_step() {
+    use vpcsim::model::ops::{Operation, RulePermission};
+    use vpcsim::model::SgProtocol;
+    let imp = import_dir(&fixture()).unwrap();
+    // By hand: the imported rule is written with `local_cidr`.
+    assert!(imp.toml.contains("local_cidr = \"10.10.1.11/32\""), "{}", imp.toml);
+    let mut c = cloud();
+    // By step: DestCidrIp on AuthorizeSecurityGroup restricts the rule to web-2.
+    c.apply(&Operation::AuthorizeSecurityGroup(RulePermission {
+        security_group_id: "sg-uf6web0000000000001".into(),
+        ip_protocol: SgProtocol::Tcp,
+        port_range: "3306/3306".into(),
+        source_cidr_ip: Some("10.10.0.0/16".parse().unwrap()),
+        source_group_id: None,
+        dest_cidr_ip: Some("10.10.1.12/32".parse().unwrap()),
+        dest_group_id: None,
+        source_port_range: Some("40000/40000".into()),
+        policy: None,
+        priority: None,
+        description: None,
+    }))
+    .unwrap();
+    assert_eq!(probe(&c, APP1, "10.10.1.12:3306", "tcp").disposition, "delivered");
+    assert_eq!(
+        probe(&c, APP1, "10.10.1.11:3306", "tcp").reason,
+        Some("sg_ingress_denied")
+    );
+    let text = probe(&c, APP1, "10.10.1.12:3306", "tcp").trace_lines().join("\n");
+    assert!(text.contains("source ports 40000/40000"), "{text}");
+}
