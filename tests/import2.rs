@@ -67,7 +67,13 @@ fn egress_table_of_the_second_fixture() {
         })
         .collect();
     let row = |i: &str, d: &str, ip: &str, eg: Option<&str>, via: &'static str| {
-        (i.to_string(), d.to_string(), ip.to_string(), eg.map(str::to_string), via)
+        (
+            i.to_string(),
+            d.to_string(),
+            ip.to_string(),
+            eg.map(str::to_string),
+            via,
+        )
     };
     for want in [
         // SNAT by SourceVSwitchId with two SNAT IPs: one of them.
@@ -85,12 +91,28 @@ fn egress_table_of_the_second_fixture() {
         assert!(["139.224.1.1", "139.224.1.2"].contains(&ip), "{r:?}");
     }
     // The `Any` DNAT entry reaches app-1; the port-range entry reaches web-2 on its ports.
-    let app = rows.iter().find(|r| r.private_ip.map(|i| i.to_string()).as_deref() == Some("10.10.3.31")).unwrap();
-    assert!(app.ingress.iter().any(|s| s.starts_with("139.224.1.3")), "{app:?}");
-    let web2 = rows.iter().find(|r| r.private_ip.map(|i| i.to_string()).as_deref() == Some("10.10.1.12")).unwrap();
-    assert!(web2.ingress.iter().any(|s| s == "139.224.1.4 tcp/8000"), "{web2:?}");
+    let app = rows
+        .iter()
+        .find(|r| r.private_ip.map(|i| i.to_string()).as_deref() == Some("10.10.3.31"))
+        .unwrap();
+    assert!(
+        app.ingress.iter().any(|s| s.starts_with("139.224.1.3")),
+        "{app:?}"
+    );
+    let web2 = rows
+        .iter()
+        .find(|r| r.private_ip.map(|i| i.to_string()).as_deref() == Some("10.10.1.12"))
+        .unwrap();
+    assert!(
+        web2.ingress.iter().any(|s| s == "139.224.1.4 tcp/8000"),
+        "{web2:?}"
+    );
     // The managed ENI (no security group) and the other VPC's instance are not in it.
-    assert!(!got.iter().any(|r| r.2 == "10.10.2.50" || r.2 == "172.31.0.5"), "{got:?}");
+    assert!(
+        !got.iter()
+            .any(|r| r.2 == "10.10.2.50" || r.2 == "172.31.0.5"),
+        "{got:?}"
+    );
 }
 
 // Why 4: secondary ENIs were numbered by id, not by the instance's NetworkInterfaces list.
@@ -98,7 +120,11 @@ fn egress_table_of_the_second_fixture() {
 fn device_order_follows_the_instances_network_interfaces_list() {
     let c = cloud();
     let rows = egress_table(&c, 22);
-    let dev = |eni: &str| rows.iter().find(|r| r.eni == eni).and_then(|r| r.device.clone());
+    let dev = |eni: &str| {
+        rows.iter()
+            .find(|r| r.eni == eni)
+            .and_then(|r| r.device.clone())
+    };
     // web-1 lists ...1b before ...1a; ids would sort them the other way.
     assert_eq!(dev("eni-uf6web1b0000000012").as_deref(), Some("eth1"));
     assert_eq!(dev("eni-uf6web1a0000000011").as_deref(), Some("eth2"));
@@ -110,18 +136,36 @@ fn device_order_follows_the_instances_network_interfaces_list() {
 fn five_tuple_ingress_rule_opens_the_port_on_its_instance_only() {
     let c = cloud();
     let to_web1 = probe(&c, APP1, "10.10.1.11:22", "tcp");
-    assert_eq!(to_web1.disposition, "delivered", "{:?}", to_web1.trace_lines());
+    assert_eq!(
+        to_web1.disposition,
+        "delivered",
+        "{:?}",
+        to_web1.trace_lines()
+    );
     let text = to_web1.trace_lines().join("\n");
-    assert!(text.contains("to 10.10.1.11/32"), "the matched rule shows its DestCidrIp: {text}");
+    assert!(
+        text.contains("to 10.10.1.11/32"),
+        "the matched rule shows its DestCidrIp: {text}"
+    );
     let to_web2 = probe(&c, APP1, "10.10.1.12:22", "tcp");
-    assert_eq!(to_web2.reason, Some("sg_ingress_denied"), "{:?}", to_web2.trace_lines());
+    assert_eq!(
+        to_web2.reason,
+        Some("sg_ingress_denied"),
+        "{:?}",
+        to_web2.trace_lines()
+    );
 }
 
 #[test]
 fn five_tuple_egress_rule_restricts_its_source_only() {
     let c = cloud();
     let web2 = probe(&c, WEB2, "203.0.113.25:25", "tcp");
-    assert_eq!(web2.reason, Some("sg_egress_denied"), "{:?}", web2.trace_lines());
+    assert_eq!(
+        web2.reason,
+        Some("sg_egress_denied"),
+        "{:?}",
+        web2.trace_lines()
+    );
     assert!(web2.trace_lines().join("\n").contains("from 10.10.1.12/32"));
     let web1 = probe(&c, WEB1, "203.0.113.25:25", "tcp");
     assert_eq!(web1.disposition, "internet", "{:?}", web1.trace_lines());
@@ -137,7 +181,12 @@ fn routes_to_unmodelled_next_hops_drop_naming_route_and_type() {
         ("100.100.0.5:443", "SomeFutureGateway", "rte-uf6newt"),
     ] {
         let r = probe(&c, WEB1, dst, "tcp");
-        assert_eq!(r.reason, Some("next_hop_unmodelled"), "{dst}: {:?}", r.trace_lines());
+        assert_eq!(
+            r.reason,
+            Some("next_hop_unmodelled"),
+            "{dst}: {:?}",
+            r.trace_lines()
+        );
         let text = r.trace_lines().join("\n");
         assert!(text.contains(ty) && text.contains(route), "{dst}: {text}");
     }
@@ -152,7 +201,11 @@ fn route_entries_cut_at_a_next_token_warn_with_the_command() {
     let dir = scratch("cut");
     fs::remove_file(dir.join("routes-page2.json")).unwrap();
     let imp = import_dir(&dir).unwrap();
-    let w = imp.warnings.iter().find(|w| w.kind == "missing pages").expect("warned");
+    let w = imp
+        .warnings
+        .iter()
+        .find(|w| w.kind == "missing pages")
+        .expect("warned");
     let ex = &w.examples[0];
     assert!(ex.contains("routes-page1.json"), "{ex}");
     assert!(
@@ -186,7 +239,11 @@ fn rule_files_of_one_group_merge() {
 #[test]
 fn other_vpc_resources_are_skipped_with_one_line_per_vpc() {
     let imp = import_dir(&fixture()).unwrap();
-    let w: Vec<_> = imp.warnings.iter().filter(|w| w.kind.starts_with("resources of ")).collect();
+    let w: Vec<_> = imp
+        .warnings
+        .iter()
+        .filter(|w| w.kind.starts_with("resources of "))
+        .collect();
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(w[0].kind.contains("vpc-uf6zzothervpc00000000"));
     assert!(w[0].examples[0].contains("1 instances"), "{w:?}");
@@ -197,8 +254,14 @@ fn other_vpc_resources_are_skipped_with_one_line_per_vpc() {
 #[test]
 fn managed_eni_and_port_list_rule_are_warned_and_the_scenario_loads() {
     let k = kinds(&fixture());
-    assert!(k.contains(&"ENIs without a security group".to_string()), "{k:?}");
-    assert!(k.contains(&"security group rules with port lists".to_string()), "{k:?}");
+    assert!(
+        k.contains(&"ENIs without a security group".to_string()),
+        "{k:?}"
+    );
+    assert!(
+        k.contains(&"security group rules with port lists".to_string()),
+        "{k:?}"
+    );
     load_scenario_from_dir(&fixture()).unwrap();
 }
 
@@ -210,7 +273,10 @@ fn prefix_list_rules_import_with_their_cidrs_or_warn() {
     let dir = scratch("nopl");
     fs::remove_file(dir.join("prefix-list.json")).unwrap();
     let w = import_dir(&dir).unwrap().warnings;
-    let pl = w.iter().find(|w| w.kind == "security group rules with prefix lists").expect("warned");
+    let pl = w
+        .iter()
+        .find(|w| w.kind == "security group rules with prefix lists")
+        .expect("warned");
     assert!(pl.hint.contains("DescribePrefixListAttributes"), "{pl:?}");
     let _ = fs::remove_dir_all(dir);
 }
@@ -237,7 +303,9 @@ fn bom_and_utf16_files_are_read() {
     fs::write(dir.join("vswitches.json"), be).unwrap();
     let (sc, _) = load_scenario_from_dir(&dir).unwrap();
     assert_eq!(sc.name, "sh-prod");
-    assert!(!sc.initial.security_groups["sg-uf6app0000000000002"].rules.is_empty());
+    assert!(!sc.initial.security_groups["sg-uf6app0000000000002"]
+        .rules
+        .is_empty());
     // UTF-16 without a byte-order mark: a clear error with the fix.
     let mut bare = vec![];
     for u in text.encode_utf16() {
@@ -245,7 +313,10 @@ fn bom_and_utf16_files_are_read() {
     }
     fs::write(dir.join("vpcs.json"), bare).unwrap();
     let e = import_dir(&dir).unwrap_err().to_string();
-    assert!(e.contains("UTF-16") && e.contains("Set-Content -Encoding utf8"), "{e}");
+    assert!(
+        e.contains("UTF-16") && e.contains("Set-Content -Encoding utf8"),
+        "{e}"
+    );
     let _ = fs::remove_dir_all(dir);
 }
 
@@ -261,7 +332,10 @@ fn a_folder_as_file_prints_one_warning_line_with_the_count() {
     let err = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("warning")).collect();
     assert_eq!(lines.len(), 1, "{err}");
-    assert!(lines[0].contains("import warnings") && lines[0].contains("vpcsim import"), "{err}");
+    assert!(
+        lines[0].contains("import warnings") && lines[0].contains("vpcsim import"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -285,7 +359,10 @@ fn import_json_uses_the_shared_envelope() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&q.stderr);
-    assert!(!err.contains("warning:") && err.contains("warnings"), "{err}");
+    assert!(
+        !err.contains("warning:") && err.contains("warnings"),
+        "{err}"
+    );
 }
 
 // Five-tuple rules are also the scenario format's and the API's, not only import's.
@@ -295,7 +372,11 @@ fn five_tuple_rules_by_hand_and_by_authorize_step() {
     use vpcsim::model::SgProtocol;
     let imp = import_dir(&fixture()).unwrap();
     // By hand: the imported rule is written with `local_cidr`.
-    assert!(imp.toml.contains("local_cidr = \"10.10.1.11/32\""), "{}", imp.toml);
+    assert!(
+        imp.toml.contains("local_cidr = \"10.10.1.11/32\""),
+        "{}",
+        imp.toml
+    );
     let mut c = cloud();
     // By step: DestCidrIp on AuthorizeSecurityGroup restricts the rule to web-2.
     c.apply(&Operation::AuthorizeSecurityGroup(RulePermission {
@@ -312,11 +393,16 @@ fn five_tuple_rules_by_hand_and_by_authorize_step() {
         description: None,
     }))
     .unwrap();
-    assert_eq!(probe(&c, APP1, "10.10.1.12:3306", "tcp").disposition, "delivered");
+    assert_eq!(
+        probe(&c, APP1, "10.10.1.12:3306", "tcp").disposition,
+        "delivered"
+    );
     assert_eq!(
         probe(&c, APP1, "10.10.1.11:3306", "tcp").reason,
         Some("sg_ingress_denied")
     );
-    let text = probe(&c, APP1, "10.10.1.12:3306", "tcp").trace_lines().join("\n");
+    let text = probe(&c, APP1, "10.10.1.12:3306", "tcp")
+        .trace_lines()
+        .join("\n");
     assert!(text.contains("source ports 40000/40000"), "{text}");
 }

@@ -105,12 +105,12 @@ impl SgSet {
                 continue;
             }
             if let Some((net, m)) = r.local {
-                if !local.is_some_and(|l| l & m == net) {
+                if local.map(|l| l & m) != Some(net) {
                     continue;
                 }
             }
             if let Some((a, b)) = r.source_ports {
-                if !sport.is_some_and(|p| (a..=b).contains(&p)) {
+                if !matches!(sport, Some(p) if (a..=b).contains(&p)) {
                     continue;
                 }
             }

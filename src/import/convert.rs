@@ -369,9 +369,19 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
                 .to_ascii_lowercase();
             // The peer side, and the ENI side of five-tuple rules.
             let (cidr_k, group_k, pl_k, local_k) = if dir == "egress" {
-                ("DestCidrIp", "DestGroupId", "DestPrefixListId", "SourceCidrIp")
+                (
+                    "DestCidrIp",
+                    "DestGroupId",
+                    "DestPrefixListId",
+                    "SourceCidrIp",
+                )
             } else {
-                ("SourceCidrIp", "SourceGroupId", "SourcePrefixListId", "DestCidrIp")
+                (
+                    "SourceCidrIp",
+                    "SourceGroupId",
+                    "SourcePrefixListId",
+                    "DestCidrIp",
+                )
             };
             if p.get("Ipv6SourceCidrIp").is_some_and(meaningful)
                 || p.get("Ipv6DestCidrIp").is_some_and(meaningful)

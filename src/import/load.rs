@@ -370,7 +370,15 @@ fn merge_attribute(a: &Value, b: &Value) -> Option<Value> {
         return None;
     };
     // Fields that differ between pages of one snapshot.
-    let paging = ["RequestId", "NextToken", "Permissions", "TotalCount", "PageNumber", "PageSize", "MaxResults"];
+    let paging = [
+        "RequestId",
+        "NextToken",
+        "Permissions",
+        "TotalCount",
+        "PageNumber",
+        "PageSize",
+        "MaxResults",
+    ];
     for (k, v) in x.iter().chain(y.iter()) {
         if paging.contains(&k.as_str()) {
             continue;
@@ -429,7 +437,10 @@ fn page_context(kind: ApiKind, v: &Value, items: &[(String, Value)]) -> String {
                 .filter_map(|p| str_of(p, "Direction").map(str::to_ascii_lowercase))
                 .collect();
             let dir = if dirs.len() == 1 {
-                format!(" --Direction {}", dirs.iter().next().map_or("", |s| s.as_str()))
+                format!(
+                    " --Direction {}",
+                    dirs.iter().next().map_or("", |s| s.as_str())
+                )
             } else {
                 String::new()
             };
@@ -468,7 +479,10 @@ fn service(kind: ApiKind) -> &'static str {
 fn check_pages(pages: &[Page], region: String, w: &mut Warnings) {
     let mut groups: BTreeMap<(ApiKind, &str), Vec<&Page>> = BTreeMap::new();
     for p in pages {
-        groups.entry((p.kind, p.context.as_str())).or_default().push(p);
+        groups
+            .entry((p.kind, p.context.as_str()))
+            .or_default()
+            .push(p);
     }
     for ((kind, ctx), ps) in groups {
         let base = format!(
@@ -506,7 +520,9 @@ fn check_pages(pages: &[Page], region: String, w: &mut Warnings) {
         let size = ps.iter().filter_map(|p| p.size).max().unwrap_or(10).max(1);
         let have: BTreeSet<u64> = ps.iter().filter_map(|p| p.number).collect();
         let pages_needed = total.div_ceil(size);
-        let first_missing = (1..=pages_needed).find(|n| !have.contains(n)).unwrap_or(pages_needed + 1);
+        let first_missing = (1..=pages_needed)
+            .find(|n| !have.contains(n))
+            .unwrap_or(pages_needed + 1);
         w.add(
             "missing pages",
             format!(

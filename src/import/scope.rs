@@ -71,12 +71,15 @@ pub fn skip_other_vpcs(d: &mut Dump, w: &mut Warnings) {
             // Tables, SNAT/DNAT tables reached through the removed resource go too.
             for t in strings_at(&it.value, &["SnatTableIds", "SnatTableId"])
                 .into_iter()
-                .chain(strings_at(&it.value, &["ForwardTableIds", "ForwardTableId"]))
+                .chain(strings_at(
+                    &it.value,
+                    &["ForwardTableIds", "ForwardTableId"],
+                ))
             {
                 gone.insert(t, vpc.to_string());
             }
-            if let Some(t) = at(&it.value, &["RouteTable", "RouteTableId"])
-                .and_then(serde_json::Value::as_str)
+            if let Some(t) =
+                at(&it.value, &["RouteTable", "RouteTableId"]).and_then(serde_json::Value::as_str)
             {
                 gone.insert(t.to_string(), vpc.to_string());
             }

@@ -733,10 +733,9 @@ fn keep_unmodelled_route(c: &mut Cloud, table: &str, r: &RouteSpec) -> Result<()
             "route table {table} already has a route for {dest}; keep one of them"
         ));
     }
-    let id = r
-        .id
-        .clone()
-        .unwrap_or_else(|| format!("rte-{}-{}", table, t.entries.len()));
+    let id =
+        r.id.clone()
+            .unwrap_or_else(|| format!("rte-{}-{}", table, t.entries.len()));
     t.entries.push(crate::model::RouteEntry {
         id,
         destination: dest,
