@@ -406,3 +406,14 @@ fn five_tuple_rules_by_hand_and_by_authorize_step() {
         .join("\n");
     assert!(text.contains("source ports 40000/40000"), "{text}");
 }
+
+#[test]
+fn strict_applies_to_a_folder_given_as_file() {
+    let out = Command::new(env!("CARGO_BIN_EXE_vpcsim"))
+        .args(["--strict", "egress"])
+        .arg(fixture())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+}

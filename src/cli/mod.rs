@@ -36,7 +36,15 @@ Exit status: 0 all as expected, 1 something did not behave as expected, 2 bad in
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Import warnings are errors (exit 2): for `import`, and for any command given a
+    /// folder of `aliyun` JSON as FILE. For CI, where a page or a rule left out must not
+    /// go unnoticed.
+    #[arg(long, global = true)]
+    pub strict: bool,
 }
+
+/// `--strict`, read by [`load`] when FILE is a dump folder.
+static STRICT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -66,10 +74,6 @@ pub enum Command {
         /// Write the scenario here instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,
-        /// Every warning is an error (exit 2): for CI, where a page or a rule left out
-        /// must not go unnoticed.
-        #[arg(long)]
-        strict: bool,
         /// Print only the count of warnings, not each one.
         #[arg(long, short)]
         quiet: bool,
@@ -139,6 +143,17 @@ pub fn load(file: Option<&std::path::Path>) -> Result<Scenario, ExitCode> {
             ExitCode::from(2)
         })?;
         // One line, not the whole list on every command: `vpcsim import DIR` lists them.
+        if STRICT.load(std::sync::atomic::Ordering::Relaxed) && !warnings.is_empty() {
+            for w in &warnings {
+                eprintln!("error: {w}");
+            }
+            eprintln!(
+                "error: --strict: {} import warnings for {}",
+                warnings.len(),
+                dir.display()
+            );
+            return Err(ExitCode::from(2));
+        }
         if !warnings.is_empty() {
             let n: usize = warnings.iter().map(|w| w.count).sum();
             let kinds: Vec<&str> = warnings.iter().map(|w| w.kind.as_str()).collect();
@@ -159,6 +174,7 @@ pub fn load(file: Option<&std::path::Path>) -> Result<Scenario, ExitCode> {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    STRICT.store(cli.strict, std::sync::atomic::Ordering::Relaxed);
     let command = cli.command.unwrap_or(Command::Run {
         file: None,
         json: false,
@@ -219,10 +235,15 @@ fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
         Command::Import {
             dir,
             output,
-            strict,
             quiet,
             json,
-        } => import(&dir, output.as_deref(), strict, quiet, json),
+        } => import(
+            &dir,
+            output.as_deref(),
+            STRICT.load(std::sync::atomic::Ordering::Relaxed),
+            quiet,
+            json,
+        ),
         Command::Validate { file } => {
             let sc = load(Some(&file))?;
             println!(
