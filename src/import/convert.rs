@@ -47,18 +47,18 @@ use super::ApiKind::*;
 use super::{ImportError, Warnings};
 use crate::model::limits::builtin_instance_types;
 
-fn q(s: &str) -> String {
+pub(super) fn q(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
 
-fn invalid(file: &Path, message: impl Into<String>) -> ImportError {
+pub(super) fn invalid(file: &Path, message: impl Into<String>) -> ImportError {
     ImportError::Invalid {
         file: file.to_path_buf(),
         message: message.into(),
     }
 }
 
-fn missing(item: &Item, from: &str, id: &str, fix: String) -> ImportError {
+pub(super) fn missing(item: &Item, from: &str, id: &str, fix: String) -> ImportError {
     ImportError::MissingReference {
         file: item.file.clone(),
         from: from.to_string(),
@@ -81,7 +81,7 @@ fn require_vpc(
     Err(missing(item, what, vpc, cx.fix("DescribeVpcs", "")))
 }
 
-fn cidr(item: &Item, what: &str, s: &str) -> Result<Ipv4Net, ImportError> {
+pub(super) fn cidr(item: &Item, what: &str, s: &str) -> Result<Ipv4Net, ImportError> {
     s.parse::<Ipv4Net>().map(|n| n.trunc()).map_err(|_| {
         invalid(
             &item.file,
@@ -91,7 +91,7 @@ fn cidr(item: &Item, what: &str, s: &str) -> Result<Ipv4Net, ImportError> {
 }
 
 /// `1.2.3.4` → `1.2.3.4/32` (the API gives single hosts both ways).
-fn host_cidr(c: &str) -> String {
+pub(super) fn host_cidr(c: &str) -> String {
     if c.contains('/') {
         c.to_string()
     } else {
@@ -99,7 +99,7 @@ fn host_cidr(c: &str) -> String {
     }
 }
 
-fn ip(item: &Item, what: &str, s: &str) -> Result<Ipv4Addr, ImportError> {
+pub(super) fn ip(item: &Item, what: &str, s: &str) -> Result<Ipv4Addr, ImportError> {
     s.trim()
         .parse::<Ipv4Addr>()
         .map_err(|_| invalid(&item.file, format!("{what}: `{s}` is not an IPv4 address")))
@@ -123,12 +123,12 @@ fn generic(id: &str, v: &Value, w: &mut Warnings) {
     }
 }
 
-struct Ctx {
-    region: String,
+pub(super) struct Ctx {
+    pub(super) region: String,
 }
 
 impl Ctx {
-    fn fix(&self, call: &str, arg: &str) -> String {
+    pub(super) fn fix(&self, call: &str, arg: &str) -> String {
         let service = if matches!(
             call,
             "DescribeInstances"
@@ -284,12 +284,6 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
         body.push('\n');
         vswitches.insert(id.clone(), (vpc, c, zone));
     }
-    let table_name = |real: &str| -> Option<(String, String)> {
-        if let Some(vpc) = system_of.get(real) {
-            return Some((format!("vtb-{vpc}"), vpc.clone()));
-        }
-        custom.get(real).map(|vpc| (real.to_string(), vpc.clone()))
-    };
 
     // ---- prefix lists (for security group rules and routes) ----
     let mut prefix_lists: BTreeMap<String, Vec<Ipv4Net>> = BTreeMap::new();
@@ -358,155 +352,7 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
         if !ent && str_of(a, "InnerAccessPolicy").is_some_and(|p| p.eq_ignore_ascii_case("drop")) {
             body.push_str("inner_access = false\n");
         }
-        let mut rules = Vec::new();
-        for (n, p) in list_at(a, &["Permissions", "Permission"])
-            .into_iter()
-            .enumerate()
-        {
-            let ex = format!("{id} rule {}", n + 1);
-            let dir = str_of(p, "Direction")
-                .unwrap_or("ingress")
-                .to_ascii_lowercase();
-            // The peer side, and the ENI side of five-tuple rules.
-            let (cidr_k, group_k, pl_k, local_k) = if dir == "egress" {
-                (
-                    "DestCidrIp",
-                    "DestGroupId",
-                    "DestPrefixListId",
-                    "SourceCidrIp",
-                )
-            } else {
-                (
-                    "SourceCidrIp",
-                    "SourceGroupId",
-                    "SourcePrefixListId",
-                    "DestCidrIp",
-                )
-            };
-            if p.get("Ipv6SourceCidrIp").is_some_and(meaningful)
-                || p.get("Ipv6DestCidrIp").is_some_and(meaningful)
-            {
-                w.add(
-                    "IPv6",
-                    ex,
-                    "vpcsim simulates IPv4 only; IPv6 CIDRs and addresses are left out",
-                );
-                continue;
-            }
-            let proto = str_of(p, "IpProtocol")
-                .unwrap_or("ALL")
-                .to_ascii_lowercase();
-            if !matches!(proto.as_str(), "tcp" | "udp" | "icmp" | "gre" | "all") {
-                w.add(
-                    "security group rule protocols",
-                    format!("{ex} ({proto})"),
-                    "only TCP, UDP, ICMP, GRE and ALL are modelled; the rule is left out: answers about that protocol may differ from the cloud",
-                );
-                continue;
-            }
-            let has_ports = matches!(proto.as_str(), "tcp" | "udp");
-            let mut r = format!("{{ direction = {}, protocol = {}", q(&dir), q(&proto));
-            match str_of(p, "PortRange") {
-                Some(pr) if has_ports || pr == "-1/-1" => {
-                    write!(r, ", ports = {}", q(pr)).ok();
-                }
-                Some(_) => {}
-                None if has_ports => {
-                    let list = str_of(p, "PortRangeListId").unwrap_or("no PortRange");
-                    w.add(
-                        "security group rules with port lists",
-                        format!("{ex} ({list})"),
-                        "a TCP/UDP rule without a PortRange (a port list) is not modelled and is left out: answers about its ports may differ from the cloud",
-                    );
-                    continue;
-                }
-                None => {}
-            }
-            if let Some(sp) = str_of(p, "SourcePortRange").filter(|s| *s != "-1/-1") {
-                if has_ports {
-                    write!(r, ", source_ports = {}", q(sp)).ok();
-                }
-            }
-            if let Some(c) = str_of(p, local_k) {
-                let c = cidr(attr, &ex, &host_cidr(c))?;
-                write!(r, ", local_cidr = {}", q(&c.to_string())).ok();
-            }
-            let mut peers: Vec<String> = Vec::new();
-            if let Some(c) = str_of(p, cidr_k) {
-                let c = cidr(attr, &ex, &host_cidr(c))?;
-                peers.push(format!(", cidr = {}", q(&c.to_string())));
-            } else if let Some(g) = str_of(p, group_k) {
-                if !sgs.contains_key(g) {
-                    return Err(missing(
-                        attr,
-                        &ex,
-                        g,
-                        cx.fix(
-                            "DescribeSecurityGroupAttribute",
-                            &format!("--SecurityGroupId {g}"),
-                        ),
-                    ));
-                }
-                peers.push(format!(", group = {}", q(g)));
-            } else if let Some(pl) = str_of(p, pl_k) {
-                match prefix_lists.get(pl) {
-                    Some(cidrs) => {
-                        for c in cidrs {
-                            peers.push(format!(", cidr = {}", q(&c.to_string())));
-                        }
-                        if cidrs.is_empty() {
-                            w.add(
-                                "security group rules with empty prefix lists",
-                                format!("{ex} ({pl})"),
-                                "the prefix list has no entries: the rule matches nothing",
-                            );
-                            continue;
-                        }
-                    }
-                    None => {
-                        w.add(
-                            "security group rules with prefix lists",
-                            format!("{ex} ({pl})"),
-                            &format!("the prefix list's CIDRs are not in the folder, so the rule is left out: answers about those peers may differ from the cloud; add the output of `{}`", cx.fix("DescribePrefixListAttributes", "--PrefixListId <id>")),
-                        );
-                        continue;
-                    }
-                }
-            } else {
-                w.add(
-                    "security group rules without a peer",
-                    ex,
-                    "a rule without a CIDR or group peer is left out",
-                );
-                continue;
-            }
-            let pol = str_of(p, "Policy").unwrap_or("Accept").to_ascii_lowercase();
-            write!(r, ", policy = {}", q(&pol)).ok();
-            let prio: u32 = match p.get("Priority") {
-                Some(Value::Number(n)) => n.as_u64().unwrap_or(1) as u32,
-                Some(Value::String(s)) => s.parse().unwrap_or(1),
-                _ => 1,
-            };
-            let prio = if prio > 100 {
-                w.add(
-                    "security group rule priorities above 100",
-                    ex,
-                    "vpcsim takes priorities 1 to 100; 100 is used",
-                );
-                100
-            } else {
-                prio.max(1)
-            };
-            write!(r, ", priority = {prio}").ok();
-            if let Some(desc) = str_of(p, "Description") {
-                write!(r, ", description = {}", q(desc)).ok();
-            }
-            r.push_str(" }");
-            // A prefix-list rule is one rule per CIDR of the list.
-            for peer in &peers {
-                rules.push(r.replacen(", policy = ", &format!("{peer}, policy = "), 1));
-            }
-        }
+        let rules = super::rules::permissions(id, attr, &sgs, &prefix_lists, &cx, w)?;
         if !rules.is_empty() {
             body.push_str("rules = [\n");
             for r in rules {
@@ -1063,186 +909,22 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
     }
 
     // ---- routes ----
-    let mut routes: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
-    for (t, vpc) in system_of.values().map(|v| (format!("vtb-{v}"), v.clone())) {
-        routes.entry(t).or_insert((vpc, vec![]));
-    }
-    for (t, vpc) in &custom {
-        routes.entry(t.clone()).or_insert((vpc.clone(), vec![]));
-    }
-    let mut has_default: BTreeSet<String> = BTreeSet::new();
-    let mut seen_dest: BTreeSet<(String, Ipv4Net)> = BTreeSet::new();
-    for (id, it) in d.items(DescribeRouteEntryList) {
-        let v = &it.value;
-        let what = format!("route entry {id}");
-        let real = str_of(v, "RouteTableId").unwrap_or("");
-        let Some((table, _vpc)) = table_name(real) else {
-            return Err(missing(
-                it,
-                &what,
-                real,
-                cx.fix("DescribeRouteTableList", &format!("--RouteTableId {real}")),
-            ));
-        };
-        let dest_s = str_of(v, "DestinationCidrBlock").unwrap_or("");
-        if dest_s.contains(':') {
-            w.add(
-                "IPv6",
-                format!("{id} ({dest_s})"),
-                "vpcsim simulates IPv4 only; IPv6 CIDRs and addresses are left out",
-            );
-            continue;
-        }
-        let dests: Vec<Ipv4Net> = if dest_s.starts_with("pl-") {
-            match prefix_lists.get(dest_s) {
-                Some(c) => c.clone(),
-                None => {
-                    w.add(
-                        "route entries to prefix lists",
-                        format!("{id} ({dest_s})"),
-                        &format!("the prefix list's CIDRs are not in the folder, so the route is left out: traffic to them would take another route here; add the output of `{}`", cx.fix("DescribePrefixListAttributes", &format!("--PrefixListId {dest_s}"))),
-                    );
-                    continue;
-                }
-            }
-        } else {
-            vec![cidr(it, &what, dest_s)?]
-        };
-        let ty = str_of(v, "Type").unwrap_or("Custom");
-        let mut hops: Vec<(String, String)> = list_at(v, &["NextHops", "NextHop"])
-            .into_iter()
-            .map(|h| {
-                (
-                    str_of(h, "NextHopType").unwrap_or("").to_string(),
-                    str_of(h, "NextHopId").unwrap_or("").to_string(),
-                )
-            })
-            .collect();
-        if hops.is_empty() {
-            hops.push((
-                str_of(v, "NextHopType").unwrap_or("").to_string(),
-                str_of(v, "InstanceId").unwrap_or("").to_string(),
-            ));
-        }
-        if hops.len() > 1 {
-            w.add(
-                "ECMP routes",
-                id.as_str(),
-                "vpcsim routes to one next hop; the first is kept",
-            );
-        }
-        let (ht, hid) = hops.swap_remove(0);
-        for dest in dests {
-            // Every route is kept; one vpcsim does not forward through is kept as
-            // `unmodelled`, so its traffic drops naming it instead of taking another route.
-            let unmodelled: Option<(String, &str)> = if ty == "System" {
-                let local = vswitches.values().any(|s| s.1 == dest)
-                    || ht == "local" && vswitches.values().any(|s| s.1.contains(&dest.addr()));
-                if local {
-                    continue;
-                }
-                Some((
-                    format!("System {}", if ht.is_empty() { "service" } else { &ht }),
-                    "system routes other than the VSwitch CIDRs (e.g. 100.64.0.0/10 to cloud services) are kept, but vpcsim does not forward through them: packets routed there drop as next_hop_unmodelled",
-                ))
-            } else if ty != "Custom" {
-                Some((
-                    format!("{ty} {}", if ht.is_empty() { "route" } else { &ht }),
-                    "routes learned from CEN, BGP, ECR or other gateways are kept, but vpcsim does not forward through them: packets routed there drop as next_hop_unmodelled",
-                ))
-            } else {
-                match ht.as_str() {
-                    "Instance" | "NetworkInterface" | "NatGateway" => None,
-                    _ => Some((
-                        if ht.is_empty() { "unknown".to_string() } else { ht.clone() },
-                        "kept in the table, but vpcsim does not forward through it: packets routed there drop as next_hop_unmodelled, naming the route and the type",
-                    )),
-                }
-            };
-            if let Some((kind, hint)) = &unmodelled {
-                w.add(
-                    &format!("route next hop {kind}"),
-                    format!("{id} ({dest} → {hid})"),
-                    hint,
-                );
-            } else {
-                let ok = match ht.as_str() {
-                    "Instance" => instances.contains(&hid),
-                    "NetworkInterface" => {
-                        secondary_ids.contains(&hid) || primary_of.values().any(|e| *e == hid)
-                    }
-                    _ => nat_ids.contains(&hid),
-                };
-                if !ok {
-                    let call = match ht.as_str() {
-                        "Instance" => "DescribeInstances",
-                        "NatGateway" => "DescribeNatGateways",
-                        _ => "DescribeNetworkInterfaces",
-                    };
-                    return Err(missing(it, &what, &hid, cx.fix(call, "")));
-                }
-            }
-            // A prefix-list route becomes one route per CIDR, each with its own id.
-            let route_id = if dest_s.starts_with("pl-") {
-                format!("{id}-{dest}")
-            } else {
-                id.clone()
-            };
-            let entry = routes.get_mut(&table).expect("table known");
-            if !seen_dest.insert((table.clone(), dest)) {
-                w.add(
-                    "duplicate route destinations",
-                    format!("{id} ({dest})"),
-                    "a table holds one route per destination in vpcsim; the first is kept",
-                );
-                continue;
-            }
-            if dest.prefix_len() == 0 {
-                has_default.insert(table.clone());
-            }
-            let mut r = format!(
-                "{{ id = {}, destination = {}, next_hop_type = {}, next_hop_id = {}",
-                q(&route_id),
-                q(&dest.to_string()),
-                q(unmodelled.as_ref().map_or(ht.as_str(), |u| u.0.as_str())),
-                q(&hid)
-            );
-            if unmodelled.is_some() {
-                r.push_str(", unmodelled = true");
-            }
-            r.push_str(" }");
-            entry.1.push(r);
-        }
-    }
-    if d.has(DescribeRouteEntryList) {
-        for vpc in vpc_cidrs.keys() {
-            let t = format!("vtb-{vpc}");
-            if !has_default.contains(&t)
-                && nat_ids.iter().any(|g| {
-                    d.get(DescribeNatGateways, g)
-                        .and_then(|i| str_of(&i.value, "VpcId"))
-                        == Some(vpc)
-                })
-            {
-                w.add("implicit default route", vpc.as_str(), "the dump has no 0.0.0.0/0 route, but vpcsim adds 0.0.0.0/0 → the VPC's first NAT gateway to the system table");
-            }
-        }
-    }
-    for (t, (vpc, rs)) in &routes {
-        let is_custom = custom.contains_key(t);
-        if !is_custom && rs.is_empty() {
-            continue;
-        }
-        write!(body, "[[route_tables]]\nid = {}\nvpc = {}\n", q(t), q(vpc)).ok();
-        if !rs.is_empty() {
-            body.push_str("routes = [\n");
-            for r in rs {
-                writeln!(body, "  {r},").ok();
-            }
-            body.push_str("]\n");
-        }
-        body.push('\n');
-    }
+    body.push_str(&super::routes::route_tables(
+        &super::routes::Known {
+            vpcs: &vpc_cidrs,
+            system_of: &system_of,
+            custom: &custom,
+            vswitches: &vswitches,
+            prefix_lists: &prefix_lists,
+            instances: &instances,
+            secondary_ids: &secondary_ids,
+            primary_of: &primary_of,
+            nat_ids: &nat_ids,
+        },
+        d,
+        &cx,
+        w,
+    )?);
 
     // ---- header ----
     out.push_str("# Imported by vpcsim from the cloud's Describe* responses:\n");

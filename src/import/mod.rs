@@ -14,6 +14,8 @@
 
 mod convert;
 mod load;
+mod routes;
+mod rules;
 mod scope;
 
 use std::collections::BTreeMap;
