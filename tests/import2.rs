@@ -417,3 +417,23 @@ fn strict_applies_to_a_folder_given_as_file() {
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn an_eip_of_a_left_out_eni_is_imported_unbound_with_a_warning() {
+    let dir = scratch("rds-eip");
+    let p = dir.join("eips.json");
+    let mut v: serde_json::Value = serde_json::from_str(&fs::read_to_string(&p).unwrap()).unwrap();
+    let list = v["EipAddresses"]["EipAddress"].as_array_mut().unwrap();
+    let mut e = list[0].clone();
+    e["AllocationId"] = "eip-uf6rds".into();
+    e["IpAddress"] = "139.224.1.9".into();
+    e["InstanceType"] = "NetworkInterface".into();
+    e["InstanceId"] = "eni-uf6rdsmanaged00021".into();
+    list.push(e);
+    v["TotalCount"] = 7.into();
+    fs::write(&p, v.to_string()).unwrap();
+    let k = kinds(&dir);
+    assert!(k.contains(&"EIPs of ENIs left out".to_string()), "{k:?}");
+    load_scenario_from_dir(&dir).unwrap();
+    let _ = fs::remove_dir_all(dir);
+}

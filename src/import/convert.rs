@@ -365,6 +365,7 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
 
     // ---- ENIs from DescribeNetworkInterfaces ----
     let mut primary_of: BTreeMap<String, String> = BTreeMap::new(); // instance → primary ENI
+    let mut left_out_enis: BTreeSet<String> = BTreeSet::new();
     let mut secondary: Vec<(String, &Item, Option<String>, Option<i64>)> = Vec::new();
     for (id, it) in d.items(DescribeNetworkInterfaces) {
         let v = &it.value;
@@ -389,6 +390,7 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
             }
             "Secondary" => {
                 if strings_at(v, &["SecurityGroupIds", "SecurityGroupId"]).is_empty() {
+                    left_out_enis.insert(id.clone());
                     // ENIs a cloud service creates in the VPC (RDS, NLB, ...) may have no
                     // security group; vpcsim needs one per ENI.
                     w.add(
@@ -857,6 +859,14 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
                     }
                     Some(format!("{{ type = \"EcsInstance\", id = {} }}", q(t)))
                 }
+                "NetworkInterface" if left_out_enis.contains(t) => {
+                    w.add(
+                        "EIPs of ENIs left out",
+                        format!("{id} → {t}"),
+                        "the ENI is not modelled (see above): the EIP is imported unbound, so traffic to it drops instead of reaching the ENI",
+                    );
+                    None
+                }
                 "NetworkInterface" => {
                     if !secondary_ids.contains(t) {
                         return Err(missing(
@@ -920,6 +930,7 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
             secondary_ids: &secondary_ids,
             primary_of: &primary_of,
             nat_ids: &nat_ids,
+            left_out_enis: &left_out_enis,
         },
         d,
         &cx,

@@ -379,15 +379,10 @@ fn merge_attribute(a: &Value, b: &Value) -> Option<Value> {
         "PageSize",
         "MaxResults",
     ];
-    for (k, v) in x.iter().chain(y.iter()) {
-        if paging.contains(&k.as_str()) {
-            continue;
-        }
-        let (p, q) = (x.get(k), y.get(k));
-        if p.is_some() && q.is_some() && p != q {
+    for (k, v) in x {
+        if !paging.contains(&k.as_str()) && y.get(k).is_some_and(|o| o != v) {
             return None;
         }
-        let _ = v;
     }
     let mut out = x.clone();
     for (k, v) in y {

@@ -29,6 +29,8 @@ pub(super) struct Known<'a> {
     /// Instance → primary ENI.
     pub primary_of: &'a BTreeMap<String, String>,
     pub nat_ids: &'a BTreeSet<String>,
+    /// ENIs left out (no security group): routes to them are kept as unmodelled.
+    pub left_out_enis: &'a BTreeSet<String>,
 }
 
 /// The `[[route_tables]]` of the scenario.
@@ -48,6 +50,7 @@ pub(super) fn route_tables(
         secondary_ids,
         primary_of,
         nat_ids,
+        left_out_enis,
     } = *k;
     let table_name = |real: &str| -> Option<(String, String)> {
         if let Some(vpc) = system_of.get(real) {
@@ -145,6 +148,10 @@ pub(super) fn route_tables(
                 ))
             } else {
                 match ht.as_str() {
+                    "NetworkInterface" if left_out_enis.contains(&hid) => Some((
+                        "NetworkInterface (left out)".to_string(),
+                        "the ENI is not modelled (no security group): the route is kept, its packets drop as next_hop_unmodelled",
+                    )),
                     "Instance" | "NetworkInterface" | "NatGateway" => None,
                     _ => Some((
                         if ht.is_empty() { "unknown".to_string() } else { ht.clone() },
