@@ -437,3 +437,33 @@ fn an_eip_of_a_left_out_eni_is_imported_unbound_with_a_warning() {
     load_scenario_from_dir(&dir).unwrap();
     let _ = fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_route_to_a_prefix_list_is_one_route_per_cidr_of_the_list() {
+    let dir = scratch("pl-route");
+    fs::write(
+        dir.join("pl-route.json"),
+        r#"{"RequestId": "x", "PrefixListId": "pl-uf6bench0000000002", "AddressFamily": "IPv4",
+           "Entries": {"Entry": [{"Cidr": "198.18.0.0/15"}, {"Cidr": "198.51.100.0/24"}]}}"#,
+    )
+    .unwrap();
+    let p = dir.join("routes-page2.json");
+    let mut v: serde_json::Value = serde_json::from_str(&fs::read_to_string(&p).unwrap()).unwrap();
+    let list = v["RouteEntrys"]["RouteEntry"].as_array_mut().unwrap();
+    let mut e = list[2].clone(); // the Instance route
+    e["RouteEntryId"] = "rte-uf6plroute".into();
+    e["DestinationCidrBlock"] = "pl-uf6bench0000000002".into();
+    list.push(e);
+    fs::write(&p, v.to_string()).unwrap();
+    let c = load_scenario_from_dir(&dir).unwrap().0.initial;
+    for dst in ["198.18.0.1:443", "198.51.100.9:443"] {
+        let r = probe(&c, WEB1, dst, "tcp");
+        assert_ne!(r.disposition, "internet", "{dst}: {:?}", r.trace_lines());
+        assert!(
+            r.trace_lines().join("\n").contains(APP1),
+            "{dst}: {:?}",
+            r.trace_lines()
+        );
+    }
+    let _ = fs::remove_dir_all(dir);
+}
