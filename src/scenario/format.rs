@@ -96,9 +96,17 @@ pub struct RouteTableSpec {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteSpec {
+    /// The route entry's id (`RouteEntryId`), for traces; omitted, one is made up.
+    #[serde(default)]
+    pub id: Option<String>,
     pub destination: Ipv4Net,
     pub next_hop_type: String,
     pub next_hop_id: String,
+    /// Keep the route as it is without modelling its next hop (any `next_hop_type`, e.g.
+    /// one vpcsim does not know, or a resource the scenario does not hold): packets routed
+    /// there drop as `next_hop_unmodelled`, naming the route and the type. `import` sets it.
+    #[serde(default)]
+    pub unmodelled: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -135,6 +143,11 @@ pub struct RuleSpec {
     pub cidr: Option<Ipv4Net>,
     /// Peer group (`SourceGroupId` / `DestGroupId`), basic groups only.
     pub group: Option<String>,
+    /// Five-tuple rules: the ENI-side CIDR the rule applies to (`DestCidrIp` of an
+    /// ingress rule, `SourceCidrIp` of an egress rule); omit for any address of the ENI.
+    pub local_cidr: Option<Ipv4Net>,
+    /// Five-tuple rules: `SourcePortRange`, the packet's source port (`a/b`); omit for any.
+    pub source_ports: Option<String>,
     #[serde(default = "accept")]
     pub policy: SgPolicy,
     #[serde(default = "one")]
