@@ -638,6 +638,13 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
                 ));
             }
             writeln!(body, "instance = {}", q(i)).ok();
+            // The API does not say whether the guest routes a secondary ENI's replies back
+            // out of it (multi-nic-util's policy routes): answers for that ENI depend on it.
+            w.add(
+                "guest policy routes unknown",
+                format!("{i} ({id})"),
+                "the API does not show the guest OS's routing; vpcsim assumes no source policy routes, so replies to a secondary ENI's addresses leave by eth0 and are dropped (eni_source_check). If the image configures them (multi-nic-util), add `guest = { policy_routes = true }` to the instance",
+            );
         }
         let desc = str_of(v, "Description").or(str_of(v, "NetworkInterfaceName"));
         if let Some(desc) = desc {
