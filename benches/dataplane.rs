@@ -157,6 +157,8 @@ fn compile_benches(c: &mut Criterion) {
             protocol: SgProtocol::Tcp,
             ports: Some((1000 + r as u16, 1000 + r as u16)),
             peer: PeerT::Cidr(0x0a00_0000 + (r << 8), 0xffff_ff00),
+            local: None,
+            source_ports: None,
             policy: SgPolicy::Accept,
             priority: 1 + (r % 100) as u8,
             group: "sg-bench".into(),

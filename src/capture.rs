@@ -110,12 +110,13 @@ pub fn egress_point(t: &Tables, d: Disposition, frame: &[u8]) -> Option<Point> {
     }
 }
 
-/// A short description of a disposition, for packet comments.
-pub fn disposition_text(t: &Tables, d: Disposition) -> String {
+/// A short description of what became of `entered` (the frame as it entered), for
+/// packet comments; a drop is named precisely (`malformed_frame.ipv4_bad_checksum`).
+pub fn disposition_text(t: &Tables, d: Disposition, entered: &[u8]) -> String {
     match d {
         Disposition::Delivered { eni } => format!("delivered to {}", t.eni(eni).id),
         Disposition::Internet => "to the Internet".into(),
-        Disposition::Dropped(r) => format!("dropped: {}", r.name()),
+        Disposition::Dropped(r) => format!("dropped: {}", r.precise_name(entered)),
         Disposition::Held => "held: a fragment waiting for its first fragment".into(),
     }
 }
@@ -199,7 +200,7 @@ impl<W: Write> Capture<W> {
         ts_nanos: u64,
     ) -> Result<(), PcapError> {
         if let Some(p) = ingress_point(t, at, before) {
-            let c = format!("in; {}", disposition_text(t, out.disposition));
+            let c = format!("in; {}", disposition_text(t, out.disposition, before));
             self.write(t, p, ts_nanos, before, Some(&c))?;
         }
         if let Some(p) = egress_point(t, out.disposition, after) {

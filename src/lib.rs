@@ -3,9 +3,11 @@
 //! Layers, from the bytes up (see ARCHITECTURE.md):
 //! `wire` (packet views) → `model` (control plane) → `compile` (immutable tables) →
 //! `flow` + `pipeline` (per-packet stages with per-flow state) → `engine` (threads) →
-//! edges: `scenario`, `pcapio`, `cli`.
+//! edges: `pcapio`, `capture`, `check`, `probe`, `hosts`, `replay`, `scenario`, `import`,
+//! `cli` (each uses only the ones before it).
 
 pub mod capture;
+pub mod check;
 pub mod cli;
 pub mod compile;
 pub mod engine;

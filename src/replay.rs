@@ -3,6 +3,10 @@
 //! timestamps; what leaves the simulated network (delivered to an ENI, sent to the
 //! Internet, and the ICMP errors the network generates) is written to an output capture.
 //!
+//! Captures without an Ethernet header (Linux cooked `tcpdump -i any`, raw IP) get the
+//! one the injection endpoint would have written ([`ethernet_for`]), so they replay
+//! exactly like their Ethernet twin.
+//!
 //! No printing here: the CLI (`vpcsim replay`) renders the [`ReplaySummary`].
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,8 +19,8 @@ use serde::Serialize;
 
 use crate::capture::Capture;
 use crate::compile::Tables;
-use crate::pcapio::{PcapError, PcapWriter, PcapngWriter, Record, RecordIssue};
-use crate::pipeline::{Dataplane, Disposition, Ingress};
+use crate::pcapio::{self, Payload, PcapError, PcapWriter, PcapngWriter, Record, RecordIssue};
+use crate::pipeline::{drop, guest, Dataplane, Disposition, Ingress, INTERNET_MAC, VROUTER_MAC};
 use crate::time::SimTime;
 use crate::wire::{self, L4};
 
@@ -24,6 +28,62 @@ use crate::wire::{self, L4};
 pub const ZERO_LENGTH: &str = "capture_zero_length";
 /// Drop reason counted for a record cut short by the capture's snap length.
 pub const SNAP_CUT: &str = "capture_snap_cut";
+
+/// Every drop-reason name a replay counts besides the data plane's: the capture issues
+/// (a record that never reached the data plane).
+pub const CAPTURE_REASONS: [&str; 5] = [
+    ZERO_LENGTH,
+    SNAP_CUT,
+    pcapio::LinkIssue::NAMES[0],
+    pcapio::LinkIssue::NAMES[1],
+    pcapio::LinkIssue::NAMES[2],
+];
+
+/// How many located capture issues a summary lists (all are counted).
+const MAX_EXAMPLES: usize = 20;
+
+/// The MACs a frame sent by `at` carries (source, destination), as probes build them:
+/// an instance's guest sends from the device its routing picks for the packet's
+/// addresses (eth0 when they cannot be read), an ENI from its own MAC, the Internet
+/// edge from its MAC; every frame goes to the VSwitch gateway `ee:ff:ff:ff:ff:ff`.
+pub fn macs_for(t: &Tables, at: Ingress, ethertype: u16, packet: &[u8]) -> ([u8; 6], [u8; 6]) {
+    let src = match at {
+        Ingress::Internet => INTERNET_MAC,
+        Ingress::Eni(e) => t.eni(e).mac,
+        Ingress::Guest(i) => {
+            let addrs = (ethertype == wire::frame::ETHERTYPE_IPV4)
+                .then(|| Some((ipv4_at(packet, 12)?, ipv4_at(packet, 16)?)))
+                .flatten();
+            t.instances
+                .get(usize::from(i))
+                .map_or(INTERNET_MAC, |inst| {
+                    addrs
+                        .and_then(|(s, d)| guest::route(t, inst, s, d))
+                        .map(|r| r.eni)
+                        .or_else(|| inst.devices.first().copied())
+                        .map_or(INTERNET_MAC, |e| t.eni(e).mac)
+                })
+        }
+    };
+    (src, VROUTER_MAC)
+}
+
+fn ipv4_at(b: &[u8], at: usize) -> Option<Ipv4Addr> {
+    let o: [u8; 4] = b.get(at..at + 4)?.try_into().ok()?;
+    Some(Ipv4Addr::from(o))
+}
+
+/// The Ethernet frame a record stands for when injected at `at`: the record itself on
+/// an Ethernet link, else its packet behind the header `at` would have written.
+pub fn ethernet_for(t: &Tables, at: Ingress, payload: Payload<'_>) -> Vec<u8> {
+    match payload {
+        Payload::Ethernet(f) => f.to_vec(),
+        Payload::Network { ethertype, packet } => {
+            let (src, dst) = macs_for(t, at, ethertype, packet);
+            payload.to_ethernet(src, dst)
+        }
+    }
+}
 
 /// Conntrack sweeps happen at most this often (virtual time): a sweep is O(capacity).
 const EXPIRE_EVERY: SimTime = SimTime(1_000_000_000);
@@ -100,7 +160,11 @@ impl<W: Write> Output<W> {
 pub struct CaptureIssues {
     pub zero_length: u64,
     pub snap_cut: u64,
-    /// The first few, located: "record 3: snap length kept 60 of 1514 bytes".
+    /// Records whose link layer cannot be replayed (another link type, a cut cooked
+    /// header, a cooked protocol that is not an EtherType).
+    pub link: u64,
+    /// The first few, located (records numbered from 1, as Wireshark does):
+    /// "record 3 (interface 0): snap length kept 60 of 1514 bytes".
     pub examples: Vec<String>,
 }
 
@@ -125,9 +189,13 @@ pub struct ReplaySummary {
     /// (delivered / internet) when it is released, or in the data plane's `fragment`
     /// drop counter if it never is.
     pub held: u64,
-    /// Drop reason name → count (capture issues as `capture_zero_length`,
-    /// `capture_snap_cut`).
+    /// Precise drop reason → count: the data plane's reasons, `malformed_frame` split by
+    /// malformation (`malformed_frame.ipv4_bad_checksum`), and the capture issues
+    /// (`capture_zero_length`, `capture_snap_cut`, `capture_link_*`).
     pub drop_reasons: BTreeMap<String, u64>,
+    /// The same drops by category (the name before the `.`: all malformations under
+    /// `malformed_frame`).
+    pub drop_categories: BTreeMap<String, u64>,
     /// ICMP errors the network generated (written if they go somewhere).
     pub icmp_generated: u64,
     /// Packets written to the output capture.
@@ -147,26 +215,34 @@ impl ReplaySummary {
     fn drop(&mut self, reason: &str) {
         self.dropped += 1;
         *self.drop_reasons.entry(reason.to_string()).or_default() += 1;
+        *self
+            .drop_categories
+            .entry(drop::category(reason).to_string())
+            .or_default() += 1;
     }
 
-    fn issue(&mut self, index: u64, issue: RecordIssue) {
-        let (reason, text) = match issue {
+    fn issue(&mut self, rec: &Record, issue: RecordIssue) {
+        let what = match issue {
             RecordIssue::ZeroLength => {
                 self.capture_issues.zero_length += 1;
-                (ZERO_LENGTH, format!("record {index}: zero-length record"))
+                "zero-length record".to_string()
+            }
+            RecordIssue::Link(l) => {
+                self.capture_issues.link += 1;
+                l.to_string()
             }
             RecordIssue::SnapCut { captured, original } => {
                 self.capture_issues.snap_cut += 1;
-                (
-                    SNAP_CUT,
-                    format!("record {index}: snap length kept {captured} of {original} bytes"),
-                )
+                format!("snap length kept {captured} of {original} bytes")
             }
         };
-        if self.capture_issues.examples.len() < 10 {
-            self.capture_issues.examples.push(text);
+        if self.capture_issues.examples.len() < MAX_EXAMPLES {
+            self.capture_issues.examples.push(format!(
+                "record {} (interface {}): {what}",
+                rec.number, rec.interface
+            ));
         }
-        self.drop(reason);
+        self.drop(issue.name());
     }
 }
 
@@ -253,17 +329,21 @@ where
             dp.expire(now);
             last_expire = now;
         }
-        if let Some(issue) = rec.issue() {
-            s.issue(rec.index, issue);
-            progress(s.packets_read);
-            continue;
-        }
-        s.injected += 1;
-        let mut buf = rec.data.clone();
-        let o = dp.process(&mut buf, at, now, None);
         let t = std::sync::Arc::clone(dp.tables());
+        let entered = match (rec.issue(), rec.payload()) {
+            (None, Ok(p)) => ethernet_for(&t, at, p),
+            (issue, _) => {
+                // `issue()` names every record `payload()` refuses.
+                s.issue(&rec, issue.unwrap_or(RecordIssue::ZeroLength));
+                progress(s.packets_read);
+                continue;
+            }
+        };
+        s.injected += 1;
+        let mut buf = entered.clone();
+        let o = dp.process(&mut buf, at, now, None);
         if let Some(c) = capture.as_deref_mut() {
-            if let Err(e) = c.record(&t, at, &rec.data, &o, &buf, rec.ts_nanos) {
+            if let Err(e) = c.record(&t, at, &entered, &o, &buf, rec.ts_nanos) {
                 s.error = Some(ReplayError {
                     kind: "output",
                     message: format!("capture: {e}"),
@@ -282,7 +362,7 @@ where
             match d {
                 Disposition::Dropped(r) => {
                     if i == 0 {
-                        s.drop(r.name());
+                        s.drop(&r.precise_name(&entered));
                     }
                     continue;
                 }
@@ -415,10 +495,125 @@ pub fn fields(frame: &[u8]) -> Vec<(&'static str, String)> {
     v
 }
 
+/// A packet as JSON shows it: its fields as values, and the one-line display beside.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PacketView {
+    pub len: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub src: Option<Ipv4Addr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dst: Option<Ipv4Addr>,
+    /// `tcp`, `udp`, `icmp`, or the IP protocol number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sport: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dport: Option<u16>,
+    /// TCP flags as tcpdump letters (`SA`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flags: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icmp_type: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icmp_code: Option<u8>,
+    /// Why the frame does not parse (`malformed_frame.ipv4_bad_checksum`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub malformed: Option<String>,
+    pub display: String,
+}
+
+impl PacketView {
+    pub fn of(frame: &[u8]) -> PacketView {
+        let mut v = PacketView {
+            len: frame.len(),
+            src: None,
+            dst: None,
+            protocol: None,
+            sport: None,
+            dport: None,
+            flags: None,
+            ttl: None,
+            icmp_type: None,
+            icmp_code: None,
+            malformed: None,
+            display: String::new(),
+        };
+        let i = match wire::parse(frame) {
+            Ok(i) => i,
+            Err(e) => {
+                v.malformed = Some(drop::malformed_name(&e));
+                v.display = format!("{} bytes: {e}", frame.len());
+                return v;
+            }
+        };
+        v.src = Some(i.src);
+        v.dst = Some(i.dst);
+        v.ttl = Some(i.ttl);
+        v.protocol = Some(match i.proto {
+            wire::proto::TCP => "tcp".into(),
+            wire::proto::UDP => "udp".into(),
+            wire::proto::ICMP => "icmp".into(),
+            p => p.to_string(),
+        });
+        match i.l4 {
+            L4::Tcp {
+                sport,
+                dport,
+                flags,
+                ..
+            } => {
+                (v.sport, v.dport) = (Some(sport), Some(dport));
+                v.flags = Some(flags.to_string());
+            }
+            L4::Udp { sport, dport } => (v.sport, v.dport) = (Some(sport), Some(dport)),
+            L4::IcmpEcho { request, .. } => {
+                v.icmp_type = Some(if request { 8 } else { 0 });
+                v.icmp_code = Some(0);
+            }
+            L4::IcmpError {
+                icmp_type, code, ..
+            }
+            | L4::IcmpOther { icmp_type, code } => {
+                (v.icmp_type, v.icmp_code) = (Some(icmp_type), Some(code));
+            }
+            L4::Fragment | L4::Other => {}
+        }
+        v.display = crate::pipeline::summary(&i);
+        v
+    }
+}
+
+/// The first difference between an output and its expected capture.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Difference {
+    /// The packet, numbered from 1 as Wireshark does.
+    pub packet: usize,
+    /// "packet 3: ip.src 47.96.100.1 != 47.96.10.20" (left = actual, right = expected).
+    pub message: String,
+    /// The packets at that place (absent past the end of a list).
+    pub actual: Option<PacketView>,
+    pub expected: Option<PacketView>,
+}
+
+/// Compares two packet lists; `None` when identical, else the first difference's
+/// message (see [`difference`]).
+pub fn compare(actual: &[Vec<u8>], expected: &[Vec<u8>]) -> Option<String> {
+    difference(actual, expected).map(|d| d.message)
+}
+
 /// Compares two packet lists; `None` when identical, else the first difference, e.g.
 /// "packet 3: ip.src 47.96.100.1 != 47.96.10.20" (packets numbered from 1, as
 /// Wireshark does; left = actual, right = expected).
-pub fn compare(actual: &[Vec<u8>], expected: &[Vec<u8>]) -> Option<String> {
+pub fn difference(actual: &[Vec<u8>], expected: &[Vec<u8>]) -> Option<Difference> {
+    let at = |n: usize, message: String| Difference {
+        packet: n + 1,
+        message,
+        actual: actual.get(n).map(|f| PacketView::of(f)),
+        expected: expected.get(n).map(|f| PacketView::of(f)),
+    };
     for (n, (a, e)) in actual.iter().zip(expected).enumerate() {
         if a == e {
             continue;
@@ -426,34 +621,44 @@ pub fn compare(actual: &[Vec<u8>], expected: &[Vec<u8>]) -> Option<String> {
         let (fa, fe) = (fields(a), fields(e));
         for ((name, va), (name_e, ve)) in fa.iter().zip(&fe) {
             if name != name_e {
-                return Some(format!(
-                    "packet {}: {name} != {name_e} (different kinds of packet)",
-                    n + 1
+                return Some(at(
+                    n,
+                    format!(
+                        "packet {}: {name} != {name_e} (different kinds of packet)",
+                        n + 1
+                    ),
                 ));
             }
             if va != ve {
-                return Some(format!("packet {}: {name} {va} != {ve}", n + 1));
+                return Some(at(n, format!("packet {}: {name} {va} != {ve}", n + 1)));
             }
         }
         let k = a.iter().zip(e).position(|(x, y)| x != y).unwrap_or(0);
-        return Some(format!(
-            "packet {}: byte {k} {:#04x} != {:#04x}",
-            n + 1,
-            a.get(k).copied().unwrap_or(0),
-            e.get(k).copied().unwrap_or(0)
+        return Some(at(
+            n,
+            format!(
+                "packet {}: byte {k} {:#04x} != {:#04x}",
+                n + 1,
+                a.get(k).copied().unwrap_or(0),
+                e.get(k).copied().unwrap_or(0)
+            ),
         ));
     }
     if actual.len() != expected.len() {
-        return Some(format!(
-            "{} packets != {} expected (packet {} is the first {})",
-            actual.len(),
-            expected.len(),
-            actual.len().min(expected.len()) + 1,
-            if actual.len() > expected.len() {
-                "extra"
-            } else {
-                "missing"
-            }
+        let n = actual.len().min(expected.len());
+        return Some(at(
+            n,
+            format!(
+                "{} packets != {} expected (packet {} is the first {})",
+                actual.len(),
+                expected.len(),
+                n + 1,
+                if actual.len() > expected.len() {
+                    "extra"
+                } else {
+                    "missing"
+                }
+            ),
         ));
     }
     None

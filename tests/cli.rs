@@ -146,8 +146,13 @@ fn egress_prints_the_before_and_after_table_by_probing() {
     let (code, out, _) = vpcsim(&["egress", "--json"]);
     assert_eq!(code, 0);
     let v = json(&out);
+    assert_eq!(v["vpcsim"], 1);
+    assert_eq!(v["command"], "egress");
+    assert_eq!(v["scenario"], "same-eip-for-egress");
+    assert!(v["after"].is_null(), "two points: each table has its own");
     let tables = v["tables"].as_array().unwrap();
     assert_eq!(tables.len(), 2);
+    assert_eq!(tables[1]["after"]["id"], "restore-policy-routes");
     let row = |t: &serde_json::Value, eni: &str| {
         t["rows"]
             .as_array()
@@ -168,7 +173,9 @@ fn egress_prints_the_before_and_after_table_by_probing() {
         (Some("47.96.100.1"), Some("snat"))
     );
     let eth1 = row(&tables[1], "eni-web1");
-    assert_eq!(eth1["ingress"][0], "47.96.10.20 tcp/22");
+    assert_eq!(eth1["ingress"][0]["public_ip"], "47.96.10.20");
+    assert_eq!(eth1["ingress"][0]["ports"], "22");
+    assert_eq!(eth1["ingress"][0]["via"], "eip");
     for k in [
         "instance",
         "eni",
@@ -197,6 +204,67 @@ fn import_folder_gives_a_scenario_and_warnings() {
     let (code, out, _) = vpcsim(&["egress", dir, "--json"]);
     assert_eq!(code, 0);
     assert!(json(&out)["tables"][0]["rows"].as_array().unwrap().len() >= 4);
+}
+
+/// Issue 11 done-when: after the step that removes policy routes, the EIP of the
+/// secondary ENI is under `ingress_blocked` with the reply's drop reason.
+#[test]
+fn egress_after_a_step_id_lists_the_blocked_eip_with_the_reply_reason() {
+    let (code, out, err) = vpcsim(&["egress", "--after", "remove-policy-routes", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v = json(&out);
+    assert_eq!(v["after"]["step"], 10);
+    assert_eq!(v["after"]["id"], "remove-policy-routes");
+    let rows = v["tables"][0]["rows"].as_array().unwrap();
+    let eth1 = rows.iter().find(|r| r["eni"] == "eni-web1").unwrap();
+    assert_eq!(eth1["ingress"].as_array().unwrap().len(), 0);
+    let b = &eth1["ingress_blocked"][0];
+    assert_eq!(b["public_ip"], "47.96.10.20");
+    assert_eq!(b["dropped"], "reply");
+    assert_eq!(b["reason"], "eni_source_check");
+    // The old spelling and a number still work; an unknown id is bad input.
+    let (code, out2, _) = vpcsim(&["egress", "--after-step", "10", "--json"]);
+    assert_eq!(code, 0);
+    assert_eq!(json(&out2)["tables"], v["tables"]);
+    let (code, _, err) = vpcsim(&[
+        "trace",
+        "--from",
+        "i-web",
+        "--to",
+        "203.0.113.80:443",
+        "--after",
+        "no-such-step",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no step has id `no-such-step`"), "{err}");
+}
+
+#[test]
+fn run_json_names_step_ids_and_the_step_that_broke_an_invariant() {
+    let dir = std::env::temp_dir().join(format!("vpcsim-inv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("inv.toml");
+    let text = format!(
+        "{}\n[[invariants]]\nname = \"i-web keeps its public IP\"\negress_of = \"i-web\"\negress_ip = \"47.96.10.20\"\n",
+        vpcsim::scenario::DEFAULT_SCENARIO
+    );
+    std::fs::write(&f, text).unwrap();
+    let (code, out, _) = vpcsim(&["run", f.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 1);
+    let v = json(&out);
+    assert_eq!(v["steps"][8]["id"], "bind-eip-to-eni");
+    let inv = v["invariants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "i-web keeps its public IP")
+        .unwrap();
+    assert_eq!(inv["pass"], false);
+    assert_eq!(inv["broken_by_step"], 8);
+    assert_eq!(inv["broken_by_id"], "unbind-eip");
+    let (_, text, _) = vpcsim(&["run", f.to_str().unwrap()]);
+    assert!(text.contains("broken by step 8 (`unbind-eip`)"), "{text}");
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]

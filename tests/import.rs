@@ -163,7 +163,7 @@ fn unmodelled_things_are_warned() {
     for k in [
         "tags",
         "route next hop VpnGateway",
-        "system routes",
+        "route next hop System service",
         "security group rules with prefix lists",
         "instance types unknown to vpcsim",
         "EIP bindings to SlbInstance",
@@ -294,7 +294,7 @@ fn short_paged_response_is_warned() {
         .find(|w| w.kind == "missing pages")
         .expect("warning");
     assert!(w.examples[0].contains("DescribeInstances"), "{w:?}");
-    assert!(w.hint.contains("--PageNumber"), "{w:?}");
+    assert!(w.examples[0].contains("--PageNumber 3"), "{w:?}");
     let _ = fs::remove_dir_all(dir);
 }
 

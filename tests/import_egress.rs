@@ -23,18 +23,39 @@ fn imported_fixture_egress_table() {
         (ip.to_string(), eg.map(str::to_string), via)
     };
     // web-1: static public IP; app-1 eth0: SNAT; app-1 eth1: NAT-mode EIP on the secondary
-    // ENI; db-1 is Stopped, so it sends nothing.
+    // ENI, but the dump does not say the guest has policy routes, so the guest sends
+    // eth1's traffic by eth0 and the VPC drops it; db-1 is Stopped, so it sends nothing.
     for w in [
         want("192.168.1.10", Some("47.96.10.20"), "static_public_ip"),
         want("192.168.1.20", Some("47.96.100.1"), "snat"),
-        want("192.168.1.100", Some("47.96.100.10"), "eip"),
+        want("192.168.1.100", None, "none"),
         want("192.168.2.30", None, "none"),
     ] {
         assert!(got.contains(&w), "missing {w:?} in {got:?}");
     }
-    let eth1 = rows
-        .iter()
-        .find(|r| r.private_ip.map(|i| i.to_string()).as_deref() == Some("192.168.1.100"))
-        .unwrap();
-    assert_eq!(eth1.ingress, vec!["47.96.100.10 tcp/22".to_string()]);
+    let eth1 = |rows: &[vpcsim::probe::EgressRow]| {
+        rows.iter()
+            .find(|r| r.private_ip.map(|i| i.to_string()).as_deref() == Some("192.168.1.100"))
+            .cloned()
+            .unwrap()
+    };
+    let e = eth1(&rows);
+    assert_eq!(e.reason.as_deref(), Some("eni_source_check"));
+    let blocked: Vec<String> = e.ingress_blocked.iter().map(|x| x.label()).collect();
+    assert_eq!(blocked, ["47.96.100.10 tcp/22"]);
+    assert_eq!(e.ingress_blocked[0].dropped, Some("reply"));
+    // With multi-nic-util's policy routes in the guest, eth1 works both ways.
+    let mut cloud = sc.initial.clone();
+    let op: vpcsim::model::Operation = toml::from_str(
+        "op = \"SetGuestPolicyRoutes\"\nInstanceId = \"i-bp1b2zc3bhj5kmjo7xcd\"\nEnabled = true",
+    )
+    .unwrap();
+    cloud.apply(&op).unwrap();
+    let e = eth1(&egress_table(&cloud, 22));
+    assert_eq!(
+        e.egress_ip.map(|i| i.to_string()).as_deref(),
+        Some("47.96.100.10")
+    );
+    let ingress: Vec<String> = e.ingress.iter().map(|x| x.label()).collect();
+    assert_eq!(ingress, ["47.96.100.10 tcp/22"]);
 }

@@ -110,70 +110,94 @@ fn fix_ip(mut f: Vec<u8>) -> Vec<u8> {
     f
 }
 
-/// Expected disposition: `Ok(true)` forwarded (delivered), `Err(reason)` dropped.
-type Want = Result<(), DropReason>;
+/// Expected disposition: `Ok(())` forwarded (delivered), `Err(precise reason)` dropped.
+type Want = Result<(), &'static str>;
+
+fn reason(name: &str) -> DropReason {
+    let category = name.split('.').next().unwrap_or(name);
+    *DropReason::ALL
+        .iter()
+        .find(|r| r.name() == category)
+        .unwrap_or_else(|| panic!("no drop reason {category}"))
+}
 
 fn cases() -> Vec<(&'static str, Vec<u8>, Want)> {
-    use DropReason::*;
     let mut v: Vec<(&'static str, Vec<u8>, Want)> = vec![
-        ("empty frame", vec![], Err(MalformedFrame)),
+        (
+            "empty frame",
+            vec![],
+            Err("malformed_frame.truncated_ethernet"),
+        ),
         (
             "truncated Ethernet header (13 bytes)",
             tcp()[..13].to_vec(),
-            Err(MalformedFrame),
+            Err("malformed_frame.truncated_ethernet"),
         ),
         (
             "truncated IPv4 header (10 of 20 bytes)",
             tcp()[..24].to_vec(),
-            Err(MalformedFrame),
+            Err("malformed_frame.truncated_ipv4"),
         ),
         (
             "truncated mid-payload (total length beyond the frame)",
             tcp()[..50].to_vec(),
-            Err(MalformedFrame),
+            Err("malformed_frame.ipv4_bad_total_length"),
         ),
     ];
     let mut f = tcp();
     f[12..14].copy_from_slice(&[0x86, 0xdd]);
-    v.push(("IPv6 EtherType", f, Err(MalformedFrame)));
+    v.push(("IPv6 EtherType", f, Err("malformed_frame.not_ipv4")));
     let mut f = tcp();
     f[12..14].copy_from_slice(&[0x08, 0x06]);
-    v.push(("ARP EtherType", f, Err(MalformedFrame)));
+    v.push(("ARP EtherType", f, Err("malformed_frame.not_ipv4")));
     let mut f = tcp();
     f.splice(12..12, [0x81, 0x00, 0x00, 0x05]);
-    v.push(("802.1Q VLAN tag", f, Err(MalformedFrame)));
+    v.push(("802.1Q VLAN tag", f, Err("malformed_frame.not_ipv4")));
     let mut f = tcp();
     f.splice(12..12, [0x88, 0xa8, 0x00, 0x05, 0x81, 0x00, 0x00, 0x06]);
-    v.push(("802.1ad QinQ tags", f, Err(MalformedFrame)));
+    v.push(("802.1ad QinQ tags", f, Err("malformed_frame.not_ipv4")));
     let mut f = tcp();
     f[14] = 0x65;
     v.push((
         "IP version 6 in an IPv4 EtherType",
         fix_ip(f),
-        Err(MalformedFrame),
+        Err("malformed_frame.ipv4_bad_version"),
     ));
     let mut f = tcp();
     f[14] = 0x44;
-    v.push(("IHL 4 (< 5)", f, Err(MalformedFrame)));
+    v.push(("IHL 4 (< 5)", f, Err("malformed_frame.ipv4_bad_ihl")));
+    // IHL 15 (60 bytes) in a 45-byte packet: a header longer than the packet is a bad
+    // IHL, not "options".
+    let mut f = tcp();
+    f[14] = 0x4f;
+    v.push((
+        "IHL 15, longer than the packet",
+        f,
+        Err("malformed_frame.ipv4_bad_ihl"),
+    ));
     let mut f = tcp();
     f[14] = 0x46;
     f.splice(34..34, [0x01, 0x01, 0x01, 0x00]); // NOP NOP NOP EOL
     let n = u16::from_be_bytes([f[16], f[17]]) + 4;
-    v.push(("IPv4 options (IHL 6)", total_len(f, n), Err(Ipv4Options)));
+    v.push(("IPv4 options (IHL 6)", total_len(f, n), Err("ipv4_options")));
     v.push((
         "total length 19 (< 20)",
         total_len(tcp(), 19),
-        Err(MalformedFrame),
+        Err("malformed_frame.ipv4_bad_total_length"),
     ));
     let n = (tcp().len() - 14 + 1) as u16;
     v.push((
         "total length one past the frame",
         total_len(tcp(), n),
-        Err(MalformedFrame),
+        Err("malformed_frame.ipv4_bad_total_length"),
     ));
     let mut f = tcp();
     f[24] ^= 0xff;
-    v.push(("bad IPv4 header checksum", f, Err(MalformedFrame)));
+    v.push((
+        "bad IPv4 header checksum",
+        f,
+        Err("malformed_frame.ipv4_bad_checksum"),
+    ));
     let mut f = tcp();
     let n = u16::from_be_bytes([f[16], f[17]]) - 5; // cut the 5-byte payload
     f = total_len(f, n);
@@ -185,18 +209,26 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Want)> {
     v.push((
         "TCP header cut to 12 bytes",
         total_len(tcp(), 32),
-        Err(MalformedFrame),
+        Err("malformed_frame.truncated_l4"),
     ));
     let mut f = tcp();
     f[46] = 0x40; // data offset 4
-    v.push(("TCP data offset 4 (< 5)", f, Err(MalformedFrame)));
+    v.push((
+        "TCP data offset 4 (< 5)",
+        f,
+        Err("malformed_frame.tcp_bad_data_offset"),
+    ));
     let mut f = tcp();
     f[46] = 0xf0; // data offset 15 = 60 bytes, beyond the packet
-    v.push(("TCP data offset past the packet", f, Err(MalformedFrame)));
+    v.push((
+        "TCP data offset past the packet",
+        f,
+        Err("malformed_frame.truncated_l4"),
+    ));
     v.push((
         "UDP header cut to 4 bytes",
         total_len(udp(), 24),
-        Err(MalformedFrame),
+        Err("malformed_frame.truncated_l4"),
     ));
     let echo = probe(
         ProbeL4::IcmpEcho {
@@ -210,7 +242,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Want)> {
     v.push((
         "ICMP header cut to 4 bytes",
         total_len(echo, 24),
-        Err(MalformedFrame),
+        Err("malformed_frame.truncated_l4"),
     ));
     let mut f = tcp();
     f[50] ^= 0x55; // TCP checksum
@@ -237,7 +269,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Want)> {
         b"",
         1,
     );
-    v.push(("TTL 1 (expires at the first hop)", f, Err(TtlExceeded)));
+    v.push(("TTL 1 (expires at the first hop)", f, Err("ttl_exceeded")));
     // An ICMP error about a flow vpcsim never saw.
     let orig = probe(
         ProbeL4::Udp {
@@ -265,7 +297,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Want)> {
     v.push((
         "ICMP error about no known flow",
         about.clone(),
-        Err(IcmpErrorNoFlow),
+        Err("icmp_error_no_flow"),
     ));
     // The same error with only 4 bytes of the embedded UDP header: no ports to match,
     // so it is an ordinary (non-error) ICMP message to the EIP's instance.
@@ -288,7 +320,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Want)> {
     v.push((
         "orphan non-first fragment (held, dropped after 30 s)",
         fix_ip(f),
-        Err(Fragment),
+        Err("fragment"),
     ));
     let mut f = udp();
     f[20..22].copy_from_slice(&[0x20, 0x00]);
@@ -306,16 +338,27 @@ fn every_class_of_bad_frame_gets_its_documented_answer() {
             Disposition::Held => {
                 // Held fragments are counted as dropped when they time out.
                 d.expire(SimTime::from_secs(60));
-                Err(DropReason::Fragment)
+                Err(DropReason::Fragment.name().to_string())
             }
-            Disposition::Dropped(r) => Err(r),
+            Disposition::Dropped(r) => Err(r.precise_name(&frame).into_owned()),
             Disposition::Delivered { .. } => Ok(()),
             Disposition::Internet => panic!("{what}: to the Internet?"),
         };
-        assert_eq!(got, want, "{what}");
-        if let Err(r) = want {
-            assert_eq!(d.counters.dropped_by(r), 1, "{what}: counted once");
+        assert_eq!(got, want.map_err(str::to_string), "{what}");
+        if let Err(name) = want {
+            // The category counts once, and a malformation also under its own name.
+            assert_eq!(
+                d.counters.dropped_by(reason(name)),
+                1,
+                "{what}: counted once"
+            );
             assert_eq!(d.counters.total_dropped(), 1, "{what}: counted once");
+            let precise: Vec<(String, u64)> = if name.contains('.') {
+                vec![(name.to_string(), 1)]
+            } else {
+                vec![]
+            };
+            assert_eq!(d.counters.malformed_drops(), precise, "{what}");
         } else {
             let after = wire::parse(&buf).expect("forwarded frames parse");
             assert_eq!(after.dst, Ipv4Addr::new(10, 0, 1, 10), "{what}");
@@ -332,4 +375,155 @@ fn every_class_of_bad_frame_gets_its_documented_answer() {
             assert_eq!(buf.len(), frame.len(), "{what}: padding and length kept");
         }
     }
+}
+
+/// A classic pcap (little-endian, microseconds, Ethernet) of `frames`, one per second.
+fn pcap(frames: &[Vec<u8>]) -> Vec<u8> {
+    let mut b = vec![];
+    b.extend_from_slice(&0xA1B2_C3D4u32.to_le_bytes());
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&4u16.to_le_bytes());
+    b.extend_from_slice(&[0; 8]);
+    b.extend_from_slice(&65535u32.to_le_bytes());
+    b.extend_from_slice(&1u32.to_le_bytes());
+    for (k, f) in frames.iter().enumerate() {
+        b.extend_from_slice(&(1_700_000_000 + k as u32).to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        b.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        b.extend_from_slice(f);
+    }
+    b
+}
+
+#[test]
+fn every_malformation_is_named_precisely_in_the_replay_summary_json_and_capture_comments() {
+    // Every class of docs/MALFORMED.md that the parser refuses, replayed from the
+    // Internet in one capture: each is counted under its precise name, and all of them
+    // under the category `malformed_frame`. (The empty frame is left out: in a capture
+    // it is a zero-length record, `capture_zero_length`, see tests/replay_errors.rs.)
+    let refused: Vec<(&str, Vec<u8>)> = cases()
+        .into_iter()
+        .filter_map(|(_, f, want)| match want {
+            Err(n) if n.starts_with("malformed_frame.") || n == "ipv4_options" => Some((n, f)),
+            _ => None,
+        })
+        .filter(|(_, f)| !f.is_empty())
+        .collect();
+    let mut want: std::collections::BTreeMap<&str, u64> = Default::default();
+    for (n, _) in &refused {
+        *want.entry(n).or_default() += 1;
+    }
+    let malformed: u64 = refused
+        .iter()
+        .filter(|(n, _)| n.starts_with("malformed_frame."))
+        .count() as u64;
+    // Every malformation name the parser has is exercised (ipv4_options is its own reason).
+    for n in wire::WireError::NAMES {
+        let full = if n == "ipv4_options" {
+            n.to_string()
+        } else {
+            format!("malformed_frame.{n}")
+        };
+        assert!(want.contains_key(full.as_str()), "no case for {full}");
+    }
+    let tmp = std::env::temp_dir().join(format!("vpcsim-malformed-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::write(tmp.join("topology.toml"), TOPOLOGY).unwrap();
+    let frames: Vec<Vec<u8>> = refused.iter().map(|(_, f)| f.clone()).collect();
+    std::fs::write(tmp.join("bad.pcap"), pcap(&frames)).unwrap();
+    let run = |json: bool| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_vpcsim"));
+        c.arg("replay")
+            .arg(tmp.join("topology.toml"))
+            .arg("--pcap")
+            .arg(tmp.join("bad.pcap"))
+            .args(["--at", "internet", "--quiet", "--out"])
+            .arg(tmp.join("out.pcap"))
+            .arg("--capture")
+            .arg(tmp.join("hops.pcapng"));
+        if json {
+            c.arg("--json");
+        }
+        let o = c.output().unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let doc: serde_json::Value = serde_json::from_str(&run(true)).unwrap();
+    assert_eq!(doc["command"], "replay");
+    let s = &doc["summary"];
+    assert_eq!(s["dropped"], refused.len() as u64);
+    for (name, n) in &want {
+        assert_eq!(s["drop_reasons"][name], *n, "--json drop_reasons.{name}");
+    }
+    assert_eq!(s["drop_categories"]["malformed_frame"], malformed);
+    assert!(s["drop_reasons"].get("malformed_frame").is_none());
+    // The capture comments name each drop the same way.
+    let hops = std::fs::read(tmp.join("hops.pcapng")).unwrap();
+    for name in want.keys() {
+        let c = format!("in; dropped: {name}");
+        assert!(
+            hops.windows(c.len()).any(|w| w == c.as_bytes()),
+            "no capture comment `{c}`"
+        );
+    }
+    let text = run(false);
+    for (name, n) in &want {
+        assert!(
+            text.lines()
+                .any(|l| l.trim_start() == format!("dropped {n:>8}  {name}").trim_start()),
+            "text summary lacks {name}:\n{text}"
+        );
+    }
+    assert!(
+        text.contains(&format!(
+            "dropped {malformed:>8}  malformed_frame (all of the above"
+        )),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn the_readme_lists_every_drop_reason_with_its_meaning() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let start = readme
+        .find("### Drop reasons")
+        .expect("README section `### Drop reasons`");
+    let section = &readme[start..];
+    let section = &section[..section[4..].find("\n#").map_or(section.len(), |e| e + 4)];
+    let mut names: Vec<String> = DropReason::ALL
+        .iter()
+        .map(|r| r.name().to_string())
+        .collect();
+    names.extend(
+        wire::WireError::NAMES
+            .iter()
+            .filter(|n| **n != DropReason::Ipv4Options.name())
+            .map(|n| format!("{}.{n}", DropReason::MalformedFrame.name())),
+    );
+    names.extend(
+        vpcsim::replay::CAPTURE_REASONS
+            .iter()
+            .map(|n| n.to_string()),
+    );
+    let missing: Vec<&String> = names
+        .iter()
+        .filter(|n| {
+            !section.lines().any(|l| {
+                l.strip_prefix(&format!("| `{n}` |"))
+                    .is_some_and(|meaning| meaning.trim().trim_end_matches('|').trim().len() > 5)
+            })
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "README.md `### Drop reasons` has no row `| `name` | meaning |` for {missing:?}"
+    );
 }

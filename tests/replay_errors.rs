@@ -77,7 +77,8 @@ fn truncated_capture_stops_with_the_record_named_and_keeps_the_output() {
     let (s, out) = run(bytes).unwrap();
     let e = s.error.expect("an error");
     assert_eq!(e.kind, "capture");
-    assert!(e.message.contains("truncated at record 1"), "{}", e.message);
+    // Records count from 1, as Wireshark does: the second one is cut.
+    assert!(e.message.contains("truncated at record 2"), "{}", e.message);
     assert_eq!((s.packets_read, out.len()), (1, 1));
 }
 
@@ -89,12 +90,13 @@ fn wrong_magic_is_refused_with_the_accepted_magics() {
 }
 
 #[test]
-fn non_ethernet_link_types_are_refused_by_name() {
+fn link_types_vpcsim_does_not_read_are_refused_by_name() {
     let f = good_frames();
-    for (lt, name) in [(113, "LINUX_SLL"), (101, "RAW"), (0, "NULL")] {
+    for (lt, name) in [(105, "Wi-Fi"), (0, "NULL"), (9, "PPP")] {
         let e = run(pcap(lt, &whole(&f))).unwrap_err();
         assert!(matches!(e, PcapError::UnsupportedLinkType { link_type, .. } if link_type == lt));
         assert!(e.to_string().contains(name), "{e}");
+        assert!(e.to_string().contains("Linux cooked v1 (113)"), "{e}");
     }
 }
 
@@ -116,7 +118,12 @@ fn snap_cut_and_zero_length_records_are_counted_drops() {
     assert_eq!(s.drop_reasons.get(replay::SNAP_CUT), Some(&1));
     assert_eq!(s.drop_reasons.get(replay::ZERO_LENGTH), Some(&1));
     assert_eq!((s.internet, out.len()), (1, 1));
-    assert!(s.capture_issues.examples[0].starts_with("record 0: snap length kept 40 of"));
+    assert!(
+        s.capture_issues.examples[0].starts_with("record 1 (interface 0): snap length kept 40 of"),
+        "{:?}",
+        s.capture_issues.examples
+    );
+    assert!(s.capture_issues.examples[1].starts_with("record 2 (interface 0): zero-length"));
 }
 
 #[test]
@@ -157,7 +164,7 @@ fn cli_exits_2_on_a_truncated_capture_and_the_output_stays_valid() {
             .unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{err}");
-        assert!(err.contains("truncated at record 1"), "{err}");
+        assert!(err.contains("truncated at record 2"), "{err}");
         let n = CaptureReader::open(&out)
             .unwrap()
             .filter(|r| r.is_ok())

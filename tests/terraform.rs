@@ -94,7 +94,8 @@ fn procedure_plan_calls_are_all_ok_and_egress_moves_to_the_snat_eip() {
     assert_eq!(after.via, "snat");
     // The new EIP reaches the secondary ENI (ssh, step 6 of the procedure).
     let eni = egress_of(&r.egress_after, "alicloud_ecs_network_interface.web_public");
-    assert_eq!(eni.ingress, ["198.18.0.1 tcp/22"]);
+    let ingress: Vec<String> = eni.ingress.iter().map(|i| i.label()).collect();
+    assert_eq!(ingress, ["198.18.0.1 tcp/22"]);
 
     let (code, out, _) = vpcsim(&["plan", fixture("procedure.plan.json").to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");

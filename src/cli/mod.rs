@@ -37,7 +37,15 @@ Exit status: 0 all as expected, 1 something did not behave as expected, 2 bad in
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Import warnings are errors (exit 2): for `import`, and for any command given a
+    /// folder of `aliyun` JSON as FILE. For CI, where a page or a rule left out must not
+    /// go unnoticed.
+    #[arg(long, global = true)]
+    pub strict: bool,
 }
+
+/// `--strict`, read by [`load`] when FILE is a dump folder.
+static STRICT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -67,6 +75,12 @@ pub enum Command {
         /// Write the scenario here instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Print only the count of warnings, not each one.
+        #[arg(long, short)]
+        quiet: bool,
+        /// One JSON document: the scenario's name, warnings, source files and TOML.
+        #[arg(long)]
+        json: bool,
     },
     /// Send one probe packet and show every decision on its way.
     Trace {
@@ -82,9 +96,10 @@ pub enum Command {
         /// Source address (default: the sender's primary address).
         #[arg(long)]
         src: Option<std::net::Ipv4Addr>,
-        /// Apply only the first N steps (default: all).
-        #[arg(long)]
-        after_step: Option<usize>,
+        /// Apply the steps up to this one: a number (0 = the initial topology) or a
+        /// step id (default: all).
+        #[arg(long = "after", visible_alias = "after-step", value_name = "STEP")]
+        after_step: Option<String>,
         /// Also send the receiver's reply (SYN-ACK, echo reply) and trace it.
         #[arg(long)]
         reply: bool,
@@ -99,12 +114,15 @@ pub enum Command {
     },
     /// For every instance, ENI and private IP: the public address its Internet traffic
     /// leaves with (or why none) and the public addresses that reach it — each found by
-    /// sending a probe. Without --after-step: before and after the steps.
+    /// sending a probe (egress by the guest OS; ingress counts when the reply gets back
+    /// out). Without --after: before and after the steps.
     Egress {
         file: Option<PathBuf>,
-        #[arg(long)]
-        after_step: Option<usize>,
-        /// TCP port the ingress probes knock on (DNAT entries: their own ports).
+        /// A step number (0 = the initial topology) or a step id.
+        #[arg(long = "after", visible_alias = "after-step", value_name = "STEP")]
+        after_step: Option<String>,
+        /// TCP port the ingress probes knock on for EIPs, static public IPs and DNAT IP
+        /// mappings (DNAT port entries: their own ports, TCP and UDP).
         #[arg(long, default_value_t = 22)]
         ingress_port: u16,
         #[arg(long)]
@@ -133,8 +151,27 @@ pub fn load(file: Option<&std::path::Path>) -> Result<Scenario, ExitCode> {
             eprintln!("error: {e}");
             ExitCode::from(2)
         })?;
-        for w in &warnings {
-            eprintln!("warning: {w}");
+        // One line, not the whole list on every command: `vpcsim import DIR` lists them.
+        if STRICT.load(std::sync::atomic::Ordering::Relaxed) && !warnings.is_empty() {
+            for w in &warnings {
+                eprintln!("error: {w}");
+            }
+            eprintln!(
+                "error: --strict: {} import warnings for {}",
+                warnings.len(),
+                dir.display()
+            );
+            return Err(ExitCode::from(2));
+        }
+        if !warnings.is_empty() {
+            let n: usize = warnings.iter().map(|w| w.count).sum();
+            let kinds: Vec<&str> = warnings.iter().map(|w| w.kind.as_str()).collect();
+            eprintln!(
+                "warning: {}: {n} import warnings ({}); `vpcsim import {}` lists them",
+                dir.display(),
+                kinds.join(", "),
+                dir.display()
+            );
         }
         return Ok(sc);
     }
@@ -146,6 +183,7 @@ pub fn load(file: Option<&std::path::Path>) -> Result<Scenario, ExitCode> {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    STRICT.store(cli.strict, std::sync::atomic::Ordering::Relaxed);
     let command = cli.command.unwrap_or(Command::Run {
         file: None,
         json: false,
@@ -180,18 +218,16 @@ pub(crate) fn write_capture<'a>(
     Ok(())
 }
 
-pub(crate) fn after_step(sc: &Scenario, n: Option<usize>) -> Result<usize, ExitCode> {
-    match n {
+/// The number of steps `--after STEP` (a number or a step id) applies; all without it.
+pub(crate) fn after_step<S: AsRef<str>>(sc: &Scenario, at: Option<S>) -> Result<usize, ExitCode> {
+    match at {
         None => Ok(sc.steps.len()),
-        Some(n) if n <= sc.steps.len() => Ok(n),
-        Some(n) => {
-            eprintln!(
-                "error: --after-step {n}, but {} has {} steps",
-                sc.file,
-                sc.steps.len()
-            );
-            Err(ExitCode::from(2))
-        }
+        Some(s) => sc
+            .resolve(&crate::check::StepRef::parse(s.as_ref()))
+            .map_err(|m| {
+                eprintln!("error: --after {}: {m} ({})", s.as_ref(), sc.file);
+                ExitCode::from(2)
+            }),
     }
 }
 
@@ -204,31 +240,18 @@ fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
             print!("{}", crate::scenario::DEFAULT_SCENARIO);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Import { dir, output } => {
-            let imp = crate::import::import_dir(&dir).map_err(|e| {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            })?;
-            for w in &imp.warnings {
-                eprintln!("warning: {w}");
-            }
-            match output {
-                Some(path) => {
-                    std::fs::write(&path, &imp.toml).map_err(|e| {
-                        eprintln!("error: cannot write {}: {e}", path.display());
-                        ExitCode::from(2)
-                    })?;
-                    eprintln!(
-                        "wrote {} ({} source files, {} warnings)",
-                        path.display(),
-                        imp.sources.len(),
-                        imp.warnings.len()
-                    );
-                }
-                None => print!("{}", imp.toml),
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Import {
+            dir,
+            output,
+            quiet,
+            json,
+        } => import(
+            &dir,
+            output.as_deref(),
+            STRICT.load(std::sync::atomic::Ordering::Relaxed),
+            quiet,
+            json,
+        ),
         Command::Validate { file } => {
             let sc = load(Some(&file))?;
             println!(
@@ -338,6 +361,10 @@ fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
                 None if sc.steps.is_empty() => vec![0],
                 None => vec![0, sc.steps.len()],
             };
+            let at = |p: usize| json::After {
+                step: p,
+                id: sc.step_id(p).map(str::to_string),
+            };
             let tables: Vec<(usize, Vec<crate::probe::EgressRow>)> = points
                 .iter()
                 .map(|&p| {
@@ -348,17 +375,123 @@ fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
                 })
                 .collect();
             if json {
-                let doc = serde_json::json!({
-                    "scenario": sc.name,
-                    "tables": tables.iter().map(|(p, rows)| serde_json::json!({"after_step": p, "rows": rows})).collect::<Vec<_>>(),
+                // One point: it is the envelope's `after`; before-and-after: each table's.
+                let after = (points.len() == 1).then(|| at(points[0]));
+                let body = serde_json::json!({
+                    "tables": tables
+                        .iter()
+                        .map(|(p, rows)| serde_json::json!({"after": at(*p), "rows": rows}))
+                        .collect::<Vec<_>>(),
                 });
-                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+                json::print(&json::envelope("egress", Some(&sc.name), after, body));
             } else {
                 for (p, rows) in &tables {
-                    render::egress(*p, rows);
+                    render::egress(*p, sc.step_id(*p), rows);
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `vpcsim import`: the scenario on stdout or in a file, the warnings on stderr (or in
+/// the JSON document), exit 2 on an error — or on any warning with `--strict`.
+fn import(
+    dir: &std::path::Path,
+    output: Option<&std::path::Path>,
+    strict: bool,
+    quiet: bool,
+    as_json: bool,
+) -> Result<ExitCode, ExitCode> {
+    let imp = match crate::import::import_dir(dir) {
+        Ok(i) => i,
+        Err(e) => {
+            if as_json {
+                json::print(&json::error(
+                    "import",
+                    json::ErrorDoc {
+                        kind: "import".into(),
+                        message: e.to_string(),
+                        file: Some(dir.display().to_string()),
+                        ..json::ErrorDoc::default()
+                    },
+                ));
+            } else {
+                eprintln!("error: {e}");
+            }
+            return Err(ExitCode::from(2));
+        }
+    };
+    let n: usize = imp.warnings.iter().map(|w| w.count).sum();
+    let failed = strict && !imp.warnings.is_empty();
+    let label = if strict { "error" } else { "warning" };
+    if let Some(path) = output.filter(|_| !failed) {
+        std::fs::write(path, &imp.toml).map_err(|e| {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            ExitCode::from(2)
+        })?;
+    }
+    if as_json {
+        let name = crate::scenario::Scenario::parse(&imp.toml, "imported")
+            .map(|s| s.name)
+            .ok();
+        let warnings: Vec<serde_json::Value> = imp
+            .warnings
+            .iter()
+            .map(|w| {
+                serde_json::json!({
+                    "kind": w.kind, "count": w.count, "examples": w.examples, "hint": w.hint,
+                })
+            })
+            .collect();
+        let sources: Vec<serde_json::Value> = imp
+            .sources
+            .iter()
+            .map(|(f, k)| serde_json::json!({"file": f.display().to_string(), "call": k.to_string()}))
+            .collect();
+        json::print(&json::envelope(
+            "import",
+            name.as_deref(),
+            None,
+            serde_json::json!({
+                "strict": strict,
+                "ok": !failed,
+                "warnings": warnings,
+                "sources": sources,
+                "output": output.map(|p| p.display().to_string()),
+                "toml": imp.toml,
+            }),
+        ));
+    } else {
+        if !quiet {
+            for w in &imp.warnings {
+                eprintln!("{label}: {w}");
+            }
+        }
+        match output {
+            Some(path) if !failed => eprintln!(
+                "wrote {} ({} source files, {n} warnings)",
+                path.display(),
+                imp.sources.len(),
+            ),
+            None if !failed => {
+                print!("{}", imp.toml);
+                if n > 0 {
+                    eprintln!("{n} warnings ({} kinds)", imp.warnings.len());
+                }
+            }
+            _ => {}
+        }
+        if failed {
+            eprintln!(
+                "error: --strict: {n} warnings ({} kinds); nothing written",
+                imp.warnings.len()
+            );
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

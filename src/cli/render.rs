@@ -25,9 +25,12 @@ pub fn run_report(sc: &Scenario, r: &RunReport, verbose: bool) {
             }
         }
     };
-    if r.checks.iter().any(|c| c.after_step == 0) {
+    if r.checks.iter().any(|c| c.after_step == 0)
+        || r.invariants.iter().any(|i| i.broken_by_step == Some(0))
+    {
         println!("\nInitial topology");
         checks_at(0);
+        invariants_broken_at(r, 0);
     }
     for s in &r.steps {
         println!();
@@ -42,6 +45,9 @@ pub fn run_report(sc: &Scenario, r: &RunReport, verbose: bool) {
         };
         let mark = if s.as_expected { " " } else { "✗" };
         println!("{mark} Step {:>2}  {:<32} {verdict}", s.index, s.op);
+        if let Some(id) = &s.id {
+            println!("          id: {id}");
+        }
         if let Some(n) = &s.note {
             println!("          {n}");
         }
@@ -63,11 +69,40 @@ pub fn run_report(sc: &Scenario, r: &RunReport, verbose: bool) {
             println!("          │ {resource:<w$} │ {change}");
         }
         checks_at(s.index);
+        invariants_broken_at(r, s.index);
     }
+    if !r.invariants.is_empty() {
+        println!("\nInvariants (on the initial topology and after every step)");
+        for i in &r.invariants {
+            let mark = if i.pass { "✓" } else { "✗" };
+            println!(
+                "    {mark} {}: {}",
+                i.name,
+                crate::scenario::run::broken_by_text(i.broken_by_step, i.broken_by_id.as_deref())
+            );
+            if !i.pass {
+                println!("        expected: {}", i.expected);
+                println!("        observed: {}", i.observed);
+                if i.failing_after.len() > 1 {
+                    let pts: Vec<String> = i.failing_after.iter().map(|p| p.to_string()).collect();
+                    println!("        fails after steps: {}", pts.join(", "));
+                }
+                for l in &i.trace {
+                    println!("          | {l}");
+                }
+            }
+        }
+    }
+    let inv_ok = r.invariants.iter().filter(|i| i.pass).count();
+    let inv = if r.invariants.is_empty() {
+        String::new()
+    } else {
+        format!(", {inv_ok}/{} invariants held", r.invariants.len())
+    };
     let steps_ok = r.steps.iter().filter(|s| s.as_expected).count();
     let checks_ok = r.checks.iter().filter(|c| c.pass).count();
     println!(
-        "\nResult: {steps_ok}/{} steps as expected, {checks_ok}/{} checks passed — {}",
+        "\nResult: {steps_ok}/{} steps as expected, {checks_ok}/{} checks passed{inv} — {}",
         r.steps.len(),
         r.checks.len(),
         if r.pass {
@@ -76,6 +111,18 @@ pub fn run_report(sc: &Scenario, r: &RunReport, verbose: bool) {
             format!("FAIL (first: {})", r.first_failure().unwrap_or_default())
         }
     );
+}
+
+/// Invariants this step broke (held before it, not after).
+fn invariants_broken_at(r: &RunReport, step: usize) {
+    for i in r
+        .invariants
+        .iter()
+        .filter(|i| i.broken_by_step == Some(step))
+    {
+        println!("    ✗ invariant broken here: {}", i.name);
+        println!("        observed: {}", i.observed);
+    }
 }
 
 pub fn probe(r: &ProbeResult, after: usize) {
@@ -113,17 +160,37 @@ fn print_result(r: &ProbeResult) {
     }
 }
 
-pub fn egress(after: usize, rows: &[EgressRow]) {
-    println!("\nEgress and ingress after {after} step(s)");
+pub fn egress(after: usize, id: Option<&str>, rows: &[EgressRow]) {
+    match id {
+        Some(id) => println!("\nEgress and ingress after {after} step(s) (`{id}`)"),
+        None => println!("\nEgress and ingress after {after} step(s)"),
+    }
     let cells: Vec<[String; 7]> = rows
         .iter()
         .map(|r| {
-            let mut ingress = r.ingress.join(", ");
+            let mut ingress = r
+                .ingress
+                .iter()
+                .map(|x| x.label())
+                .collect::<Vec<_>>()
+                .join(", ");
             if !r.ingress_blocked.is_empty() {
                 if !ingress.is_empty() {
                     ingress.push_str("; ");
                 }
-                ingress.push_str(&format!("blocked: {}", r.ingress_blocked.join(", ")));
+                let blocked: Vec<String> = r
+                    .ingress_blocked
+                    .iter()
+                    .map(|x| {
+                        format!(
+                            "{} ({} dropped: {})",
+                            x.label(),
+                            x.dropped.unwrap_or("probe"),
+                            x.reason.as_deref().unwrap_or("?")
+                        )
+                    })
+                    .collect();
+                ingress.push_str(&format!("blocked: {}", blocked.join(", ")));
             }
             [
                 r.instance.clone().unwrap_or_else(|| "-".into()),

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::json;
 use crate::capture::Capture;
 use crate::pcapio::CaptureReader;
 use crate::pipeline::{Dataplane, DataplaneConfig};
@@ -13,9 +14,12 @@ use crate::replay::{self, Output, ReplaySummary};
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
-Input: pcap or pcapng, Ethernet link type only (Linux cooked `any` captures, raw IP,
-loopback and Wi-Fi are refused with the link type named). Zero-length and snap-length-cut
-records are counted as dropped packets, not errors.
+Input: pcap or pcapng with Ethernet, Linux cooked v1/v2 (`tcpdump -i any`) or raw IP
+link types; frames without an Ethernet header get the one the --at endpoint would write.
+In a pcapng each interface keeps its own link type. A record that cannot be replayed
+(another link type, a cut cooked header, a zero-length or snap-length-cut record) is a
+counted drop named with its record number (from 1, as Wireshark counts) and interface,
+not an error. Drops are named precisely (`malformed_frame.ipv4_bad_checksum`).
 Exit status: 0 the replay ran (with --expect: and the output matched), 1 the output
 differs from --expect (the first differing packet and field is named), 2 bad input
 (scenario, endpoint, unreadable or corrupt capture: the record and byte offset are named;
@@ -32,9 +36,10 @@ pub struct ReplayArgs {
     /// for all.
     #[arg(long, required = true)]
     pub at: Vec<String>,
-    /// Apply only the first N steps of the scenario (default: all).
-    #[arg(long)]
-    pub after_step: Option<usize>,
+    /// Apply the steps up to this one: a number (0 = the initial topology) or a step id
+    /// (default: all).
+    #[arg(long = "after", visible_alias = "after-step", value_name = "STEP")]
+    pub after_step: Option<String>,
     /// Output capture: what leaves the simulated network (pcapng if it ends in .pcapng).
     #[arg(long)]
     pub out: PathBuf,
@@ -51,18 +56,39 @@ pub struct ReplayArgs {
     pub quiet: bool,
 }
 
-fn bad(msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {msg}");
-    ExitCode::from(2)
+/// Bad input: exit 2, the error on stderr, or as the JSON error document with --json.
+fn bad_input(
+    json_out: bool,
+    kind: &'static str,
+    file: Option<&std::path::Path>,
+) -> impl Fn(String) -> ExitCode {
+    let file = file.map(|p| p.display().to_string());
+    move |msg| {
+        if json_out {
+            json::print(&json::error(
+                "replay",
+                json::ErrorDoc {
+                    kind: kind.into(),
+                    message: msg,
+                    file: file.clone(),
+                    ..Default::default()
+                },
+            ));
+        } else {
+            eprintln!("error: {msg}");
+        }
+        ExitCode::from(2)
+    }
 }
 
 pub fn run(a: ReplayArgs) -> Result<ExitCode, ExitCode> {
+    let bad = |msg: String| bad_input(a.json, "input", None)(msg);
     let sc = super::load(a.file.as_deref())?;
-    let n = super::after_step(&sc, a.after_step)?;
+    let n = super::after_step(&sc, a.after_step.as_deref())?;
     let cloud = sc.state_after(n);
     let tables = crate::compile::Tables::compile(&cloud, 1);
     if a.at.len() != 1 && a.at.len() != a.pcap.len() {
-        return Err(bad(format_args!(
+        return Err(bad(format!(
             "{} --pcap but {} --at: give one --at per --pcap, or one for all",
             a.pcap.len(),
             a.at.len()
@@ -73,8 +99,8 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, ExitCode> {
     let mut total = 0;
     for (k, p) in a.pcap.iter().enumerate() {
         let at = replay::parse_at(&a.at[k.min(a.at.len() - 1)], &tables).map_err(bad)?;
-        let reader =
-            CaptureReader::open(p).map_err(|e| bad(format_args!("{}: {e}", p.display())))?;
+        let reader = CaptureReader::open(p)
+            .map_err(|e| bad_input(a.json, "capture", Some(p))(format!("{}: {e}", p.display())))?;
         if show {
             // Counting packets for the ETA is a cheap second pass over the file.
             total += CaptureReader::open(p)
@@ -84,9 +110,10 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, ExitCode> {
         inputs.push((at, reader));
     }
     let reader = replay::Merge::new(inputs);
-    let mut out = Output::create(&a.out).map_err(bad)?;
+    let io = |p: &std::path::Path| bad_input(a.json, "io", Some(p));
+    let mut out = Output::create(&a.out).map_err(|e| io(&a.out)(e.to_string()))?;
     let mut capture = match &a.capture {
-        Some(p) => Some(Capture::create(p).map_err(bad)?),
+        Some(p) => Some(Capture::create(p).map_err(|e| io(p)(e.to_string()))?),
         None => None,
     };
     let mut dp = Dataplane::new(
@@ -119,24 +146,38 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, ExitCode> {
     bar.finish_and_clear();
     let mut mismatch = None;
     if let (Some(exp), None) = (&a.expect, &s.error) {
-        let actual = replay::read_packets(&a.out).map_err(bad)?;
-        let expected =
-            replay::read_packets(exp).map_err(|e| bad(format_args!("{}: {e}", exp.display())))?;
-        mismatch = replay::compare(&actual, &expected);
+        let actual = replay::read_packets(&a.out).map_err(|e| io(&a.out)(e.to_string()))?;
+        let expected = replay::read_packets(exp).map_err(|e| {
+            bad_input(a.json, "capture", Some(exp))(format!("{}: {e}", exp.display()))
+        })?;
+        mismatch = replay::difference(&actual, &expected);
     }
     if a.json {
-        let doc = serde_json::json!({
-            "scenario": sc.name,
-            "after_step": n,
+        let error = s.error.as_ref().map(|e| json::ErrorDoc {
+            kind: if e.kind == "capture" { "capture" } else { "io" }.into(),
+            message: e.message.clone(),
+            ..Default::default()
+        });
+        let mut body = serde_json::json!({
             "at": a.at,
             "pcap": a.pcap,
             "out": a.out,
             "summary": s,
-            "expect": a.expect.as_ref().map(|_| serde_json::json!({"match": mismatch.is_none(), "first_difference": mismatch})),
+            "expect": a.expect.as_ref().map(|_| serde_json::json!({
+                "match": mismatch.is_none(),
+                "first_difference": mismatch,
+            })),
+            "error": error,
         });
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        if s.error.is_none() {
+            if let Some(o) = body.as_object_mut() {
+                o.remove("error");
+            }
+        }
+        let after = json::After { step: n, id: None };
+        json::print(&json::envelope("replay", Some(&sc.name), Some(after), body));
     } else {
-        render(&a, &s, mismatch.as_deref());
+        render(&a, &s, mismatch.as_ref().map(|d| d.message.as_str()));
     }
     if let Some(e) = &s.error {
         eprintln!(
@@ -178,6 +219,12 @@ fn render(a: &ReplayArgs, s: &ReplaySummary, mismatch: Option<&str>) {
     for (r, k) in &s.drop_reasons {
         println!("  dropped {k:>8}  {r}");
     }
+    // A category split into several precise names also shows its total.
+    for (c, k) in &s.drop_categories {
+        if !s.drop_reasons.contains_key(c) {
+            println!("  dropped {k:>8}  {c} (all of the above {c}.*)");
+        }
+    }
     let list = |v: &std::collections::BTreeSet<std::net::Ipv4Addr>| {
         v.iter()
             .map(|x| x.to_string())
@@ -197,13 +244,18 @@ fn render(a: &ReplayArgs, s: &ReplaySummary, mismatch: Option<&str>) {
         );
     }
     let ci = &s.capture_issues;
-    if ci.zero_length + ci.snap_cut > 0 {
+    let issues = ci.zero_length + ci.snap_cut + ci.link;
+    if issues > 0 {
         println!(
-            "  capture issues: {} zero-length, {} cut by the snap length (counted as dropped)",
-            ci.zero_length, ci.snap_cut
+            "  capture issues: {} zero-length, {} cut by the snap length, {} with a link layer \
+             that cannot be replayed (counted as dropped)",
+            ci.zero_length, ci.snap_cut, ci.link
         );
         for e in &ci.examples {
             println!("    {e}");
+        }
+        if issues > ci.examples.len() as u64 {
+            println!("    … and {} more", issues - ci.examples.len() as u64);
         }
     }
     println!("  wrote {} packets to {}", s.written, a.out.display());

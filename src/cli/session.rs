@@ -18,9 +18,10 @@ pub struct SessionArgs {
     /// ssh (read the banner) or http (GET /, the body tells the address the server saw).
     #[arg(long, value_parser = ["ssh", "http"])]
     pub service: String,
-    /// Apply only the first N steps (default: all).
-    #[arg(long)]
-    pub after_step: Option<usize>,
+    /// Apply the steps up to this one: a number (0 = the initial topology) or a step id
+    /// (default: all).
+    #[arg(long = "after", visible_alias = "after-step", value_name = "STEP")]
+    pub after_step: Option<String>,
     #[arg(long)]
     pub json: bool,
     /// Write every packet of the conversation, hop by hop, to this pcapng.
@@ -35,7 +36,7 @@ fn bad(e: String) -> ExitCode {
 
 pub fn run(a: SessionArgs) -> Result<ExitCode, ExitCode> {
     let sc = super::load(a.file.as_deref())?;
-    let n = super::after_step(&sc, a.after_step)?;
+    let n = super::after_step(&sc, a.after_step.as_deref())?;
     let client = Client::parse(&a.from).map_err(bad)?;
     if let Client::Instance(id) = &client {
         if !sc.initial.instances.contains_key(id) {

@@ -265,6 +265,10 @@ impl Tables {
                         protocol: r.protocol,
                         ports: r.ports,
                         peer,
+                        local: r
+                            .local
+                            .map(|n| (u32::from(n.network()), u32::from(n.netmask()))),
+                        source_ports: r.source_ports,
                         policy: r.policy,
                         priority: r.priority,
                         group: g.id.clone(),
@@ -453,9 +457,10 @@ impl Tables {
                             )
                         }
                         NextHop::HaVip(h) => NextHopT::Unmodelled(format!("HaVip {h}")),
-                        NextHop::Unmodelled { kind, id } => {
-                            NextHopT::Unmodelled(format!("{kind} {id}"))
-                        }
+                        NextHop::Unmodelled { kind, id } => NextHopT::Unmodelled(format!(
+                            "{kind} {id} (route entry {}, type {kind})",
+                            r.id
+                        )),
                     };
                     let text = format!("{} {} → {}", t.id, r.destination, r.next_hop.describe());
                     routes.insert(

@@ -31,6 +31,10 @@ pub struct RuleT {
     pub protocol: SgProtocol,
     pub ports: Option<(u16, u16)>,
     pub peer: PeerT,
+    /// Five-tuple rules: the ENI-side address (network, mask) the rule applies to.
+    pub local: Option<(u32, u32)>,
+    /// Five-tuple rules: the packet's source port range.
+    pub source_ports: Option<(u16, u16)>,
     pub policy: SgPolicy,
     pub priority: u8,
     /// The group the rule belongs to, and its text, for traces.
@@ -68,9 +72,26 @@ impl SgSet {
             .sort_by_key(|r| (r.priority, r.policy == SgPolicy::Accept));
     }
 
-    /// Evaluates a packet: `peer` is the remote address (source for ingress, destination
-    /// for egress), `port` the destination port (ignored for protocols without ports).
+    /// Evaluates a packet as seen from the ENI: `peer` is the remote address (source for
+    /// ingress, destination for egress), `port` the destination port (ignored for
+    /// protocols without ports). Five-tuple rules (restricted to an ENI-side address or a
+    /// source port) do not match here; the pipeline uses [`SgSet::evaluate_tuple`].
     pub fn evaluate(&self, dir: Direction, proto: u8, peer: u32, port: u16) -> (bool, SgDecision) {
+        self.evaluate_tuple(dir, proto, peer, None, None, port)
+    }
+
+    /// The whole five-tuple: `local` is the ENI-side address (destination for ingress,
+    /// source for egress), `sport` the packet's source port. `None` = unknown: a rule
+    /// restricted on it does not match.
+    pub fn evaluate_tuple(
+        &self,
+        dir: Direction,
+        proto: u8,
+        peer: u32,
+        local: Option<u32>,
+        sport: Option<u16>,
+        port: u16,
+    ) -> (bool, SgDecision) {
         for (i, r) in self.rules.iter().enumerate() {
             if r.direction != dir || !r.protocol.matches(proto) {
                 continue;
@@ -82,6 +103,16 @@ impl SgSet {
             }
             if !r.peer.matches(peer) {
                 continue;
+            }
+            if let Some((net, m)) = r.local {
+                if local.map(|l| l & m) != Some(net) {
+                    continue;
+                }
+            }
+            if let Some((a, b)) = r.source_ports {
+                if !matches!(sport, Some(p) if (a..=b).contains(&p)) {
+                    continue;
+                }
             }
             return (r.policy == SgPolicy::Accept, SgDecision::Rule(i));
         }

@@ -17,9 +17,9 @@ use smoltcp::socket::tcp::{self, State};
 use smoltcp::wire::{IpAddress, IpEndpoint};
 
 use super::{DroppedPacket, Network};
+use crate::check::{CheckReport, StepRef};
 use crate::model::Cloud;
 use crate::pipeline::guest;
-use crate::scenario::CheckReport;
 use crate::time::SimTime;
 
 pub const SSH_BANNER: &str = "Welcome to Alibaba Cloud Elastic Compute Service!\r\n";
@@ -641,7 +641,9 @@ pub struct SessionSpec {
     /// ADDR:PORT.
     pub to: String,
     pub service: String,
-    pub after_step: Option<usize>,
+    /// A step number or a step id (`crate::check::StepRef`); default: after all.
+    #[serde(alias = "after")]
+    pub after_step: Option<StepRef>,
     /// banner, body, refused or timed_out.
     pub expect: Option<String>,
     /// http: the address the body must report (what the server saw).
@@ -700,7 +702,7 @@ impl SessionSpec {
             }
             _ => {}
         }
-        if let Some(n) = s.after_step {
+        if let Some(StepRef::Index(n)) = s.after_step {
             if n > steps {
                 return Err(bad(format!(
                     "after_step = {n} but the scenario has {steps} steps"
@@ -728,16 +730,7 @@ impl SessionSpec {
 
 /// Runs a scenario session against `cloud` and reports it like a check.
 pub fn evaluate(cloud: &Cloud, s: &SessionSpec, after: usize, line: usize) -> CheckReport {
-    let mut report = CheckReport {
-        name: s.name.clone(),
-        after_step: after,
-        pass: false,
-        expected: String::new(),
-        observed: String::new(),
-        trace: vec![],
-        line,
-        passes: vec![],
-    };
+    let mut report = CheckReport::new(&s.name, after, line);
     let req = match s.request() {
         Ok(r) => r,
         Err(e) => {

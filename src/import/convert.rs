@@ -47,18 +47,18 @@ use super::ApiKind::*;
 use super::{ImportError, Warnings};
 use crate::model::limits::builtin_instance_types;
 
-fn q(s: &str) -> String {
+pub(super) fn q(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
 
-fn invalid(file: &Path, message: impl Into<String>) -> ImportError {
+pub(super) fn invalid(file: &Path, message: impl Into<String>) -> ImportError {
     ImportError::Invalid {
         file: file.to_path_buf(),
         message: message.into(),
     }
 }
 
-fn missing(item: &Item, from: &str, id: &str, fix: String) -> ImportError {
+pub(super) fn missing(item: &Item, from: &str, id: &str, fix: String) -> ImportError {
     ImportError::MissingReference {
         file: item.file.clone(),
         from: from.to_string(),
@@ -81,7 +81,7 @@ fn require_vpc(
     Err(missing(item, what, vpc, cx.fix("DescribeVpcs", "")))
 }
 
-fn cidr(item: &Item, what: &str, s: &str) -> Result<Ipv4Net, ImportError> {
+pub(super) fn cidr(item: &Item, what: &str, s: &str) -> Result<Ipv4Net, ImportError> {
     s.parse::<Ipv4Net>().map(|n| n.trunc()).map_err(|_| {
         invalid(
             &item.file,
@@ -90,7 +90,16 @@ fn cidr(item: &Item, what: &str, s: &str) -> Result<Ipv4Net, ImportError> {
     })
 }
 
-fn ip(item: &Item, what: &str, s: &str) -> Result<Ipv4Addr, ImportError> {
+/// `1.2.3.4` → `1.2.3.4/32` (the API gives single hosts both ways).
+pub(super) fn host_cidr(c: &str) -> String {
+    if c.contains('/') {
+        c.to_string()
+    } else {
+        format!("{c}/32")
+    }
+}
+
+pub(super) fn ip(item: &Item, what: &str, s: &str) -> Result<Ipv4Addr, ImportError> {
     s.trim()
         .parse::<Ipv4Addr>()
         .map_err(|_| invalid(&item.file, format!("{what}: `{s}` is not an IPv4 address")))
@@ -114,18 +123,19 @@ fn generic(id: &str, v: &Value, w: &mut Warnings) {
     }
 }
 
-struct Ctx {
-    region: String,
+pub(super) struct Ctx {
+    pub(super) region: String,
 }
 
 impl Ctx {
-    fn fix(&self, call: &str, arg: &str) -> String {
+    pub(super) fn fix(&self, call: &str, arg: &str) -> String {
         let service = if matches!(
             call,
             "DescribeInstances"
                 | "DescribeNetworkInterfaces"
                 | "DescribeSecurityGroups"
                 | "DescribeSecurityGroupAttribute"
+                | "DescribePrefixListAttributes"
         ) {
             "ecs"
         } else {
@@ -274,12 +284,25 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
         body.push('\n');
         vswitches.insert(id.clone(), (vpc, c, zone));
     }
-    let table_name = |real: &str| -> Option<(String, String)> {
-        if let Some(vpc) = system_of.get(real) {
-            return Some((format!("vtb-{vpc}"), vpc.clone()));
+
+    // ---- prefix lists (for security group rules and routes) ----
+    let mut prefix_lists: BTreeMap<String, Vec<Ipv4Net>> = BTreeMap::new();
+    for (id, it) in d.items(DescribePrefixListAttributes) {
+        let mut cidrs = Vec::new();
+        for e in list_at(&it.value, &["Entries", "Entry"]) {
+            let Some(c) = str_of(e, "Cidr") else { continue };
+            if c.contains(':') {
+                w.add(
+                    "IPv6",
+                    format!("{id} ({c})"),
+                    "vpcsim simulates IPv4 only; IPv6 CIDRs and addresses are left out",
+                );
+                continue;
+            }
+            cidrs.push(cidr(it, &format!("prefix list {id} entry"), &host_cidr(c))?);
         }
-        custom.get(real).map(|vpc| (real.to_string(), vpc.clone()))
-    };
+        prefix_lists.insert(id.clone(), cidrs);
+    }
 
     // ---- security groups ----
     let mut sgs: BTreeMap<String, (String, bool, Option<&Item>)> = BTreeMap::new(); // id → (vpc, enterprise, attribute)
@@ -329,113 +352,7 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
         if !ent && str_of(a, "InnerAccessPolicy").is_some_and(|p| p.eq_ignore_ascii_case("drop")) {
             body.push_str("inner_access = false\n");
         }
-        let mut rules = Vec::new();
-        for (n, p) in list_at(a, &["Permissions", "Permission"])
-            .into_iter()
-            .enumerate()
-        {
-            let ex = format!("{id} rule {}", n + 1);
-            let dir = str_of(p, "Direction")
-                .unwrap_or("ingress")
-                .to_ascii_lowercase();
-            let (cidr_k, group_k, pl_k) = if dir == "egress" {
-                ("DestCidrIp", "DestGroupId", "DestPrefixListId")
-            } else {
-                ("SourceCidrIp", "SourceGroupId", "SourcePrefixListId")
-            };
-            if str_of(p, pl_k).is_some() {
-                w.add(
-                    "security group rules with prefix lists",
-                    ex,
-                    "prefix lists are not modelled; the rule is left out",
-                );
-                continue;
-            }
-            if p.get("Ipv6SourceCidrIp").is_some_and(meaningful)
-                || p.get("Ipv6DestCidrIp").is_some_and(meaningful)
-            {
-                w.add(
-                    "IPv6",
-                    ex,
-                    "vpcsim simulates IPv4 only; IPv6 CIDRs and addresses are left out",
-                );
-                continue;
-            }
-            let proto = str_of(p, "IpProtocol")
-                .unwrap_or("ALL")
-                .to_ascii_lowercase();
-            if !matches!(proto.as_str(), "tcp" | "udp" | "icmp" | "gre" | "all") {
-                w.add(
-                    "security group rule protocols",
-                    format!("{ex} ({proto})"),
-                    "only TCP, UDP, ICMP, GRE and ALL are modelled; the rule is left out",
-                );
-                continue;
-            }
-            if str_of(p, "SourcePortRange").is_some_and(|s| s != "-1/-1") {
-                w.add(
-                    "security group rule source ports",
-                    ex.clone(),
-                    "source port ranges are not modelled; the rule matches any source port",
-                );
-            }
-            let mut r = format!("{{ direction = {}, protocol = {}", q(&dir), q(&proto));
-            if let Some(pr) = str_of(p, "PortRange") {
-                write!(r, ", ports = {}", q(pr)).ok();
-            }
-            if let Some(c) = str_of(p, cidr_k) {
-                let c = if c.contains('/') {
-                    c.to_string()
-                } else {
-                    format!("{c}/32")
-                };
-                let c = cidr(attr, &ex, &c)?;
-                write!(r, ", cidr = {}", q(&c.to_string())).ok();
-            } else if let Some(g) = str_of(p, group_k) {
-                if !sgs.contains_key(g) {
-                    return Err(missing(
-                        attr,
-                        &ex,
-                        g,
-                        cx.fix(
-                            "DescribeSecurityGroupAttribute",
-                            &format!("--SecurityGroupId {g}"),
-                        ),
-                    ));
-                }
-                write!(r, ", group = {}", q(g)).ok();
-            } else {
-                w.add(
-                    "security group rules without a peer",
-                    ex,
-                    "a rule without a CIDR or group peer is left out",
-                );
-                continue;
-            }
-            let pol = str_of(p, "Policy").unwrap_or("Accept").to_ascii_lowercase();
-            write!(r, ", policy = {}", q(&pol)).ok();
-            let prio: u32 = match p.get("Priority") {
-                Some(Value::Number(n)) => n.as_u64().unwrap_or(1) as u32,
-                Some(Value::String(s)) => s.parse().unwrap_or(1),
-                _ => 1,
-            };
-            let prio = if prio > 100 {
-                w.add(
-                    "security group rule priorities above 100",
-                    ex,
-                    "vpcsim takes priorities 1 to 100; 100 is used",
-                );
-                100
-            } else {
-                prio.max(1)
-            };
-            write!(r, ", priority = {prio}").ok();
-            if let Some(desc) = str_of(p, "Description") {
-                write!(r, ", description = {}", q(desc)).ok();
-            }
-            r.push_str(" }");
-            rules.push(r);
-        }
+        let rules = super::rules::permissions(id, attr, &sgs, &prefix_lists, &cx, w)?;
         if !rules.is_empty() {
             body.push_str("rules = [\n");
             for r in rules {
@@ -448,7 +365,8 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
 
     // ---- ENIs from DescribeNetworkInterfaces ----
     let mut primary_of: BTreeMap<String, String> = BTreeMap::new(); // instance → primary ENI
-    let mut secondary: Vec<(String, &Item, Option<String>, i64)> = Vec::new();
+    let mut left_out_enis: BTreeSet<String> = BTreeSet::new();
+    let mut secondary: Vec<(String, &Item, Option<String>, Option<i64>)> = Vec::new();
     for (id, it) in d.items(DescribeNetworkInterfaces) {
         let v = &it.value;
         generic(id, v, w);
@@ -471,9 +389,23 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
                 }
             }
             "Secondary" => {
-                let idx = at(v, &["Attachment", "DeviceIndex"])
-                    .and_then(Value::as_i64)
-                    .unwrap_or(i64::MAX);
+                if strings_at(v, &["SecurityGroupIds", "SecurityGroupId"]).is_empty() {
+                    left_out_enis.insert(id.clone());
+                    // ENIs a cloud service creates in the VPC (RDS, NLB, ...) may have no
+                    // security group; vpcsim needs one per ENI.
+                    w.add(
+                        "ENIs without a security group",
+                        format!(
+                            "{id}{}",
+                            if flag(v, "ServiceManaged") == Some(true) { " (managed by a cloud service)" } else { "" }
+                        ),
+                        "not modelled (often an ENI of a managed service): left out, so packets to its addresses drop as no_such_private_ip instead of reaching the service",
+                    );
+                    continue;
+                }
+                // Device order: `Attachment.DeviceIndex` when the response has it,
+                // else the instance's `NetworkInterfaces` list order (below).
+                let idx = at(v, &["Attachment", "DeviceIndex"]).and_then(Value::as_i64);
                 let inst = inst.filter(|_| str_of(v, "Status") != Some("Available"));
                 secondary.push((id.clone(), it, inst, idx));
             }
@@ -651,7 +583,25 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
     }
 
     // ---- secondary ENIs, in attachment (device index) order ----
-    secondary.sort_by(|a, b| (a.3, &a.0).cmp(&(b.3, &b.0)));
+    // ENIs are attached in file order, which decides eth1, eth2, ...: the device index
+    // if the response gives one, else the position in the instance's own
+    // `NetworkInterfaces` list (the order the API lists them in, primary first), else last.
+    let mut list_pos: BTreeMap<String, i64> = BTreeMap::new();
+    for (_, it) in d.items(DescribeInstances) {
+        for (n, e) in list_at(&it.value, &["NetworkInterfaces", "NetworkInterface"])
+            .into_iter()
+            .enumerate()
+        {
+            if let Some(eid) = str_of(e, "NetworkInterfaceId") {
+                list_pos.insert(eid.to_string(), n as i64);
+            }
+        }
+    }
+    let order = |s: &(String, &Item, Option<String>, Option<i64>)| -> i64 {
+        s.3.or_else(|| list_pos.get(&s.0).copied())
+            .unwrap_or(i64::MAX)
+    };
+    secondary.sort_by(|a, b| (order(a), &a.0).cmp(&(order(b), &b.0)));
     for (id, it, inst, _) in &secondary {
         let v = &it.value;
         let what = format!("ENI {id}");
@@ -688,6 +638,13 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
                 ));
             }
             writeln!(body, "instance = {}", q(i)).ok();
+            // The API does not say whether the guest routes a secondary ENI's replies back
+            // out of it (multi-nic-util's policy routes): answers for that ENI depend on it.
+            w.add(
+                "guest policy routes unknown",
+                format!("{i} ({id})"),
+                "the API does not show the guest OS's routing; vpcsim assumes no source policy routes, so replies to a secondary ENI's addresses leave by eth0 and are dropped (eni_source_check). If the image configures them (multi-nic-util), add `guest = { policy_routes = true }` to the instance",
+            );
         }
         let desc = str_of(v, "Description").or(str_of(v, "NetworkInterfaceName"));
         if let Some(desc) = desc {
@@ -909,6 +866,14 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
                     }
                     Some(format!("{{ type = \"EcsInstance\", id = {} }}", q(t)))
                 }
+                "NetworkInterface" if left_out_enis.contains(t) => {
+                    w.add(
+                        "EIPs of ENIs left out",
+                        format!("{id} → {t}"),
+                        "the ENI is not modelled (see above): the EIP is imported unbound, so traffic to it drops instead of reaching the ENI",
+                    );
+                    None
+                }
                 "NetworkInterface" => {
                     if !secondary_ids.contains(t) {
                         return Err(missing(
@@ -961,159 +926,23 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
     }
 
     // ---- routes ----
-    let mut routes: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
-    for (t, vpc) in system_of.values().map(|v| (format!("vtb-{v}"), v.clone())) {
-        routes.entry(t).or_insert((vpc, vec![]));
-    }
-    for (t, vpc) in &custom {
-        routes.entry(t.clone()).or_insert((vpc.clone(), vec![]));
-    }
-    let mut has_default: BTreeSet<String> = BTreeSet::new();
-    for (id, it) in d.items(DescribeRouteEntryList) {
-        let v = &it.value;
-        let what = format!("route entry {id}");
-        let real = str_of(v, "RouteTableId").unwrap_or("");
-        let Some((table, _vpc)) = table_name(real) else {
-            return Err(missing(
-                it,
-                &what,
-                real,
-                cx.fix("DescribeRouteTableList", &format!("--RouteTableId {real}")),
-            ));
-        };
-        let dest_s = str_of(v, "DestinationCidrBlock").unwrap_or("");
-        if dest_s.contains(':') {
-            w.add(
-                "IPv6",
-                format!("{id} ({dest_s})"),
-                "vpcsim simulates IPv4 only; IPv6 CIDRs and addresses are left out",
-            );
-            continue;
-        }
-        if dest_s.starts_with("pl-") {
-            w.add(
-                "route entries to prefix lists",
-                id.as_str(),
-                "prefix lists are not modelled; the route is left out",
-            );
-            continue;
-        }
-        let dest = cidr(it, &what, dest_s)?;
-        let ty = str_of(v, "Type").unwrap_or("Custom");
-        let mut hops: Vec<(String, String)> = list_at(v, &["NextHops", "NextHop"])
-            .into_iter()
-            .map(|h| {
-                (
-                    str_of(h, "NextHopType").unwrap_or("").to_string(),
-                    str_of(h, "NextHopId").unwrap_or("").to_string(),
-                )
-            })
-            .collect();
-        if hops.is_empty() {
-            hops.push((
-                str_of(v, "NextHopType").unwrap_or("").to_string(),
-                str_of(v, "InstanceId").unwrap_or("").to_string(),
-            ));
-        }
-        if ty == "System" {
-            let local = vswitches.values().any(|s| s.1 == dest)
-                || hops[0].0 == "local" && vswitches.values().any(|s| s.1.contains(&dest.addr()));
-            if !local {
-                w.add("system routes", format!("{id} ({dest})"), "system routes other than the VSwitch CIDRs (e.g. 100.64.0.0/10 to cloud services) are not modelled; left out");
-            }
-            continue;
-        }
-        if ty != "Custom" {
-            w.add(
-                "learned routes",
-                format!("{id} ({ty} {dest})"),
-                "routes learned from CEN, BGP or other gateways are not modelled; left out",
-            );
-            continue;
-        }
-        if hops.len() > 1 {
-            w.add(
-                "ECMP routes",
-                id.as_str(),
-                "vpcsim routes to one next hop; the first is kept",
-            );
-        }
-        let (ht, hid) = hops.swap_remove(0);
-        let ok = match ht.as_str() {
-            "Instance" => instances.contains(&hid),
-            "NetworkInterface" => {
-                secondary_ids.contains(&hid) || primary_of.values().any(|e| *e == hid)
-            }
-            "NatGateway" => nat_ids.contains(&hid),
-            "HaVip" => {
-                w.add(
-                    "route next hop HaVip",
-                    format!("{id} → {hid}"),
-                    "HAVIPs are not imported; the route is left out",
-                );
-                continue;
-            }
-            "Ipv4Gateway" | "VpnGateway" | "RouterInterface" | "Attachment" | "IPv6Gateway"
-            | "VpcPeer" => {
-                w.add(&format!("route next hop {ht}"), format!("{id} ({dest} → {hid})"), "kept in the table, but vpcsim does not forward through it: packets routed there are dropped with a reason naming the type");
-                true
-            }
-            other => {
-                w.add(
-                    &format!("route next hop {other}"),
-                    format!("{id} ({dest} → {hid})"),
-                    "this next hop type is not modelled; the route is left out",
-                );
-                continue;
-            }
-        };
-        if !ok {
-            let call = match ht.as_str() {
-                "Instance" => "DescribeInstances",
-                "NatGateway" => "DescribeNatGateways",
-                _ => "DescribeNetworkInterfaces",
-            };
-            return Err(missing(it, &what, &hid, cx.fix(call, "")));
-        }
-        if dest.prefix_len() == 0 {
-            has_default.insert(table.clone());
-        }
-        routes.get_mut(&table).expect("table known").1.push(format!(
-            "{{ destination = {}, next_hop_type = {}, next_hop_id = {} }}",
-            q(&dest.to_string()),
-            q(&ht),
-            q(&hid)
-        ));
-    }
-    if d.has(DescribeRouteEntryList) {
-        for vpc in vpc_cidrs.keys() {
-            let t = format!("vtb-{vpc}");
-            if !has_default.contains(&t)
-                && nat_ids.iter().any(|g| {
-                    d.get(DescribeNatGateways, g)
-                        .and_then(|i| str_of(&i.value, "VpcId"))
-                        == Some(vpc)
-                })
-            {
-                w.add("implicit default route", vpc.as_str(), "the dump has no 0.0.0.0/0 route, but vpcsim adds 0.0.0.0/0 → the VPC's first NAT gateway to the system table");
-            }
-        }
-    }
-    for (t, (vpc, rs)) in &routes {
-        let is_custom = custom.contains_key(t);
-        if !is_custom && rs.is_empty() {
-            continue;
-        }
-        write!(body, "[[route_tables]]\nid = {}\nvpc = {}\n", q(t), q(vpc)).ok();
-        if !rs.is_empty() {
-            body.push_str("routes = [\n");
-            for r in rs {
-                writeln!(body, "  {r},").ok();
-            }
-            body.push_str("]\n");
-        }
-        body.push('\n');
-    }
+    body.push_str(&super::routes::route_tables(
+        &super::routes::Known {
+            vpcs: &vpc_cidrs,
+            system_of: &system_of,
+            custom: &custom,
+            vswitches: &vswitches,
+            prefix_lists: &prefix_lists,
+            instances: &instances,
+            secondary_ids: &secondary_ids,
+            primary_of: &primary_of,
+            nat_ids: &nat_ids,
+            left_out_enis: &left_out_enis,
+        },
+        d,
+        &cx,
+        w,
+    )?);
 
     // ---- header ----
     out.push_str("# Imported by vpcsim from the cloud's Describe* responses:\n");

@@ -1,7 +1,7 @@
 //! Reading the folder: recognise each JSON file by its top-level wrapper keys, pull out
 //! the resources, and merge pages (the same id twice must have the same content).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -20,8 +20,6 @@ pub struct Item {
 pub struct Dump {
     pub by_kind: BTreeMap<ApiKind, BTreeMap<String, Item>>,
     pub sources: Vec<(PathBuf, ApiKind)>,
-    /// Largest `TotalCount` seen per kind (for the missing-page warning).
-    pub total_count: BTreeMap<ApiKind, u64>,
 }
 
 impl Dump {
@@ -128,11 +126,13 @@ pub fn read_dir(dir: &Path, warnings: &mut Warnings) -> Result<Dump, ImportError
     }
     files.sort();
     let mut dump = Dump::default();
+    let mut pages: Vec<Page> = Vec::new();
     for f in files {
-        let text = std::fs::read_to_string(&f).map_err(|e| ImportError::Io {
+        let bytes = std::fs::read(&f).map_err(|e| ImportError::Io {
             path: f.clone(),
             message: e.to_string(),
         })?;
+        let text = decode(&f, &bytes)?;
         let v: Value = serde_json::from_str(&text).map_err(|e| ImportError::Json {
             file: f.clone(),
             line: e.line(),
@@ -152,12 +152,11 @@ pub fn read_dir(dir: &Path, warnings: &mut Warnings) -> Result<Dump, ImportError
             continue;
         };
         dump.sources.push((f.clone(), kind));
-        if let Some(n) = v.get("TotalCount").and_then(as_u64) {
-            let e = dump.total_count.entry(kind).or_insert(0);
-            *e = (*e).max(n);
-        }
         let items: Vec<(String, Value)> = if kind == ApiKind::DescribeSecurityGroupAttribute {
             let id = str_of(&v, "SecurityGroupId").unwrap_or_default();
+            vec![(id.to_string(), v.clone())]
+        } else if kind == ApiKind::DescribePrefixListAttributes {
+            let id = str_of(&v, "PrefixListId").unwrap_or_default();
             vec![(id.to_string(), v.clone())]
         } else {
             let (_, outer, inner, idf) = LISTS.iter().find(|l| l.0 == kind).expect("listed");
@@ -184,6 +183,19 @@ pub fn read_dir(dir: &Path, warnings: &mut Warnings) -> Result<Dump, ImportError
             }
             out
         };
+        pages.push(Page {
+            file: f.clone(),
+            kind,
+            context: page_context(kind, &v, &items),
+            next_token: str_of(&v, "NextToken").map(str::to_string),
+            total: v.get("TotalCount").and_then(as_u64),
+            number: v.get("PageNumber").and_then(as_u64),
+            size: v
+                .get("PageSize")
+                .or_else(|| v.get("MaxResults"))
+                .and_then(as_u64),
+            ids: items.iter().map(|(id, _)| id.clone()).collect(),
+        });
         let map = dump.by_kind.entry(kind).or_default();
         for (id, value) in items {
             if id.is_empty() {
@@ -192,7 +204,15 @@ pub fn read_dir(dir: &Path, warnings: &mut Warnings) -> Result<Dump, ImportError
                     message: "a resource without an id".into(),
                 });
             }
-            if let Some(prev) = map.get(&id) {
+            if let Some(prev) = map.get_mut(&id) {
+                // Rules of one group over several files (pages, or one file per
+                // `--Direction`): the same group, more permissions.
+                if kind == ApiKind::DescribeSecurityGroupAttribute {
+                    if let Some(merged) = merge_attribute(&prev.value, &value) {
+                        prev.value = merged;
+                        continue;
+                    }
+                }
                 if prev.value != value {
                     return Err(ImportError::Conflict {
                         id,
@@ -211,16 +231,7 @@ pub fn read_dir(dir: &Path, warnings: &mut Warnings) -> Result<Dump, ImportError
             );
         }
     }
-    for (k, n) in &dump.total_count {
-        let seen = dump.by_kind.get(k).map_or(0, |m| m.len()) as u64;
-        if seen < *n {
-            warnings.add(
-                "missing pages",
-                format!("{k:?}: TotalCount {n}, {seen} seen"),
-                "add the other pages (`--PageNumber 2 ...` or `--PageSize 100`) to the folder",
-            );
-        }
-    }
+    check_pages(&pages, region_of(&dump), warnings);
     Ok(dump)
 }
 
@@ -228,6 +239,9 @@ fn recognise(v: &Value) -> Option<ApiKind> {
     let o = v.as_object()?;
     if o.contains_key("Permissions") && o.contains_key("SecurityGroupId") {
         return Some(ApiKind::DescribeSecurityGroupAttribute);
+    }
+    if o.contains_key("PrefixListId") && o.contains_key("Entries") {
+        return Some(ApiKind::DescribePrefixListAttributes);
     }
     LISTS
         .iter()
@@ -294,5 +308,225 @@ pub fn meaningful(v: &Value) -> bool {
         Value::String(s) => !s.is_empty(),
         Value::Array(a) => a.iter().any(meaningful),
         Value::Object(o) => o.values().any(meaningful),
+    }
+}
+
+/// The text of a file: UTF-8 (a byte-order mark is skipped), or UTF-16 LE/BE with its
+/// byte-order mark — what PowerShell 5.1's `>` writes — decoded. **[decision]** decoded
+/// rather than refused: the content is the same JSON.
+fn decode(f: &Path, bytes: &[u8]) -> Result<String, ImportError> {
+    let utf16 = |b: &[u8], le: bool| -> Result<String, ImportError> {
+        let units: Vec<u16> = b
+            .chunks(2)
+            .map(|c| {
+                let pair = [c[0], *c.get(1).unwrap_or(&0)];
+                if le {
+                    u16::from_le_bytes(pair)
+                } else {
+                    u16::from_be_bytes(pair)
+                }
+            })
+            .collect();
+        String::from_utf16(&units).map_err(|_| ImportError::Invalid {
+            file: f.to_path_buf(),
+            message: "starts with a UTF-16 byte-order mark but is not valid UTF-16; convert it: `iconv -f UTF-16 -t UTF-8 f > f2` or, in PowerShell, `Get-Content f | Set-Content -Encoding utf8 f2`".into(),
+        })
+    };
+    match bytes {
+        [0xEF, 0xBB, 0xBF, rest @ ..] => utf8(f, rest),
+        [0xFF, 0xFE, rest @ ..] => utf16(rest, true),
+        [0xFE, 0xFF, rest @ ..] => utf16(rest, false),
+        // JSON starts with ASCII: a NUL byte among the first two is UTF-16 without a BOM.
+        [a, b, ..] if *a == 0 || *b == 0 => Err(ImportError::Invalid {
+            file: f.to_path_buf(),
+            message: "looks like UTF-16 without a byte-order mark; convert it: `iconv -f UTF-16LE -t UTF-8 f > f2` or, in PowerShell, `Get-Content f | Set-Content -Encoding utf8 f2`".into(),
+        }),
+        _ => utf8(f, bytes),
+    }
+}
+
+fn utf8(f: &Path, b: &[u8]) -> Result<String, ImportError> {
+    String::from_utf8(b.to_vec()).map_err(|e| {
+        let utf16_hint = if b.len() >= 2 && (b[0] == 0 || b[1] == 0) {
+            " (it looks like UTF-16 without a byte-order mark)"
+        } else {
+            ""
+        };
+        ImportError::Invalid {
+            file: f.to_path_buf(),
+            message: format!(
+                "not UTF-8 at byte {}{utf16_hint}; save the `aliyun` output as UTF-8: `iconv -f UTF-16 -t UTF-8 f > f2`, or in PowerShell `Get-Content f | Set-Content -Encoding utf8 f2`",
+                e.utf8_error().valid_up_to()
+            ),
+        }
+    })
+}
+
+/// Two responses of DescribeSecurityGroupAttribute for one group (pages, or one per
+/// `--Direction`): the same group attributes, the union of the permissions. None if the
+/// group attributes differ (two moments).
+fn merge_attribute(a: &Value, b: &Value) -> Option<Value> {
+    let (Value::Object(x), Value::Object(y)) = (a, b) else {
+        return None;
+    };
+    // Fields that differ between pages of one snapshot.
+    let paging = [
+        "RequestId",
+        "NextToken",
+        "Permissions",
+        "TotalCount",
+        "PageNumber",
+        "PageSize",
+        "MaxResults",
+    ];
+    for (k, v) in x {
+        if !paging.contains(&k.as_str()) && y.get(k).is_some_and(|o| o != v) {
+            return None;
+        }
+    }
+    let mut out = x.clone();
+    for (k, v) in y {
+        out.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    let mut perms: Vec<Value> = list_at(a, &["Permissions", "Permission"])
+        .into_iter()
+        .cloned()
+        .collect();
+    for p in list_at(b, &["Permissions", "Permission"]) {
+        if !perms.contains(p) {
+            perms.push(p.clone());
+        }
+    }
+    out.insert(
+        "Permissions".into(),
+        serde_json::json!({ "Permission": perms }),
+    );
+    out.remove("NextToken");
+    Some(Value::Object(out))
+}
+
+/// One response file, for the completeness check.
+struct Page {
+    file: PathBuf,
+    kind: ApiKind,
+    /// The request parameters that select one list (`--RouteTableId vtb-x`), so pages of
+    /// different lists are not mixed up.
+    context: String,
+    next_token: Option<String>,
+    total: Option<u64>,
+    number: Option<u64>,
+    size: Option<u64>,
+    ids: Vec<String>,
+}
+
+fn page_context(kind: ApiKind, v: &Value, items: &[(String, Value)]) -> String {
+    let key = match kind {
+        ApiKind::DescribeRouteEntryList => "RouteTableId",
+        ApiKind::DescribeSnatTableEntries => "SnatTableId",
+        ApiKind::DescribeForwardTableEntries => "ForwardTableId",
+        ApiKind::DescribeSecurityGroupAttribute => {
+            let id = str_of(v, "SecurityGroupId").unwrap_or_default();
+            // Dumped per `--Direction`: each direction pages on its own.
+            let dirs: BTreeSet<String> = list_at(v, &["Permissions", "Permission"])
+                .into_iter()
+                .filter_map(|p| str_of(p, "Direction").map(str::to_ascii_lowercase))
+                .collect();
+            let dir = if dirs.len() == 1 {
+                format!(
+                    " --Direction {}",
+                    dirs.iter().next().map_or("", |s| s.as_str())
+                )
+            } else {
+                String::new()
+            };
+            return format!("--SecurityGroupId {id}{dir}");
+        }
+        _ => return String::new(),
+    };
+    items
+        .iter()
+        .find_map(|(_, it)| str_of(it, key))
+        .map_or_else(String::new, |id| format!("--{key} {id}"))
+}
+
+fn region_of(d: &Dump) -> String {
+    d.by_kind
+        .values()
+        .flat_map(|m| m.values())
+        .find_map(|it| str_of(&it.value, "RegionId").map(str::to_string))
+        .unwrap_or_else(|| "<region>".into())
+}
+
+fn service(kind: ApiKind) -> &'static str {
+    match kind {
+        ApiKind::DescribeInstances
+        | ApiKind::DescribeNetworkInterfaces
+        | ApiKind::DescribeSecurityGroups
+        | ApiKind::DescribeSecurityGroupAttribute
+        | ApiKind::DescribePrefixListAttributes => "ecs",
+        _ => "vpc",
+    }
+}
+
+/// Nothing silently lost: a list whose pages say there is more (a `NextToken`, or a
+/// `TotalCount` above what the folder holds) gets a warning with the command that
+/// fetches the rest.
+fn check_pages(pages: &[Page], region: String, w: &mut Warnings) {
+    let mut groups: BTreeMap<(ApiKind, &str), Vec<&Page>> = BTreeMap::new();
+    for p in pages {
+        groups
+            .entry((p.kind, p.context.as_str()))
+            .or_default()
+            .push(p);
+    }
+    for ((kind, ctx), ps) in groups {
+        let base = format!(
+            "aliyun {} {kind} --RegionId {region}{}{ctx}",
+            service(kind),
+            if ctx.is_empty() { "" } else { " " }
+        );
+        // A NextToken chain ends with a page without one; none means the last is missing.
+        if ps.iter().all(|p| p.next_token.is_some()) {
+            let last = ps[ps.len() - 1];
+            let size = if kind == ApiKind::DescribeSecurityGroupAttribute {
+                " --MaxResults 1000"
+            } else if kind == ApiKind::DescribeRouteEntryList {
+                " --MaxResult 100"
+            } else {
+                ""
+            };
+            w.add(
+                "missing pages",
+                format!(
+                    "{} has a NextToken and no later page is in the folder: add the output of `{base}{size} --NextToken {}` (and of the pages after it)",
+                    last.file.display(),
+                    last.next_token.as_deref().unwrap_or_default()
+                ),
+                "the entries of the missing pages are not imported; answers about them would be wrong",
+            );
+        }
+        let Some(total) = ps.iter().filter_map(|p| p.total).max() else {
+            continue;
+        };
+        let seen: BTreeSet<&String> = ps.iter().flat_map(|p| p.ids.iter()).collect();
+        if (seen.len() as u64) >= total {
+            continue;
+        }
+        let size = ps.iter().filter_map(|p| p.size).max().unwrap_or(10).max(1);
+        let have: BTreeSet<u64> = ps.iter().filter_map(|p| p.number).collect();
+        let pages_needed = total.div_ceil(size);
+        let first_missing = (1..=pages_needed)
+            .find(|n| !have.contains(n))
+            .unwrap_or(pages_needed + 1);
+        w.add(
+            "missing pages",
+            format!(
+                "{}: TotalCount {total}, {} in the folder: add the output of `{base} --PageSize {size} --PageNumber {first_missing}`{} (or fetch all at once with `--pager`)",
+                ps[0].file.display(),
+                seen.len(),
+                if pages_needed > first_missing { format!(" up to --PageNumber {pages_needed}") } else { String::new() }
+            ),
+            "the resources of the missing pages are not imported; answers about them would be wrong",
+        );
     }
 }

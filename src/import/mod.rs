@@ -3,23 +3,10 @@
 //!
 //! Put one JSON file per API call in a folder, as the `aliyun` CLI prints them (any file
 //! name; each file is recognised by its top-level keys; pages of one call may be split
-//! over several files and are merged):
-//!
-//! ```sh
-//! R=cn-hangzhou
-//! aliyun vpc DescribeVpcs --RegionId $R                > vpcs.json
-//! aliyun vpc DescribeVSwitches --RegionId $R --PageSize 50 > vswitches.json
-//! aliyun vpc DescribeRouteTableList --RegionId $R      > route-tables.json
-//! aliyun vpc DescribeRouteEntryList --RegionId $R --RouteTableId vtb-x > routes-vtb-x.json
-//! aliyun ecs DescribeInstances --RegionId $R --PageSize 100 --PageNumber 1 > instances-1.json
-//! aliyun ecs DescribeNetworkInterfaces --RegionId $R --PageSize 100 > enis.json
-//! aliyun vpc DescribeEipAddresses --RegionId $R --PageSize 100 > eips.json
-//! aliyun vpc DescribeNatGateways --RegionId $R         > nat-gateways.json
-//! aliyun vpc DescribeSnatTableEntries --RegionId $R --SnatTableId stb-x > snat-stb-x.json
-//! aliyun vpc DescribeForwardTableEntries --RegionId $R --ForwardTableId ftb-x > dnat-ftb-x.json
-//! aliyun ecs DescribeSecurityGroups --RegionId $R      > security-groups.json
-//! aliyun ecs DescribeSecurityGroupAttribute --RegionId $R --SecurityGroupId sg-x > sg-x.json
-//! ```
+//! over several files and are merged, as are the rule files of one security group). The
+//! README's "Importing a real VPC" has the commands, each fetching every page
+//! (`--pager`, `--MaxResult(s)`); a page that says more exist and is not followed in the
+//! folder is a warning with the command that fetches it.
 //!
 //! [`import_dir`] writes an ordinary scenario TOML (topology only) and says what it did
 //! not understand: unmodelled resources and fields become [`Warning`]s, references to
@@ -27,6 +14,9 @@
 
 mod convert;
 mod load;
+mod routes;
+mod rules;
+mod scope;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -49,6 +39,7 @@ pub enum ApiKind {
     DescribeForwardTableEntries,
     DescribeSecurityGroups,
     DescribeSecurityGroupAttribute,
+    DescribePrefixListAttributes,
 }
 
 impl fmt::Display for ApiKind {
@@ -200,8 +191,12 @@ impl std::error::Error for ImportError {}
 /// Reads a folder of `Describe*` responses and writes the scenario TOML.
 pub fn import_dir(dir: &Path) -> Result<Import, ImportError> {
     let mut warnings = Warnings::default();
-    let dump = load::read_dir(dir, &mut warnings)?;
+    let mut dump = load::read_dir(dir, &mut warnings)?;
+    scope::skip_other_vpcs(&mut dump, &mut warnings);
     let toml = convert::convert(&dump, &mut warnings)?;
+    // Success means the scenario loads: check it the way `vpcsim validate` would.
+    let name = format!("{} (imported)", dir.display());
+    Scenario::parse(&toml, &name).map_err(ImportError::Scenario)?;
     Ok(Import {
         toml,
         warnings: warnings.0,

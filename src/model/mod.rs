@@ -488,6 +488,12 @@ pub struct SgRule {
     /// None for protocols without ports (`-1/-1`).
     pub ports: Option<(u16, u16)>,
     pub peer: SgPeer,
+    /// Five-tuple rules: the ENI-side address the rule applies to (`DestCidrIp` of an
+    /// ingress rule, `SourceCidrIp` of an egress rule); None = any address of the ENI.
+    pub local: Option<Ipv4Net>,
+    /// Five-tuple rules: `SourcePortRange`, the packet's source port (the peer's port on
+    /// ingress, the ENI's own port on egress); None = any (`-1/-1`).
+    pub source_ports: Option<(u16, u16)>,
     pub policy: SgPolicy,
     /// 1..=100, 1 is the highest.
     pub priority: u8,
@@ -508,8 +514,19 @@ impl SgRule {
             Direction::Ingress => "from",
             Direction::Egress => "to",
         };
+        let mut five = String::new();
+        if let Some((a, b)) = self.source_ports {
+            five.push_str(&format!(" source ports {a}/{b}"));
+        }
+        if let Some(l) = self.local {
+            let side = match self.direction {
+                Direction::Ingress => "to",
+                Direction::Egress => "from",
+            };
+            five.push_str(&format!(" {side} {l}"));
+        }
         format!(
-            "{:?} {:?} {ports} {dir} {peer} priority {}",
+            "{:?} {:?} {ports} {dir} {peer}{five} priority {}",
             self.policy, self.protocol, self.priority
         )
         .to_lowercase()

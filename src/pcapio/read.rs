@@ -4,15 +4,16 @@
 //! The whole file is read into memory, then walked record by record. Framing
 //! (record headers, block lengths, trailers) is validated here before any byte
 //! is handed to `pcap-file`, so that truncation is reported as
-//! [`PcapError::Truncated`] with the record index and byte offset, corruption
+//! [`PcapError::Truncated`] with the record number (from 1) and byte offset, corruption
 //! as [`PcapError::Malformed`], and no input can make a parser panic or
 //! allocate more than the file's own size.
 //!
-//! pcapng link types are checked **when a packet on the interface is met**,
-//! not when its IDB is read: captures taken with `dumpcap -i eth0 -i lo` or
-//! similar often declare interfaces that carry no packets, and refusing those
-//! would reject usable captures. A packet on a non-Ethernet interface gives
-//! [`PcapError::UnsupportedLinkType`].
+//! In a pcapng each interface keeps its own link type (its IDB's), carried by
+//! every record read from it; a packet on an interface whose link type cannot be
+//! replayed is yielded like any other and [`Record::issue`] names it (interface
+//! and record number), so the packets after it are never lost. A classic pcap has
+//! one link type for the whole file: an unreadable one is refused at open
+//! ([`PcapError::UnsupportedLinkType`]).
 
 use std::path::Path;
 
@@ -20,7 +21,8 @@ use pcap_file::pcap::PcapParser;
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
 use pcap_file::pcapng::{Block, PcapNgParser};
 
-use super::{link_type_name, LINKTYPE_ETHERNET};
+use super::link::{self, LinkIssue, Payload, SUPPORTED_TEXT};
+use super::link_type_name;
 
 /// Largest captured length accepted for one record (256 KiB). Anything larger
 /// is treated as corruption, so a bad length field can never cause a huge
@@ -47,16 +49,19 @@ const ACCEPTED_MAGICS: &str =
 /// One captured packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
-    /// 0-based position among the packet records of the capture.
-    pub index: u64,
+    /// Position among the packet records of the capture, from 1 (Wireshark's
+    /// frame number).
+    pub number: u64,
     /// Timestamp in nanoseconds since the Unix epoch.
     pub ts_nanos: u64,
-    /// Captured bytes, starting with the Ethernet header.
+    /// Captured bytes, starting with the link-layer header of `link_type`.
     pub data: Vec<u8>,
     /// Length of the packet on the wire (may exceed `data.len()`).
     pub orig_len: u32,
     /// pcapng interface id; 0 for classic pcap.
     pub interface: u32,
+    /// The link type of the record's interface (`LINKTYPE_*`, low 16 bits).
+    pub link_type: u32,
 }
 
 /// A per-record problem that does not stop reading; callers count these.
@@ -64,17 +69,38 @@ pub struct Record {
 pub enum RecordIssue {
     /// The record carries no bytes at all.
     ZeroLength,
+    /// The record's link layer cannot be replayed (its link type, a cut cooked
+    /// header, a cooked protocol that is not an EtherType).
+    Link(LinkIssue),
     /// The capture kept only the first `captured` of `original` bytes
     /// (snap length), so upper layers may be incomplete.
     SnapCut { captured: u32, original: u32 },
 }
 
+impl RecordIssue {
+    /// The drop-reason name a replay counts it under.
+    pub fn name(self) -> &'static str {
+        match self {
+            RecordIssue::ZeroLength => "capture_zero_length",
+            RecordIssue::Link(l) => l.name(),
+            RecordIssue::SnapCut { .. } => "capture_snap_cut",
+        }
+    }
+}
+
 impl Record {
+    /// The record's packet, its link-layer header read.
+    pub fn payload(&self) -> Result<Payload<'_>, LinkIssue> {
+        link::decode(self.link_type, &self.data)
+    }
+
     /// The problem with this record, if any.
     pub fn issue(&self) -> Option<RecordIssue> {
         let captured = u32::try_from(self.data.len()).unwrap_or(u32::MAX);
         if captured == 0 {
             Some(RecordIssue::ZeroLength)
+        } else if let Err(l) = self.payload() {
+            Some(RecordIssue::Link(l))
         } else if captured < self.orig_len {
             Some(RecordIssue::SnapCut {
                 captured,
@@ -88,9 +114,9 @@ impl Record {
 
 /// Everything that can go wrong reading or writing a capture.
 ///
-/// In `Truncated` and `Malformed`, `record` is the 0-based index of the packet
-/// record being read (for a bad non-packet pcapng block: the index the next
-/// packet would have had) and `offset` is the byte offset of the start of the
+/// In `Truncated` and `Malformed`, `record` is the number (from 1, as Wireshark
+/// counts) of the packet record being read (for a bad non-packet pcapng block: the
+/// number the next packet would have had) and `offset` is the byte offset of the start of the
 /// record or block at fault; all records before it have already been yielded.
 #[derive(Debug, thiserror::Error)]
 pub enum PcapError {
@@ -117,12 +143,12 @@ pub enum PcapError {
     BadMagic { found: [u8; 4] },
 
     #[error(
-        "unsupported link type {link_type} ({name}); only Ethernet (LINKTYPE_ETHERNET = 1) is accepted — \
-         capture on an Ethernet interface instead of `any`/loopback/tunnel, or rewrite the link layer, \
+        "unsupported link type {link_type} ({name}) in the pcap header; accepted: {SUPPORTED_TEXT} — \
+         capture on an Ethernet interface or `any`, or rewrite the link layer, \
          e.g. `tcprewrite --dlt=enet --enet-dmac=.. --enet-smac=.. -i IN -o OUT`"
     )]
-    /// pcap header (at open) or pcapng interface (when a packet on it is met)
-    /// is not Ethernet.
+    /// The pcap header's link type cannot be replayed (pcapng interfaces are
+    /// checked per packet, see [`RecordIssue::Link`]).
     UnsupportedLinkType { link_type: u32, name: String },
 
     #[error(
@@ -191,6 +217,7 @@ enum State {
         parser: PcapParser,
         endian: Endian,
         nanos: bool,
+        link_type: u32,
     },
     PcapNg {
         parser: Box<PcapNgParser>,
@@ -206,7 +233,7 @@ enum State {
 pub struct CaptureReader {
     bytes: Vec<u8>,
     pos: usize,
-    next_index: u64,
+    next_number: u64,
     done: bool,
     snaplen: u32,
     state: State,
@@ -218,7 +245,7 @@ impl std::fmt::Debug for CaptureReader {
             .field("format", &self.format())
             .field("len", &self.bytes.len())
             .field("pos", &self.pos)
-            .field("next_index", &self.next_index)
+            .field("next_number", &self.next_number)
             .field("done", &self.done)
             .finish()
     }
@@ -261,7 +288,7 @@ impl CaptureReader {
             // A prefix of a valid magic is a cut-off header; anything else is not a capture.
             if known.iter().any(|m| m[..n] == bytes[..n]) {
                 return Err(PcapError::Truncated {
-                    record: 0,
+                    record: 1,
                     offset: 0,
                     detail: format!("file header needs at least 24 bytes, file has {n}"),
                 });
@@ -280,7 +307,7 @@ impl CaptureReader {
     fn open_pcap(bytes: Vec<u8>, endian: Endian, nanos: bool) -> Result<Self, PcapError> {
         if bytes.len() < PCAP_GLOBAL_HEADER_LEN {
             return Err(PcapError::Truncated {
-                record: 0,
+                record: 1,
                 offset: 0,
                 detail: format!(
                     "pcap global header needs {PCAP_GLOBAL_HEADER_LEN} bytes, file has {}",
@@ -289,7 +316,7 @@ impl CaptureReader {
             });
         }
         let (rem, parser) = PcapParser::new(&bytes).map_err(|e| PcapError::Malformed {
-            record: 0,
+            record: 1,
             offset: 0,
             detail: format!("pcap global header: {e}"),
         })?;
@@ -297,7 +324,7 @@ impl CaptureReader {
         let header = parser.header();
         // Upper bits of the link-type field carry FCS information; the link type is the low 16.
         let link_type = u32::from(header.datalink) & 0xFFFF;
-        if link_type != LINKTYPE_ETHERNET {
+        if !link::supported(link_type) {
             return Err(PcapError::UnsupportedLinkType {
                 link_type,
                 name: link_type_name(link_type).to_string(),
@@ -307,29 +334,30 @@ impl CaptureReader {
         Ok(CaptureReader {
             bytes,
             pos: consumed,
-            next_index: 0,
+            next_number: 1,
             done: false,
             snaplen,
             state: State::Pcap {
                 parser,
                 endian,
                 nanos,
+                link_type,
             },
         })
     }
 
     fn open_pcapng(bytes: Vec<u8>) -> Result<Self, PcapError> {
-        let (len, endian) = check_block_framing(&bytes, 0, Endian::Big, 0)?;
+        let (len, endian) = check_block_framing(&bytes, 0, Endian::Big, 1)?;
         let block = &bytes[..len];
         let (_, parser) = PcapNgParser::new(block).map_err(|e| PcapError::Malformed {
-            record: 0,
+            record: 1,
             offset: 0,
             detail: format!("pcapng section header block: {e}"),
         })?;
         Ok(CaptureReader {
             bytes,
             pos: len,
-            next_index: 0,
+            next_number: 1,
             done: false,
             snaplen: 0,
             state: State::PcapNg {
@@ -360,12 +388,13 @@ impl CaptureReader {
             parser,
             endian,
             nanos,
+            link_type,
         } = &self.state
         else {
             return None;
         };
-        let (endian, nanos) = (*endian, *nanos);
-        let record = self.next_index;
+        let (endian, nanos, link_type) = (*endian, *nanos, *link_type);
+        let record = self.next_number;
         let offset = self.pos as u64;
         let rest = &self.bytes[self.pos..];
         if rest.is_empty() {
@@ -413,14 +442,15 @@ impl CaptureReader {
         let ts_nanos =
             u64::from(raw.ts_sec) * 1_000_000_000 + if nanos { frac } else { frac * 1000 };
         let out = Record {
-            index: record,
+            number: record,
             ts_nanos,
             data: raw.data.into_owned(),
             orig_len: raw.orig_len,
             interface: 0,
+            link_type,
         };
         self.pos += consumed;
-        self.next_index += 1;
+        self.next_number += 1;
         Some(Ok(out))
     }
 
@@ -434,7 +464,7 @@ impl CaptureReader {
             else {
                 return None;
             };
-            let record = self.next_index;
+            let record = self.next_number;
             let offset = self.pos as u64;
             if self.pos >= self.bytes.len() {
                 return None;
@@ -513,13 +543,14 @@ impl CaptureReader {
                                     }))
                                 }
                             };
-                            self.next_index += 1;
+                            self.next_number += 1;
                             return Some(Ok(Record {
-                                index: record,
+                                number: record,
                                 ts_nanos,
                                 data,
                                 orig_len: epb.original_len,
                                 interface: epb.interface_id,
+                                link_type: iface.link_type,
                             }));
                         }
                         Block::SimplePacket(spb) => {
@@ -535,13 +566,14 @@ impl CaptureReader {
                             if let Err(e) = check_iface(iface, n as u32, record, offset) {
                                 return Some(Err(e));
                             }
-                            self.next_index += 1;
+                            self.next_number += 1;
                             return Some(Ok(Record {
-                                index: record,
+                                number: record,
                                 ts_nanos: 0,
                                 data: spb.data[..n].to_vec(),
                                 orig_len: spb.original_len,
                                 interface: 0,
+                                link_type: iface.link_type,
                             }));
                         }
                         _ => {}
@@ -595,12 +627,6 @@ fn check_caplen(caplen: u32, snaplen: u32) -> Result<(), String> {
 }
 
 fn check_iface(iface: &Interface, caplen: u32, record: u64, offset: u64) -> Result<(), PcapError> {
-    if iface.link_type != LINKTYPE_ETHERNET {
-        return Err(PcapError::UnsupportedLinkType {
-            link_type: iface.link_type,
-            name: link_type_name(iface.link_type).to_string(),
-        });
-    }
     check_caplen(caplen, iface.snaplen).map_err(|detail| PcapError::Malformed {
         record,
         offset,

@@ -193,7 +193,7 @@ fn pcap_round_trip_keeps_nanosecond_timestamps_and_bytes() {
     let recs: Vec<Record> = reader.map(|r| r.unwrap()).collect();
     assert_eq!(recs.len(), pkts.len());
     for (i, (r, (ts, d))) in recs.iter().zip(&pkts).enumerate() {
-        assert_eq!(r.index, i as u64);
+        assert_eq!(r.number, i as u64 + 1);
         assert_eq!(r.ts_nanos, *ts);
         assert_eq!(&r.data, d);
         assert_eq!(r.orig_len as usize, d.len());
@@ -228,7 +228,7 @@ fn pcapng_round_trip_many_interfaces_comments_and_nanoseconds() {
     let recs: Vec<Record> = reader.map(|r| r.unwrap()).collect();
     assert_eq!(recs.len(), expected.len());
     for (i, (r, (iface, ts, data))) in recs.iter().zip(&expected).enumerate() {
-        assert_eq!(r.index, i as u64);
+        assert_eq!(r.number, i as u64 + 1);
         assert_eq!(r.interface, *iface);
         assert_eq!(r.ts_nanos, *ts);
         assert_eq!(&r.data, data);
@@ -420,7 +420,7 @@ fn truncated_global_header_is_truncated_at_offset_zero() {
             matches!(
                 err,
                 PcapError::Truncated {
-                    record: 0,
+                    record: 1,
                     offset: 0,
                     ..
                 }
@@ -435,7 +435,7 @@ fn truncated_global_header_is_truncated_at_offset_zero() {
             matches!(
                 err,
                 PcapError::Truncated {
-                    record: 0,
+                    record: 1,
                     offset: 0,
                     ..
                 }
@@ -461,7 +461,7 @@ fn truncated_record_header_returns_earlier_records_then_truncated() {
     assert_eq!(recs.len(), 2);
     match err {
         Some(PcapError::Truncated {
-            record: 2,
+            record: 3,
             offset,
             detail,
         }) => {
@@ -478,13 +478,13 @@ fn truncated_record_body_returns_earlier_records_then_truncated() {
     let cut = f.len() - 1;
     let (recs, err) = read_all(f[..cut].to_vec());
     assert_eq!(recs.len(), 2);
-    assert_eq!(recs[1].index, 1);
+    assert_eq!(recs[1].number, 2);
     let err = err.unwrap();
     assert!(
         matches!(
             err,
             PcapError::Truncated {
-                record: 2,
+                record: 3,
                 offset: 176,
                 ..
             }
@@ -493,7 +493,7 @@ fn truncated_record_body_returns_earlier_records_then_truncated() {
     );
     let msg = err.to_string();
     assert!(
-        msg.contains("record 2") && msg.contains("offset 176") && msg.contains("pcapfix"),
+        msg.contains("record 3") && msg.contains("offset 176") && msg.contains("pcapfix"),
         "{msg}"
     );
 }
@@ -504,7 +504,7 @@ fn truncated_pcapng_block_returns_earlier_records_then_truncated() {
     let (recs, err) = read_all(f[..f.len() - 5].to_vec());
     assert_eq!(recs.len(), 5);
     assert!(
-        matches!(err, Some(PcapError::Truncated { record: 5, .. })),
+        matches!(err, Some(PcapError::Truncated { record: 6, .. })),
         "{err:?}"
     );
 }
@@ -520,7 +520,7 @@ fn caplen_above_snaplen_is_malformed() {
         matches!(
             err,
             Some(PcapError::Malformed {
-                record: 1,
+                record: 2,
                 offset: 100,
                 ..
             })
@@ -539,7 +539,7 @@ fn caplen_above_256k_is_malformed_without_huge_allocation() {
     assert!(recs.is_empty());
     match err {
         Some(PcapError::Malformed {
-            record: 0,
+            record: 1,
             offset: 24,
             detail,
         }) => assert!(detail.contains("262144"), "{detail}"),
@@ -553,7 +553,7 @@ fn caplen_above_256k_is_malformed_without_huge_allocation() {
     ng.extend(epb);
     let (_, err) = read_all(ng);
     assert!(
-        matches!(err, Some(PcapError::Malformed { record: 0, .. })),
+        matches!(err, Some(PcapError::Malformed { record: 1, .. })),
         "{err:?}"
     );
 }
@@ -587,7 +587,7 @@ fn snap_cut_record_is_returned_with_snap_cut_issue() {
 
 #[test]
 fn unsupported_link_types_are_named() {
-    for (lt, name) in [(101u32, "raw IP"), (113, "LINUX_SLL")] {
+    for (lt, name) in [(105u32, "Wi-Fi"), (0, "loopback")] {
         let f = pcap_header(0xA1B2_C3D4, false, 65535, lt);
         let err = CaptureReader::from_bytes(f).unwrap_err();
         match &err {
@@ -599,27 +599,57 @@ fn unsupported_link_types_are_named() {
         }
         let msg = err.to_string();
         assert!(
-            msg.contains(&lt.to_string()) && msg.contains("Ethernet"),
+            msg.contains(&lt.to_string()) && msg.contains("Linux cooked v2 (276)"),
             "{msg}"
         );
+    }
+    // Every link type vpcsim reads opens.
+    for lt in [1u32, 101, 113, 228, 229, 276] {
+        let f = pcap_header(0xA1B2_C3D4, false, 65535, lt);
+        assert!(CaptureReader::from_bytes(f).is_ok(), "link type {lt}");
     }
 }
 
 #[test]
-fn pcapng_non_ethernet_interface_is_refused_when_a_packet_uses_it() {
+fn pcapng_interfaces_keep_their_own_link_types_and_no_packet_is_lost() {
+    // Interface 0 Ethernet, 1 Linux cooked v1, 2 Wi-Fi (not replayable): every packet
+    // is read, each with its interface's link type; the Wi-Fi one is named by
+    // `issue()` with its record number, and the packets after it still come.
     let mut f = ng_shb(false);
     f.extend(ng_idb(false, 1, 0, None));
-    f.extend(ng_idb(false, 113, 0, None)); // declared but unused so far: fine
+    f.extend(ng_idb(false, 113, 0, None));
+    f.extend(ng_idb(false, 105, 0, None));
+    let mut sll = vec![0, 4, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00];
+    sll.extend_from_slice(&eth_frame(0, 60)[14..]);
     f.extend(ng_epb(false, 0, 1, &eth_frame(0, 60), 60));
-    f.extend(ng_epb(false, 1, 2, &eth_frame(0, 60), 60));
+    f.extend(ng_epb(false, 1, 2, &sll, sll.len() as u32));
+    f.extend(ng_epb(false, 2, 3, &eth_frame(1, 60), 60));
+    f.extend(ng_epb(false, 1, 4, &sll, sll.len() as u32));
+    f.extend(ng_epb(false, 0, 5, &eth_frame(2, 60), 60));
     let (recs, err) = read_all(f);
-    assert_eq!(recs.len(), 1);
-    assert!(
-        matches!(
-            err,
-            Some(PcapError::UnsupportedLinkType { link_type: 113, .. })
-        ),
-        "{err:?}"
+    assert!(err.is_none(), "{err:?}");
+    let seen: Vec<(u64, u32, u32)> = recs
+        .iter()
+        .map(|r| (r.number, r.interface, r.link_type))
+        .collect();
+    assert_eq!(
+        seen,
+        [(1, 0, 1), (2, 1, 113), (3, 2, 105), (4, 1, 113), (5, 0, 1)]
+    );
+    assert_eq!(recs[1].issue(), None);
+    assert_eq!(
+        recs[2].issue(),
+        Some(RecordIssue::Link(
+            crate::pcapio::LinkIssue::UnsupportedLinkType { link_type: 105 }
+        ))
+    );
+    // The cooked record's packet is the Ethernet frame's packet.
+    assert_eq!(
+        recs[1].payload(),
+        Ok(crate::pcapio::Payload::Network {
+            ethertype: 0x0800,
+            packet: &eth_frame(0, 60)[14..]
+        })
     );
 }
 
@@ -639,7 +669,7 @@ fn pcapng_block_with_bad_length_field_is_malformed() {
         assert!(recs.is_empty());
         match err {
             Some(PcapError::Malformed {
-                record: 0, offset, ..
+                record: 1, offset, ..
             }) => assert_eq!(offset, epb_at as u64),
             e => panic!("len {bad_len}: unexpected {e:?}"),
         }
@@ -650,7 +680,7 @@ fn pcapng_block_with_bad_length_field_is_malformed() {
     f[epb_at + epb_len - 4..epb_at + epb_len].copy_from_slice(&4u32.to_le_bytes());
     let (_, err) = read_all(f);
     assert!(
-        matches!(err, Some(PcapError::Malformed { record: 0, .. })),
+        matches!(err, Some(PcapError::Malformed { record: 1, .. })),
         "{err:?}"
     );
 }
@@ -680,7 +710,7 @@ fn pcapng_packet_on_undeclared_interface_is_malformed() {
     let (_, err) = read_all(f);
     match err {
         Some(PcapError::Malformed {
-            record: 0, detail, ..
+            record: 1, detail, ..
         }) => assert!(detail.contains("interface 0"), "{detail}"),
         e => panic!("unexpected {e:?}"),
     }

@@ -1,88 +1,49 @@
 //! Capture writing: pcapng (one section, many Ethernet interfaces, nanosecond
 //! timestamps, optional per-packet comments) and classic nanosecond pcap.
 //!
-//! Blocks are encoded here (little-endian) rather than through `pcap-file`'s
-//! writer: it keeps options simple and lets every block be built in memory and
-//! handed to the writer in a single `write_all`, so that whatever has been
-//! written so far is always a valid capture. After any write error the writer
-//! refuses further writes (a half-written block could not be followed by a
-//! valid one).
+//! Blocks and records are encoded by `pcap-file`'s writers into an in-memory buffer,
+//! and each one is handed to the real writer in a single `write_all`, so that
+//! whatever has been written so far is always a valid capture. After any write
+//! error the writer refuses further writes (a half-written block could not be
+//! followed by a valid one).
 
+use std::borrow::Cow;
 use std::io::Write;
+use std::time::Duration;
+
+use byteorder::LittleEndian;
+use pcap_file::pcap::{PcapHeader, PcapPacket};
+use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
+use pcap_file::pcapng::blocks::interface_description::{
+    InterfaceDescriptionBlock, InterfaceDescriptionOption,
+};
+use pcap_file::pcapng::blocks::section_header::{SectionHeaderBlock, SectionHeaderOption};
+use pcap_file::pcapng::PcapNgWriter as PcapNgEncoder;
+use pcap_file::{DataLink, Endianness, TsResolution};
 
 use super::read::{PcapError, MAX_RECORD_LEN};
-use super::LINKTYPE_ETHERNET;
-
-const SHB_TYPE: u32 = 0x0A0D_0D0A;
-const IDB_TYPE: u32 = 0x0000_0001;
-const EPB_TYPE: u32 = 0x0000_0006;
-
-const OPT_ENDOFOPT: u16 = 0;
-const OPT_COMMENT: u16 = 1;
-const SHB_USERAPPL: u16 = 4;
-const IF_NAME: u16 = 2;
-const IF_DESCRIPTION: u16 = 3;
-const IF_TSRESOL: u16 = 9;
 
 /// Snap length written into pcapng IDBs; longer packets are cut to it.
 const PCAPNG_SNAPLEN: u32 = MAX_RECORD_LEN;
 /// Snap length of classic pcap output; longer packets are cut to it.
 const PCAP_SNAPLEN: u32 = 65535;
 
-/// Builds one pcapng block: header, body, options, trailer.
-struct BlockBuf {
-    buf: Vec<u8>,
-    has_options: bool,
-}
-
-impl BlockBuf {
-    fn new(block_type: u32) -> Self {
-        let mut buf = Vec::with_capacity(128);
-        buf.extend_from_slice(&block_type.to_le_bytes());
-        buf.extend_from_slice(&0u32.to_le_bytes()); // length, patched in finish()
-        BlockBuf {
-            buf,
-            has_options: false,
-        }
-    }
-
-    fn u16(&mut self, v: u16) -> &mut Self {
-        self.buf.extend_from_slice(&v.to_le_bytes());
-        self
-    }
-
-    fn u32(&mut self, v: u32) -> &mut Self {
-        self.buf.extend_from_slice(&v.to_le_bytes());
-        self
-    }
-
-    fn bytes_padded(&mut self, v: &[u8]) -> &mut Self {
-        self.buf.extend_from_slice(v);
-        let pad = (4 - v.len() % 4) % 4;
-        self.buf.extend_from_slice(&[0u8; 3][..pad]);
-        self
-    }
-
-    fn option(&mut self, code: u16, value: &[u8]) -> Result<&mut Self, PcapError> {
-        let len = u16::try_from(value.len()).map_err(|_| PcapError::InvalidInput {
+/// A pcapng option value must fit its 16-bit length field (`pcap-file` would cut it).
+fn option_text<'a>(code: &str, value: &'a str) -> Result<Cow<'a, str>, PcapError> {
+    if value.len() > usize::from(u16::MAX) {
+        return Err(PcapError::InvalidInput {
             detail: format!(
-                "option {code} value is {} bytes; pcapng options hold at most 65535",
+                "{code} value is {} bytes; pcapng options hold at most 65535",
                 value.len()
             ),
-        })?;
-        self.has_options = true;
-        self.u16(code).u16(len).bytes_padded(value);
-        Ok(self)
+        });
     }
+    Ok(Cow::Borrowed(value))
+}
 
-    fn finish(mut self) -> Vec<u8> {
-        if self.has_options {
-            self.u16(OPT_ENDOFOPT).u16(0);
-        }
-        let len = (self.buf.len() + 4) as u32;
-        self.buf[4..8].copy_from_slice(&len.to_le_bytes());
-        self.buf.extend_from_slice(&len.to_le_bytes());
-        self.buf
+fn encoding(what: &str, e: pcap_file::PcapError) -> PcapError {
+    PcapError::InvalidInput {
+        detail: format!("cannot encode {what}: {e}"),
     }
 }
 
@@ -118,24 +79,34 @@ impl<W: Write> Sink<W> {
     }
 }
 
-/// Writes a pcapng capture: one section (`shb_userappl` = "vpcsim"), Ethernet
-/// interfaces with nanosecond timestamps, enhanced packet blocks.
+/// Writes a pcapng capture: one little-endian section (`shb_userappl` = "vpcsim"),
+/// Ethernet interfaces with nanosecond timestamps, enhanced packet blocks.
 pub struct PcapngWriter<W: Write> {
     sink: Sink<W>,
+    /// `pcap-file`'s writer over a buffer that holds one block at a time.
+    enc: PcapNgEncoder<Vec<u8>>,
     interfaces: u32,
 }
 
 impl<W: Write> PcapngWriter<W> {
     /// Writes the section header block.
     pub fn new(w: W) -> Result<Self, PcapError> {
-        let mut b = BlockBuf::new(SHB_TYPE);
-        b.u32(0x1A2B_3C4D).u16(1).u16(0);
-        b.u32(u32::MAX).u32(u32::MAX); // section length -1: not specified
-        b.option(SHB_USERAPPL, b"vpcsim")?;
+        let shb = SectionHeaderBlock {
+            endianness: Endianness::Little,
+            major_version: 1,
+            minor_version: 0,
+            section_length: -1, // not specified
+            options: vec![SectionHeaderOption::UserApplication(Cow::Borrowed(
+                "vpcsim",
+            ))],
+        };
+        let mut enc = PcapNgEncoder::with_section_header(Vec::new(), shb)
+            .map_err(|e| encoding("section header block", e))?;
         let mut sink = Sink { w, poisoned: false };
-        sink.put("section header block", &b.finish())?;
+        sink.put("section header block", &std::mem::take(enc.get_mut()))?;
         Ok(PcapngWriter {
             sink,
+            enc,
             interfaces: 0,
         })
     }
@@ -143,19 +114,37 @@ impl<W: Write> PcapngWriter<W> {
     /// Declares an Ethernet interface (`if_name`, `if_description`,
     /// `if_tsresol` = 9) and returns its id for [`write_packet`](Self::write_packet).
     pub fn add_interface(&mut self, name: &str, description: &str) -> Result<u32, PcapError> {
-        let mut b = BlockBuf::new(IDB_TYPE);
-        b.u16(LINKTYPE_ETHERNET as u16).u16(0).u32(PCAPNG_SNAPLEN);
+        let mut options = vec![];
         if !name.is_empty() {
-            b.option(IF_NAME, name.as_bytes())?;
+            options.push(InterfaceDescriptionOption::IfName(option_text(
+                "if_name", name,
+            )?));
         }
         if !description.is_empty() {
-            b.option(IF_DESCRIPTION, description.as_bytes())?;
+            options.push(InterfaceDescriptionOption::IfDescription(option_text(
+                "if_description",
+                description,
+            )?));
         }
-        b.option(IF_TSRESOL, &[9])?;
-        self.sink.put("interface description block", &b.finish())?;
+        options.push(InterfaceDescriptionOption::IfTsResol(9));
+        let idb = InterfaceDescriptionBlock {
+            linktype: DataLink::ETHERNET,
+            snaplen: PCAPNG_SNAPLEN,
+            options,
+        };
+        self.put("interface description block", idb.into_owned_block())?;
         let id = self.interfaces;
         self.interfaces += 1;
         Ok(id)
+    }
+
+    fn put(&mut self, what: &str, block: pcap_file::pcapng::Block<'_>) -> Result<(), PcapError> {
+        self.enc.get_mut().clear();
+        self.enc
+            .write_block(&block)
+            .map_err(|e| encoding(what, e))?;
+        let bytes = std::mem::take(self.enc.get_mut());
+        self.sink.put(what, &bytes)
     }
 
     /// Writes one enhanced packet block. Packets longer than 256 KiB are cut
@@ -175,24 +164,28 @@ impl<W: Write> PcapngWriter<W> {
                 ),
             });
         }
-        let orig_len = u32::try_from(data.len()).map_err(|_| PcapError::InvalidInput {
+        let original_len = u32::try_from(data.len()).map_err(|_| PcapError::InvalidInput {
             detail: format!(
                 "packet of {} bytes is longer than pcapng can describe",
                 data.len()
             ),
         })?;
-        let captured = &data[..data.len().min(PCAPNG_SNAPLEN as usize)];
-        let mut b = BlockBuf::new(EPB_TYPE);
-        b.u32(interface)
-            .u32((ts_nanos >> 32) as u32)
-            .u32(ts_nanos as u32);
-        b.u32(captured.len() as u32)
-            .u32(orig_len)
-            .bytes_padded(captured);
+        let mut options = vec![];
         if let Some(c) = comment {
-            b.option(OPT_COMMENT, c.as_bytes())?;
+            options.push(EnhancedPacketOption::Comment(option_text("comment", c)?));
         }
-        self.sink.put("enhanced packet block", &b.finish())
+        let epb = EnhancedPacketBlock {
+            interface_id: interface,
+            // if_tsresol = 9: the raw timestamp units are nanoseconds.
+            timestamp: Duration::from_nanos(ts_nanos),
+            original_len,
+            data: Cow::Borrowed(&data[..data.len().min(PCAPNG_SNAPLEN as usize)]),
+            options,
+        };
+        self.put(
+            "enhanced packet block",
+            pcap_file::pcapng::Block::EnhancedPacket(epb),
+        )
     }
 
     /// Flushes the underlying writer.
@@ -207,6 +200,17 @@ impl<W: Write> PcapngWriter<W> {
     }
 }
 
+/// Lets an interface block built from borrowed options be handed over as a `Block`.
+trait IntoOwnedBlock {
+    fn into_owned_block(self) -> pcap_file::pcapng::Block<'static>;
+}
+
+impl IntoOwnedBlock for InterfaceDescriptionBlock<'_> {
+    fn into_owned_block(self) -> pcap_file::pcapng::Block<'static> {
+        pcap_file::pcapng::Block::InterfaceDescription(self.into_owned())
+    }
+}
+
 /// Writes a classic pcap capture: little-endian, nanosecond magic
 /// (`a1b23c4d`), Ethernet, snap length 65535.
 pub struct PcapWriter<W: Write> {
@@ -216,16 +220,22 @@ pub struct PcapWriter<W: Write> {
 impl<W: Write> PcapWriter<W> {
     /// Writes the 24-byte global header.
     pub fn new(w: W) -> Result<Self, PcapError> {
-        let mut h = Vec::with_capacity(24);
-        h.extend_from_slice(&0xA1B2_3C4Du32.to_le_bytes());
-        h.extend_from_slice(&2u16.to_le_bytes());
-        h.extend_from_slice(&4u16.to_le_bytes());
-        h.extend_from_slice(&0i32.to_le_bytes()); // thiszone
-        h.extend_from_slice(&0u32.to_le_bytes()); // sigfigs
-        h.extend_from_slice(&PCAP_SNAPLEN.to_le_bytes());
-        h.extend_from_slice(&LINKTYPE_ETHERNET.to_le_bytes());
+        let header = PcapHeader {
+            version_major: 2,
+            version_minor: 4,
+            ts_correction: 0,
+            ts_accuracy: 0,
+            snaplen: PCAP_SNAPLEN,
+            datalink: DataLink::ETHERNET,
+            ts_resolution: TsResolution::NanoSecond,
+            endianness: Endianness::Little,
+        };
+        let mut bytes = Vec::with_capacity(24);
+        header
+            .write_to(&mut bytes)
+            .map_err(|e| encoding("pcap global header", e))?;
         let mut sink = Sink { w, poisoned: false };
-        sink.put("pcap global header", &h)?;
+        sink.put("pcap global header", &bytes)?;
         Ok(PcapWriter { sink })
     }
 
@@ -233,13 +243,13 @@ impl<W: Write> PcapWriter<W> {
     /// length (the original length is kept). Timestamps must fit the format
     /// (seconds below 2^32, i.e. before 2106).
     pub fn write_packet(&mut self, ts_nanos: u64, data: &[u8]) -> Result<(), PcapError> {
-        let secs =
-            u32::try_from(ts_nanos / 1_000_000_000).map_err(|_| PcapError::InvalidInput {
+        if ts_nanos / 1_000_000_000 > u64::from(u32::MAX) {
+            return Err(PcapError::InvalidInput {
                 detail: format!(
                     "timestamp {ts_nanos} ns is beyond what classic pcap can hold (year 2106)"
                 ),
-            })?;
-        let frac = (ts_nanos % 1_000_000_000) as u32;
+            });
+        }
         let orig_len = u32::try_from(data.len()).map_err(|_| PcapError::InvalidInput {
             detail: format!(
                 "packet of {} bytes is longer than pcap can describe",
@@ -247,13 +257,12 @@ impl<W: Write> PcapWriter<W> {
             ),
         })?;
         let captured = &data[..data.len().min(PCAP_SNAPLEN as usize)];
-        let mut r = Vec::with_capacity(16 + captured.len());
-        r.extend_from_slice(&secs.to_le_bytes());
-        r.extend_from_slice(&frac.to_le_bytes());
-        r.extend_from_slice(&(captured.len() as u32).to_le_bytes());
-        r.extend_from_slice(&orig_len.to_le_bytes());
-        r.extend_from_slice(captured);
-        self.sink.put("pcap record", &r)
+        let packet = PcapPacket::new(Duration::from_nanos(ts_nanos), orig_len, captured);
+        let mut bytes = Vec::with_capacity(16 + captured.len());
+        packet
+            .write_to::<_, LittleEndian>(&mut bytes, TsResolution::NanoSecond, PCAP_SNAPLEN)
+            .map_err(|e| encoding("pcap record", e))?;
+        self.sink.put("pcap record", &bytes)
     }
 
     /// Flushes the underlying writer.

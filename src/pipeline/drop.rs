@@ -1,6 +1,14 @@
 //! Why a packet stopped: one flat enum naming the stage and the cause, counted everywhere.
+//!
+//! `malformed_frame` is one reason with a precise sub-name per [`WireError`]
+//! (`malformed_frame.ipv4_bad_checksum`): the category stays countable as one, and the
+//! edges (replay summary, `--json`, capture comments) show the precise name.
+
+use std::borrow::Cow;
 
 use serde::Serialize;
+
+use crate::wire::{self, WireError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -109,6 +117,30 @@ impl DropReason {
     pub fn index(self) -> usize {
         DropReason::ALL.iter().position(|r| *r == self).unwrap_or(0)
     }
+
+    /// The precise name of this drop of `entered` (the frame as it entered the data
+    /// plane): for `malformed_frame`, `malformed_frame.` + the [`WireError::name`] that
+    /// `wire::parse` gives that frame — the very check that dropped it — e.g.
+    /// `malformed_frame.ipv4_bad_checksum`; for every other reason, [`DropReason::name`].
+    /// A frame that parses (a packet made malformed inside the network) keeps the plain
+    /// `malformed_frame`.
+    pub fn precise_name(self, entered: &[u8]) -> Cow<'static, str> {
+        match (self, wire::parse(entered)) {
+            (DropReason::MalformedFrame, Err(e)) => Cow::Owned(malformed_name(&e)),
+            _ => Cow::Borrowed(self.name()),
+        }
+    }
+}
+
+/// `malformed_frame.<wire error name>`.
+pub fn malformed_name(e: &WireError) -> String {
+    format!("{}.{}", DropReason::MalformedFrame.name(), e.name())
+}
+
+/// The category of a (precise) drop-reason name: the part before the first `.`
+/// (`malformed_frame.ipv4_bad_ihl` → `malformed_frame`).
+pub fn category(name: &str) -> &str {
+    name.split_once('.').map_or(name, |(c, _)| c)
 }
 
 impl std::fmt::Display for DropReason {
@@ -129,6 +161,9 @@ pub struct Counters {
     pub flows_created: u64,
     /// Non-first fragments held until their first fragment (see `pipeline::frag`).
     pub fragments_held: u64,
+    /// `malformed_frame` drops by malformation, indexed by [`WireError::index`] (the
+    /// ones counted under another reason, like `ipv4_options`, stay 0).
+    pub malformed: [u64; WireError::NAMES.len()],
 }
 
 impl Counters {
@@ -151,6 +186,26 @@ impl Counters {
         self.icmp_generated += o.icmp_generated;
         self.flows_created += o.flows_created;
         self.fragments_held += o.fragments_held;
+        for (a, b) in self.malformed.iter_mut().zip(o.malformed.iter()) {
+            *a += b;
+        }
+    }
+
+    /// Counts a frame `wire::parse` refused (called where the refusal is known).
+    pub fn count_malformed(&mut self, e: &WireError) {
+        self.malformed[e.index()] += 1;
+    }
+
+    /// Non-zero `malformed_frame` drops by precise name (`malformed_frame.truncated_l4`);
+    /// they add up to `dropped_by(MalformedFrame)` except for packets made malformed
+    /// inside the network, which have no finer name.
+    pub fn malformed_drops(&self) -> Vec<(String, u64)> {
+        WireError::NAMES
+            .iter()
+            .zip(self.malformed)
+            .filter(|(_, n)| *n > 0)
+            .map(|(name, n)| (format!("{}.{name}", DropReason::MalformedFrame.name()), n))
+            .collect()
     }
 
     /// Non-zero drop counts by name.

@@ -413,6 +413,9 @@ impl Dataplane {
                 } else {
                     DropReason::MalformedFrame
                 };
+                if r == DropReason::MalformedFrame {
+                    self.counters.count_malformed(&e);
+                }
                 return self.drop_with(r);
             }
         };
@@ -687,10 +690,14 @@ impl Dataplane {
             return self.drop_with(DropReason::EniSourceCheck);
         }
         let (sport, dport) = info.ports();
-        let _ = sport;
-        let (ok, d) = eni
-            .sg
-            .evaluate(Direction::Egress, info.proto, u32::from(info.dst), dport);
+        let (ok, d) = eni.sg.evaluate_tuple(
+            Direction::Egress,
+            info.proto,
+            u32::from(info.dst),
+            Some(u32::from(info.src)),
+            Some(sport),
+            dport,
+        );
         hop!(
             trace,
             "sg_egress",
@@ -1147,10 +1154,16 @@ impl Dataplane {
             );
             return self.drop_with(DropReason::InstanceNotRunning);
         }
-        let (_, dport) = info.ports();
+        let (sport, dport) = info.ports();
         let dport = rw.dport.unwrap_or(dport);
-        let (ok, d) =
-            e.sg.evaluate(Direction::Ingress, info.proto, u32::from(info.src), dport);
+        let (ok, d) = e.sg.evaluate_tuple(
+            Direction::Ingress,
+            info.proto,
+            u32::from(info.src),
+            Some(u32::from(rw.dst.unwrap_or(info.dst))),
+            Some(rw.sport.unwrap_or(sport)),
+            dport,
+        );
         hop!(
             trace,
             "sg_ingress",

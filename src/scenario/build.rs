@@ -229,7 +229,7 @@ pub fn build_topology(f: &ScenarioFile, loc: &Locator<'_>) -> Result<Cloud, Scen
                 source_cidr_ip: if r.direction == Direction::Ingress {
                     r.cidr
                 } else {
-                    None
+                    r.local_cidr
                 },
                 source_group_id: if r.direction == Direction::Ingress {
                     r.group.clone()
@@ -239,13 +239,14 @@ pub fn build_topology(f: &ScenarioFile, loc: &Locator<'_>) -> Result<Cloud, Scen
                 dest_cidr_ip: if r.direction == Direction::Egress {
                     r.cidr
                 } else {
-                    None
+                    r.local_cidr
                 },
                 dest_group_id: if r.direction == Direction::Egress {
                     r.group.clone()
                 } else {
                     None
                 },
+                source_port_range: r.source_ports.clone(),
                 policy: Some(r.policy),
                 priority: Some(r.priority),
                 description: Some(r.description.clone()),
@@ -492,12 +493,16 @@ pub fn build_topology(f: &ScenarioFile, loc: &Locator<'_>) -> Result<Cloud, Scen
                     !(e.system && e.next_hop != NextHop::Local && e.destination == r.destination)
                 });
             }
+            if r.unmodelled {
+                keep_unmodelled_route(&mut c, &t.id, r).map_err(|m| loc.at(o, m))?;
+                continue;
+            }
             c.apply(&Operation::CreateRouteEntry {
                 route_table_id: t.id.clone(),
                 destination_cidr_block: r.destination,
                 next_hop_type: r.next_hop_type.clone(),
                 next_hop_id: r.next_hop_id.clone(),
-                route_entry_id: None,
+                route_entry_id: r.id.clone(),
             })
             .map_err(|e| {
                 api_at(
@@ -710,5 +715,35 @@ fn bind_cut_through_eips(
             }
         }
     }
+    Ok(())
+}
+
+/// A route kept as the cloud has it, its next hop not modelled (`unmodelled = true`):
+/// no operation can create it (CreateRouteEntry checks the next hop exists), so it is put
+/// in the table directly, after the same destination checks.
+fn keep_unmodelled_route(c: &mut Cloud, table: &str, r: &RouteSpec) -> Result<(), String> {
+    let Some(t) = c.route_tables.get_mut(table) else {
+        return Err(format!(
+            "route table `{table}` is not defined; define it in [[route_tables]] with its vpc"
+        ));
+    };
+    let dest = r.destination.trunc();
+    if t.entries.iter().any(|e| e.destination == dest) {
+        return Err(format!(
+            "route table {table} already has a route for {dest}; keep one of them"
+        ));
+    }
+    let id =
+        r.id.clone()
+            .unwrap_or_else(|| format!("rte-{}-{}", table, t.entries.len()));
+    t.entries.push(crate::model::RouteEntry {
+        id,
+        destination: dest,
+        next_hop: NextHop::Unmodelled {
+            kind: r.next_hop_type.clone(),
+            id: r.next_hop_id.clone(),
+        },
+        system: false,
+    });
     Ok(())
 }

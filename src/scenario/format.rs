@@ -46,6 +46,8 @@ pub struct ScenarioFile {
     pub checks: Vec<Spanned<CheckSpec>>,
     #[serde(default)]
     pub sessions: Vec<Spanned<toml::Table>>,
+    #[serde(default)]
+    pub invariants: Vec<Spanned<toml::Table>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,9 +96,17 @@ pub struct RouteTableSpec {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteSpec {
+    /// The route entry's id (`RouteEntryId`), for traces; omitted, one is made up.
+    #[serde(default)]
+    pub id: Option<String>,
     pub destination: Ipv4Net,
     pub next_hop_type: String,
     pub next_hop_id: String,
+    /// Keep the route as it is without modelling its next hop (any `next_hop_type`, e.g.
+    /// one vpcsim does not know, or a resource the scenario does not hold): packets routed
+    /// there drop as `next_hop_unmodelled`, naming the route and the type. `import` sets it.
+    #[serde(default)]
+    pub unmodelled: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,6 +143,11 @@ pub struct RuleSpec {
     pub cidr: Option<Ipv4Net>,
     /// Peer group (`SourceGroupId` / `DestGroupId`), basic groups only.
     pub group: Option<String>,
+    /// Five-tuple rules: the ENI-side CIDR the rule applies to (`DestCidrIp` of an
+    /// ingress rule, `SourceCidrIp` of an egress rule); omit for any address of the ENI.
+    pub local_cidr: Option<Ipv4Net>,
+    /// Five-tuple rules: `SourcePortRange`, the packet's source port (`a/b`); omit for any.
+    pub source_ports: Option<String>,
     #[serde(default = "accept")]
     pub policy: SgPolicy,
     #[serde(default = "one")]
@@ -307,41 +322,113 @@ pub struct BindSpec {
     pub private_ip: Option<Ipv4Addr>,
 }
 
-/// A check on the state after the steps (or after step `after_step`): either a state
-/// check (`resource` + `field` + `equals`) or a connectivity check (`from` + `to`).
+pub use crate::check::{CheckSpec, StepRef};
+
+/// An `[[invariants]]` entry: a check evaluated on the initial topology and after every
+/// step. Three forms, told apart by their keys:
+/// - a check (`from` + `to` + `expect`, or `resource` + `field` + `equals`), without
+///   `after_step`;
+/// - `egress_of` + `egress_ip`: every instance of a VSwitch (or the instance, or the
+///   instance of the ENI) leaves for the Internet with this address;
+/// - `unreachable_from_internet` (a VSwitch, instance or ENI id, a CIDR, or `*`) with
+///   optional `proto` and `ports`: no probe from the Internet is delivered there.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Invariant {
+    Check(Box<CheckSpec>),
+    EgressIp(EgressIpInvariant),
+    Unreachable(UnreachableInvariant),
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct CheckSpec {
+pub struct EgressIpInvariant {
     pub name: String,
-    /// Run after this step (1-based); 0 = on the initial topology; default: after all.
-    pub after_step: Option<usize>,
-    // --- state check ---
-    pub resource: Option<String>,
-    /// Dotted path into the resource as `vpcsim run --json` shows it, e.g. `status`,
-    /// `binding.resource`, `security_groups`.
-    pub field: Option<String>,
-    pub equals: Option<toml::Value>,
-    // --- connectivity check ---
-    /// An endpoint: instance id, ENI id, or `internet:IP`.
-    pub from: Option<String>,
-    /// `IP` or `IP:PORT`.
-    pub to: Option<String>,
-    /// tcp (default), udp or icmp.
+    /// A VSwitch id (its instances: those whose primary ENI is in it), an instance id,
+    /// or an ENI id (its instance).
+    pub egress_of: String,
+    pub egress_ip: Ipv4Addr,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnreachableInvariant {
+    pub name: String,
+    /// A VSwitch, instance or ENI id, a CIDR, or `*` (every private address).
+    pub unreachable_from_internet: String,
+    /// tcp, udp or icmp; default: all three.
     pub proto: Option<String>,
-    /// Source address the guest uses (default: the sending ENI's primary private IP).
-    pub src: Option<Ipv4Addr>,
-    /// `delivered`, `internet` or `dropped`.
-    pub expect: Option<String>,
-    /// The source address the receiver sees.
-    pub expect_source: Option<Ipv4Addr>,
-    /// For `delivered`: the ENI that receives it.
-    pub expect_eni: Option<String>,
-    /// For `dropped`: the drop reason's name (see `vpcsim trace --json`).
-    pub expect_reason: Option<String>,
-    /// Also send the reply back (for TCP a SYN-ACK, for ICMP an echo reply) from the
-    /// receiving guest and require it to reach the sender.
-    #[serde(default)]
-    pub expect_reply: bool,
-    /// Send the reply and require it to be dropped with this reason.
-    pub expect_reply_reason: Option<String>,
+    /// `P` or `A/B` (tcp and udp); default: every port.
+    pub ports: Option<String>,
+}
+
+impl Invariant {
+    pub fn name(&self) -> &str {
+        match self {
+            Invariant::Check(c) => &c.name,
+            Invariant::EgressIp(e) => &e.name,
+            Invariant::Unreachable(u) => &u.name,
+        }
+    }
+
+    /// The resource id an `egress_of` / `unreachable_from_internet` names (None for a
+    /// check, `*`, a CIDR or an IP).
+    pub fn target(&self) -> Option<&str> {
+        let what = match self {
+            Invariant::Check(_) => return None,
+            Invariant::EgressIp(e) => e.egress_of.as_str(),
+            Invariant::Unreachable(u) => u.unreachable_from_internet.as_str(),
+        };
+        let literal =
+            what == "*" || what.parse::<Ipv4Net>().is_ok() || what.parse::<Ipv4Addr>().is_ok();
+        (!literal).then_some(what)
+    }
+
+    /// Reads one `[[invariants]]` table; the error says what to fix.
+    pub fn from_table(t: &toml::Table) -> Result<Invariant, String> {
+        let name = t
+            .get("name")
+            .and_then(|v| v.as_str())
+            .unwrap_or("(unnamed)");
+        let bad = |m: &str| format!("invariant `{name}`: {m}");
+        let de = |e: toml::de::Error| bad(e.message().trim_end());
+        let v = toml::Value::Table(t.clone());
+        if t.contains_key("egress_of") || t.contains_key("egress_ip") {
+            return EgressIpInvariant::deserialize(v)
+                .map(Invariant::EgressIp)
+                .map_err(de);
+        }
+        if t.contains_key("unreachable_from_internet") {
+            let u = UnreachableInvariant::deserialize(v).map_err(de)?;
+            if let Some(p) = &u.proto {
+                if !matches!(p.as_str(), "tcp" | "udp" | "icmp") {
+                    return Err(bad("`proto` must be tcp, udp or icmp"));
+                }
+            }
+            if let Some(p) = &u.ports {
+                crate::model::PortSpec::parse(p).map_err(|m| bad(&format!("`ports`: {m}")))?;
+                if u.proto.as_deref() == Some("icmp") {
+                    return Err(bad("`ports` is for tcp and udp, not icmp"));
+                }
+            }
+            return Ok(Invariant::Unreachable(u));
+        }
+        if t.contains_key("after_step") || t.contains_key("after") {
+            return Err(bad(
+                "an invariant holds after every step: drop `after_step` (or make it a [[checks]] entry)",
+            ));
+        }
+        let c = CheckSpec::deserialize(v).map_err(|e| {
+            bad(&format!(
+                "{}; an invariant is a check (`from` + `to` + `expect`, or `resource` + `field` + `equals`), `egress_of` + `egress_ip`, or `unreachable_from_internet`",
+                e.message().trim_end()
+            ))
+        })?;
+        c.validate().map_err(|m| {
+            bad(&format!(
+                "{m}; an invariant is a check, `egress_of` + `egress_ip`, or `unreachable_from_internet`"
+            ))
+        })?;
+        Ok(Invariant::Check(Box::new(c)))
+    }
 }

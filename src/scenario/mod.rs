@@ -6,11 +6,13 @@
 
 pub mod build;
 pub mod format;
+mod invariant;
 pub mod run;
 
 use std::fmt;
 use std::path::Path;
 
+use crate::check;
 use crate::model::{ApiError, Cloud, Operation};
 
 pub use run::{run_scenario, CheckReport, RunReport, StepReport};
@@ -68,6 +70,9 @@ impl Locator<'_> {
 /// One `[[steps]]` entry: a control-plane call and, optionally, the error it must fail with.
 #[derive(Debug, Clone)]
 pub struct Step {
+    /// `id = "bind-eip-to-eni"`: a name checks, sessions and `--after` can use instead of
+    /// the step's number, so inserting a step does not move them.
+    pub id: Option<String>,
     pub op: Operation,
     pub expect_error: Option<String>,
     pub note: Option<String>,
@@ -85,6 +90,8 @@ pub struct Scenario {
     pub checks: Vec<(usize, format::CheckSpec)>,
     /// `[[sessions]]` entries: conversations between smoltcp hosts (`crate::hosts`).
     pub sessions: Vec<(usize, crate::hosts::session::SessionSpec)>,
+    /// `[[invariants]]`: checks evaluated on the initial topology and after every step.
+    pub invariants: Vec<(usize, format::Invariant)>,
 }
 
 impl Scenario {
@@ -124,6 +131,24 @@ impl Scenario {
                         Some(_) => Err(loc.at(span.start, format!("`{k}` must be a string"))),
                     }
                 };
+            let id = take_str(&mut table, "id")?;
+            if let Some(id) = &id {
+                if id.is_empty() || id.parse::<usize>().is_ok() {
+                    return Err(loc.at(
+                        span.start,
+                        format!("step id `{id}`: use a name such as \"bind-eip-to-eni\" (a number would be read as a step number)"),
+                    ));
+                }
+                if steps
+                    .iter()
+                    .any(|s: &Step| s.id.as_deref() == Some(id.as_str()))
+                {
+                    return Err(loc.at(
+                        span.start,
+                        format!("step id `{id}` is used twice; step ids must be unique"),
+                    ));
+                }
+            }
             let expect_error = take_str(&mut table, "expect_error")?;
             let note = take_str(&mut table, "note")?;
             let opname = table.get("op").and_then(|v| v.as_str()).map(str::to_string);
@@ -139,49 +164,22 @@ impl Scenario {
             })?;
             let line = loc.at(span.start, "").line;
             steps.push(Step {
+                id,
                 op,
                 expect_error,
                 note,
                 line,
             });
         }
+        let ids: Vec<Option<String>> = steps.iter().map(|s| s.id.clone()).collect();
         let mut checks = Vec::new();
         for c in &parsed.checks {
             let spec = c.get_ref().clone();
             let bad = |m: &str| loc.at(c.span().start, format!("check `{}`: {m}", spec.name));
-            let state = spec.resource.is_some() || spec.field.is_some() || spec.equals.is_some();
-            let conn = spec.from.is_some() || spec.to.is_some();
-            if state == conn {
-                return Err(bad("give either `resource` + `field` + `equals` (a state check) or `from` + `to` + `expect` (a connectivity check)"));
-            }
-            if state && (spec.resource.is_none() || spec.field.is_none() || spec.equals.is_none()) {
-                return Err(bad(
-                    "a state check needs all of `resource`, `field` and `equals`",
-                ));
-            }
-            if conn {
-                if spec.from.is_none() || spec.to.is_none() || spec.expect.is_none() {
-                    return Err(bad("a connectivity check needs `from`, `to` and `expect`"));
-                }
-                if !matches!(
-                    spec.expect.as_deref(),
-                    Some("delivered" | "internet" | "dropped")
-                ) {
-                    return Err(bad("`expect` must be `delivered`, `internet` or `dropped`"));
-                }
-                if let Some(p) = &spec.proto {
-                    if !matches!(p.as_str(), "tcp" | "udp" | "icmp") {
-                        return Err(bad("`proto` must be tcp, udp or icmp"));
-                    }
-                }
-            }
-            if let Some(n) = spec.after_step {
-                if n > steps.len() {
-                    return Err(bad(&format!(
-                        "after_step = {n} but the scenario has {} steps",
-                        steps.len()
-                    )));
-                }
+            spec.validate().map_err(|m| bad(&m))?;
+            if let Some(at) = &spec.after_step {
+                at.resolve(&ids)
+                    .map_err(|m| bad(&format!("after_step = {at}: {m}")))?;
             }
             let line = loc.at(c.span().start, "").line;
             checks.push((line, spec));
@@ -191,7 +189,43 @@ impl Scenario {
             let spec =
                 crate::hosts::session::SessionSpec::from_table(s.get_ref(), &initial, steps.len())
                     .map_err(|m| loc.at(s.span().start, m))?;
+            if let Some(at) = &spec.after_step {
+                at.resolve(&ids).map_err(|m| {
+                    loc.at(
+                        s.span().start,
+                        format!("session `{}`: after_step = {at}: {m}", spec.name),
+                    )
+                })?;
+            }
             sessions.push((loc.at(s.span().start, "").line, spec));
+        }
+        // Ids a step names (e.g. an ENI it creates): an invariant may be about them.
+        let step_strings: std::collections::HashSet<&str> = parsed
+            .steps
+            .iter()
+            .flat_map(|st| st.get_ref().values())
+            .filter_map(|v| v.as_str())
+            .collect();
+        let mut invariants = Vec::new();
+        for t in &parsed.invariants {
+            let inv = format::Invariant::from_table(t.get_ref())
+                .map_err(|m| loc.at(t.span().start, m))?;
+            if let Some(what) = inv.target() {
+                let known = initial.vswitches.contains_key(what)
+                    || initial.instances.contains_key(what)
+                    || initial.enis.contains_key(what)
+                    || step_strings.contains(what);
+                if !known {
+                    return Err(loc.at(
+                        t.span().start,
+                        format!(
+                            "invariant `{}`: `{what}` is no VSwitch, instance or ENI of the scenario (nor a CIDR, an IP or `*`)",
+                            inv.name()
+                        ),
+                    ));
+                }
+            }
+            invariants.push((loc.at(t.span().start, "").line, inv));
         }
         Ok(Scenario {
             file: file.to_string(),
@@ -201,7 +235,25 @@ impl Scenario {
             steps,
             checks,
             sessions,
+            invariants,
         })
+    }
+
+    /// The steps' ids in order (None for a step without one).
+    pub fn step_ids(&self) -> Vec<Option<String>> {
+        self.steps.iter().map(|s| s.id.clone()).collect()
+    }
+
+    /// The number of steps applied at `at` (a step number or id).
+    pub fn resolve(&self, at: &check::StepRef) -> Result<usize, String> {
+        at.resolve(&self.step_ids())
+    }
+
+    /// The id of step `n` (1-based), when it has one.
+    pub fn step_id(&self, n: usize) -> Option<&str> {
+        n.checked_sub(1)
+            .and_then(|i| self.steps.get(i))
+            .and_then(|s| s.id.as_deref())
     }
 
     /// The cloud after the first `n` steps (refused steps change nothing).

@@ -3,14 +3,17 @@
 
 use serde::Serialize;
 
-use super::format::CheckSpec;
 use super::Scenario;
+pub use crate::check::CheckReport;
+use crate::check::CheckSpec;
 use crate::model::Cloud;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StepReport {
     /// 1-based.
     pub index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     pub op: String,
     pub ok: bool,
     pub error_code: Option<String>,
@@ -25,40 +28,64 @@ pub struct StepReport {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct CheckReport {
-    pub name: String,
-    /// Steps applied before the check ran.
-    pub after_step: usize,
-    pub pass: bool,
-    pub expected: String,
-    pub observed: String,
-    /// For connectivity checks: the probe's trace, one line per hop.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub trace: Vec<String>,
-    pub line: usize,
-    /// The packets the check sent through the data plane, for `--capture`.
-    #[serde(skip)]
-    pub passes: Vec<crate::capture::Pass>,
-}
-
-#[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
     pub scenario: String,
     pub steps: Vec<StepReport>,
     pub checks: Vec<CheckReport>,
+    /// `[[invariants]]`, each evaluated on the initial topology and after every step.
+    pub invariants: Vec<InvariantReport>,
     pub pass: bool,
 }
 
+/// An invariant over the whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct InvariantReport {
+    pub name: String,
+    pub line: usize,
+    /// Held on the initial topology and after every step.
+    pub pass: bool,
+    /// The first point where it did not hold: 0 = already on the initial topology,
+    /// N = step N broke it.
+    pub broken_by_step: Option<usize>,
+    /// The id of that step, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broken_by_id: Option<String>,
+    /// Every point where it did not hold.
+    pub failing_after: Vec<usize>,
+    pub expected: String,
+    /// What was observed where it first failed (or after the last step, when it held).
+    pub observed: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trace: Vec<String>,
+}
+
 impl RunReport {
-    /// The first step or check that did not behave as the file expects.
+    /// The first step, check or invariant that did not behave as the file expects.
     pub fn first_failure(&self) -> Option<String> {
         if let Some(s) = self.steps.iter().find(|s| !s.as_expected) {
             return Some(format!("step {} ({}, line {})", s.index, s.op, s.line));
         }
-        self.checks
-            .iter()
-            .find(|c| !c.pass)
-            .map(|c| format!("check `{}` (line {})", c.name, c.line))
+        if let Some(c) = self.checks.iter().find(|c| !c.pass) {
+            return Some(format!("check `{}` (line {})", c.name, c.line));
+        }
+        self.invariants.iter().find(|i| !i.pass).map(|i| {
+            format!(
+                "invariant `{}` (line {}), {}",
+                i.name,
+                i.line,
+                broken_by_text(i.broken_by_step, i.broken_by_id.as_deref())
+            )
+        })
+    }
+}
+
+/// "broken by step 10 (`remove-policy-routes`)" / "broken on the initial topology".
+pub fn broken_by_text(step: Option<usize>, id: Option<&str>) -> String {
+    match (step, id) {
+        (Some(0), _) => "broken on the initial topology".into(),
+        (Some(n), Some(id)) => format!("broken by step {n} (`{id}`)"),
+        (Some(n), None) => format!("broken by step {n}"),
+        (None, _) => "held after every step".into(),
     }
 }
 
@@ -67,20 +94,68 @@ pub fn run_scenario(sc: &Scenario) -> RunReport {
     let mut steps = Vec::new();
     let mut checks = Vec::new();
     let n = sc.steps.len();
+    // Where each check and session runs; an unresolvable point fails the check there
+    // (parse refuses it, so only hand-built scenarios get here).
+    let point = |at: Option<&crate::check::StepRef>| at.map_or(Ok(n), |a| sc.resolve(a));
+    for (line, c) in &sc.checks {
+        if let Err(e) = point(c.after_step.as_ref()) {
+            let mut r = CheckReport::new(&c.name, n, *line);
+            r.observed = e;
+            checks.push(r);
+        }
+    }
     let run_checks = |cloud: &Cloud, after: usize, out: &mut Vec<CheckReport>| {
         for (line, c) in &sc.checks {
-            if c.after_step.unwrap_or(n) == after {
+            if point(c.after_step.as_ref()) == Ok(after) {
                 out.push(evaluate(cloud, c, after, *line));
             }
         }
         // Conversations after the packet checks of the same point.
         for (line, s) in &sc.sessions {
-            if s.after_step.unwrap_or(n) == after {
+            if point(s.after_step.as_ref()) == Ok(after) {
                 out.push(crate::hosts::session::evaluate(cloud, s, after, *line));
+            }
+        }
+        for r in out.iter_mut().filter(|r| r.after_step == after) {
+            r.after_id = sc.step_id(after).map(str::to_string);
+        }
+    };
+    let mut invariants: Vec<InvariantReport> = sc
+        .invariants
+        .iter()
+        .map(|(line, inv)| InvariantReport {
+            name: inv.name().to_string(),
+            line: *line,
+            pass: true,
+            broken_by_step: None,
+            broken_by_id: None,
+            failing_after: vec![],
+            expected: String::new(),
+            observed: String::new(),
+            trace: vec![],
+        })
+        .collect();
+    let check_invariants = |cloud: &Cloud, after: usize, out: &mut Vec<InvariantReport>| {
+        for ((line, inv), rep) in sc.invariants.iter().zip(out.iter_mut()) {
+            let r = super::invariant::evaluate(cloud, inv, after, *line);
+            let first = rep.pass && !r.pass;
+            if !r.pass {
+                rep.pass = false;
+                rep.failing_after.push(after);
+            }
+            if first || (rep.pass && after == n) {
+                rep.expected = r.expected;
+                rep.observed = r.observed;
+                rep.trace = r.trace;
+            }
+            if first {
+                rep.broken_by_step = Some(after);
+                rep.broken_by_id = sc.step_id(after).map(str::to_string);
             }
         }
     };
     run_checks(&cloud, 0, &mut checks);
+    check_invariants(&cloud, 0, &mut invariants);
     for (i, st) in sc.steps.iter().enumerate() {
         let r = cloud.apply(&st.op);
         let (ok, code, message, changes) = match r {
@@ -93,6 +168,7 @@ pub fn run_scenario(sc: &Scenario) -> RunReport {
         };
         steps.push(StepReport {
             index: i + 1,
+            id: st.id.clone(),
             op: st.op.name().to_string(),
             ok,
             error_code: code,
@@ -103,15 +179,17 @@ pub fn run_scenario(sc: &Scenario) -> RunReport {
             note: st.note.clone(),
             line: st.line,
         });
-        if i + 1 > 0 {
-            run_checks(&cloud, i + 1, &mut checks);
-        }
+        run_checks(&cloud, i + 1, &mut checks);
+        check_invariants(&cloud, i + 1, &mut invariants);
     }
-    let pass = steps.iter().all(|s| s.as_expected) && checks.iter().all(|c| c.pass);
+    let pass = steps.iter().all(|s| s.as_expected)
+        && checks.iter().all(|c| c.pass)
+        && invariants.iter().all(|i| i.pass);
     RunReport {
         scenario: sc.name.clone(),
         steps,
         checks,
+        invariants,
         pass,
     }
 }
@@ -139,16 +217,11 @@ pub fn evaluate(cloud: &Cloud, c: &CheckSpec, after: usize, line: usize) -> Chec
         Ok(v) => (v == expected, v.to_string()),
         Err(e) => (false, e),
     };
-    CheckReport {
-        name: c.name.clone(),
-        after_step: after,
-        pass,
-        expected: expected.to_string(),
-        observed,
-        trace: vec![],
-        line,
-        passes: vec![],
-    }
+    let mut r = CheckReport::new(&c.name, after, line);
+    r.pass = pass;
+    r.expected = expected.to_string();
+    r.observed = observed;
+    r
 }
 
 /// A resource as JSON, found by id in any table.

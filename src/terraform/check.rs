@@ -327,8 +327,9 @@ fn diff(before: &[EgressRow], after: &[EgressRow], u: &Unknowns) -> Vec<EgressCh
         let (rb, ra) = (b.get(&k), a.get(&k));
         let eb = rb.map_or(gone.clone(), |r| egress_cell(r));
         let ea = ra.map_or(gone.clone(), |r| egress_cell(r));
-        let ib = rb.map_or(vec![], |r| r.ingress.clone());
-        let ia = ra.map_or(vec![], |r| r.ingress.clone());
+        let labels = |r: &&EgressRow| r.ingress.iter().map(|i| i.label()).collect::<Vec<_>>();
+        let ib = rb.map_or(vec![], labels);
+        let ia = ra.map_or(vec![], labels);
         if eb == ea && ib == ia {
             continue;
         }

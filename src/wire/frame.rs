@@ -38,10 +38,15 @@ pub enum WireError {
     /// The IP version nibble is not 4.
     #[error("IP version is {version}, expected 4")]
     BadIpVersion { version: u8 },
-    /// IHL below 5 (a header shorter than 20 bytes).
-    #[error("IPv4 header length field is {ihl} (x4 bytes), below the minimum of 5")]
-    BadIhl { ihl: u8 },
-    /// IHL above 5: the packet has IP options, which the VPC refuses.
+    /// IHL below 5 (a header shorter than 20 bytes), or a header longer than the packet's
+    /// total length: either way not a header that can be read.
+    #[error(
+        "IPv4 header length field is {ihl} (x4 = {} bytes): it must be at least 5 (20 bytes) \
+         and fit in the packet's total length of {total_len} bytes",
+        usize::from(*ihl) * 4
+    )]
+    BadIhl { ihl: u8, total_len: u16 },
+    /// A valid IHL above 5: the packet has IP options, which the VPC refuses.
     #[error(
         "IPv4 packet carries options (header length {ihl} x4 bytes); IP options are not accepted"
     )]
@@ -65,20 +70,41 @@ pub enum WireError {
 }
 
 impl WireError {
-    /// Stable snake_case name, for counters and JSON output.
-    pub fn name(&self) -> &'static str {
+    /// Every name [`WireError::name`] gives, in [`WireError::index`] order (for counters
+    /// and for checking that each is documented).
+    pub const NAMES: [&'static str; 10] = [
+        "truncated_ethernet",
+        "not_ipv4",
+        "truncated_ipv4",
+        "ipv4_bad_version",
+        "ipv4_bad_ihl",
+        "ipv4_options",
+        "ipv4_bad_total_length",
+        "ipv4_bad_checksum",
+        "truncated_l4",
+        "tcp_bad_data_offset",
+    ];
+
+    /// Position of this error's name in [`WireError::NAMES`].
+    pub fn index(&self) -> usize {
         match self {
-            WireError::TruncatedEthernet { .. } => "truncated_ethernet",
-            WireError::NotIpv4 { .. } => "not_ipv4",
-            WireError::TruncatedIpv4 { .. } => "truncated_ipv4",
-            WireError::BadIpVersion { .. } => "bad_ip_version",
-            WireError::BadIhl { .. } => "bad_ihl",
-            WireError::Ipv4Options { .. } => "ipv4_options",
-            WireError::BadTotalLength { .. } => "bad_total_length",
-            WireError::BadIpChecksum { .. } => "bad_ip_checksum",
-            WireError::TruncatedL4 { .. } => "truncated_l4",
-            WireError::BadTcpDataOffset { .. } => "bad_tcp_data_offset",
+            WireError::TruncatedEthernet { .. } => 0,
+            WireError::NotIpv4 { .. } => 1,
+            WireError::TruncatedIpv4 { .. } => 2,
+            WireError::BadIpVersion { .. } => 3,
+            WireError::BadIhl { .. } => 4,
+            WireError::Ipv4Options { .. } => 5,
+            WireError::BadTotalLength { .. } => 6,
+            WireError::BadIpChecksum { .. } => 7,
+            WireError::TruncatedL4 { .. } => 8,
+            WireError::BadTcpDataOffset { .. } => 9,
         }
+    }
+
+    /// Stable snake_case name, for counters and JSON output (the part after
+    /// `malformed_frame.` in a drop reason).
+    pub fn name(&self) -> &'static str {
+        Self::NAMES[self.index()]
     }
 }
 
@@ -372,18 +398,22 @@ pub fn parse(frame: &[u8]) -> Result<FrameInfo, WireError> {
         return Err(WireError::BadIpVersion { version });
     }
     let ihl = hdr[0] & 0x0F;
-    if ihl < 5 {
-        return Err(WireError::BadIhl { ihl });
-    }
-    if ihl > 5 {
-        return Err(WireError::Ipv4Options { ihl });
-    }
     let total_len = u16::from_be_bytes([hdr[2], hdr[3]]);
+    if ihl < 5 {
+        return Err(WireError::BadIhl { ihl, total_len });
+    }
     if usize::from(total_len) < IPV4_LEN || usize::from(total_len) > ip_all.len() {
         return Err(WireError::BadTotalLength {
             total_len,
             available: ip_all.len(),
         });
+    }
+    // Only a header that fits in the packet is "options"; a longer one is a bad IHL.
+    if usize::from(ihl) * 4 > usize::from(total_len) {
+        return Err(WireError::BadIhl { ihl, total_len });
+    }
+    if ihl > 5 {
+        return Err(WireError::Ipv4Options { ihl });
     }
     if !header_sums_to_ffff(hdr) {
         let found = u16::from_be_bytes([hdr[10], hdr[11]]);
@@ -618,7 +648,31 @@ mod tests {
     fn ihl_below_5_is_bad_ihl() {
         let mut f = udp_frame(b"");
         f[14] = 0x44;
-        assert_eq!(parse(&f), Err(WireError::BadIhl { ihl: 4 }));
+        assert_eq!(
+            parse(&f),
+            Err(WireError::BadIhl {
+                ihl: 4,
+                total_len: 28
+            })
+        );
+    }
+
+    #[test]
+    fn ihl_longer_than_the_packet_is_bad_ihl_not_ip_options() {
+        // IHL 15 = 60 bytes of header in a 28-byte packet: unreadable, not "options".
+        let mut f = udp_frame(b"");
+        f[14] = 0x4f;
+        fix_ip_checksum(&mut f);
+        let e = parse(&f).unwrap_err();
+        assert_eq!(
+            e,
+            WireError::BadIhl {
+                ihl: 15,
+                total_len: 28
+            }
+        );
+        assert_eq!(e.name(), "ipv4_bad_ihl");
+        assert!(e.to_string().contains("60 bytes"), "{e}");
     }
 
     #[test]
@@ -846,7 +900,10 @@ mod tests {
             WireError::NotIpv4 { ethertype: 0x86DD },
             WireError::TruncatedIpv4 { len: 0 },
             WireError::BadIpVersion { version: 6 },
-            WireError::BadIhl { ihl: 4 },
+            WireError::BadIhl {
+                ihl: 4,
+                total_len: 20,
+            },
             WireError::Ipv4Options { ihl: 6 },
             WireError::BadTotalLength {
                 total_len: 0,
@@ -865,6 +922,11 @@ mod tests {
         ];
         let names: std::collections::HashSet<_> = all.iter().map(|e| e.name()).collect();
         assert_eq!(names.len(), all.len());
+        assert_eq!(
+            all.len(),
+            WireError::NAMES.len(),
+            "every variant listed here"
+        );
         for e in all {
             assert!(e
                 .name()

@@ -280,11 +280,10 @@ fn other_refusals() -> Vec<Case> {
         },
         // ----- security groups -----
         Case {
-            name: "rule: ingress with a Dest* peer",
+            // DestCidrIp on ingress is a five-tuple rule (the local side); a group is not.
+            name: "rule: ingress with a DestGroupId",
             steps: vec![],
-            op: rule("sg-a", |p| {
-                p.dest_cidr_ip = Some("10.0.0.0/8".parse().unwrap())
-            }),
+            op: rule("sg-a", |p| p.dest_group_id = Some("sg-a2".into())),
             code: "InvalidParameter",
             own: true,
         },

@@ -233,6 +233,9 @@ pub struct RulePermission {
     pub source_group_id: Option<String>,
     pub dest_cidr_ip: Option<Ipv4Net>,
     pub dest_group_id: Option<String>,
+    /// Five-tuple rules: the packet's source port range (`-1/-1` or absent = any).
+    #[serde(default)]
+    pub source_port_range: Option<String>,
     pub policy: Option<SgPolicy>,
     pub priority: Option<u8>,
     pub description: Option<String>,

@@ -54,13 +54,13 @@ impl Cloud {
                 }
                 NextHop::NatGateway(hop_id.into())
             }
-            "Ipv4Gateway" | "VpnGateway" | "RouterInterface" | "Attachment" | "IPv6Gateway" | "VpcPeer" => {
+            "Ipv4Gateway" | "VpnGateway" | "RouterInterface" | "Attachment" | "IPv6Gateway" | "VpcPeer" | "Ecr" | "GatewayEndpoint" => {
                 NextHop::Unmodelled { kind: hop_type.into(), id: hop_id.into() }
             }
             other => {
                 return own(
                     "InvalidNextHopType",
-                    format!("NextHopType `{other}` is unknown; use Instance, NetworkInterface, HaVip, NatGateway, Ipv4Gateway, VpnGateway, RouterInterface, Attachment or VpcPeer"),
+                    format!("NextHopType `{other}` is unknown; use Instance, NetworkInterface, HaVip, NatGateway, Ipv4Gateway, VpnGateway, RouterInterface, Attachment, VpcPeer, Ecr or GatewayEndpoint"),
                 )
             }
         };

@@ -57,9 +57,11 @@ impl Cloud {
                 ("DestCidrIp", "DestGroupId"),
             ),
         };
-        let wrong_side = match dir {
-            Direction::Ingress => p.dest_cidr_ip.is_some() || p.dest_group_id.is_some(),
-            Direction::Egress => p.source_cidr_ip.is_some() || p.source_group_id.is_some(),
+        // Five-tuple rules: the other side's CIDR (DestCidrIp on ingress, SourceCidrIp on
+        // egress) restricts the ENI-side address; a group there is not a thing.
+        let (local, wrong_side) = match dir {
+            Direction::Ingress => (p.dest_cidr_ip, p.dest_group_id.is_some()),
+            Direction::Egress => (p.source_cidr_ip, p.source_group_id.is_some()),
         };
         if wrong_side {
             return own(
@@ -128,6 +130,10 @@ impl Cloud {
             }
         };
         let ports = parse_sg_ports(&p.port_range, p.ip_protocol)?;
+        let source_ports = match p.source_port_range.as_deref().map(str::trim) {
+            None | Some("") | Some("-1/-1") => None,
+            Some(s) => parse_sg_ports(s, p.ip_protocol)?,
+        };
         let priority = p.priority.unwrap_or(1);
         if !(1..=100).contains(&priority) {
             return err(
@@ -140,6 +146,8 @@ impl Cloud {
             protocol: p.ip_protocol,
             ports,
             peer,
+            local: local.map(|l| l.trunc()),
+            source_ports,
             policy: p.policy.unwrap_or(SgPolicy::Accept),
             priority,
             description: p.description.clone().unwrap_or_default(),
@@ -175,6 +183,8 @@ impl Cloud {
                 && r.protocol == rule.protocol
                 && r.ports == rule.ports
                 && r.peer == rule.peer
+                && r.local == rule.local
+                && r.source_ports == rule.source_ports
                 && r.policy == rule.policy
                 && (p.priority.is_none() || r.priority == rule.priority)
         };

@@ -329,6 +329,7 @@ fn rule_permission(
             None
         },
         dest_cidr_ip: if ingress { None } else { cidr },
+        source_port_range: None,
         dest_group_id: if ingress {
             None
         } else {

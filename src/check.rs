@@ -1,0 +1,204 @@
+//! Checks: what a scenario file expects at a point of its steps, and what was observed.
+//!
+//! Below the probes and hosts that answer them and above the scenario runner that
+//! schedules them, so neither `probe` nor `hosts` needs to know about scenario files.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+/// A point in a scenario's steps: a step number (0 = the initial topology) or a step's
+/// `id` (`id = "bind-eip-to-eni"` on a `[[steps]]` entry). Checks, sessions and the
+/// CLI's `--after` accept both, so inserting a step does not move a check written by id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum StepRef {
+    Index(usize),
+    Id(String),
+}
+
+impl StepRef {
+    /// A command-line value: digits are a number, anything else an id.
+    pub fn parse(s: &str) -> StepRef {
+        match s.parse::<usize>() {
+            Ok(n) => StepRef::Index(n),
+            Err(_) => StepRef::Id(s.to_string()),
+        }
+    }
+
+    /// The number of steps applied at this point, given the steps' ids in order.
+    pub fn resolve(&self, ids: &[Option<String>]) -> Result<usize, String> {
+        match self {
+            StepRef::Index(n) if *n <= ids.len() => Ok(*n),
+            StepRef::Index(n) => Err(format!(
+                "step {n}, but the scenario has {} steps",
+                ids.len()
+            )),
+            StepRef::Id(id) => ids
+                .iter()
+                .position(|x| x.as_deref() == Some(id.as_str()))
+                .map(|i| i + 1)
+                .ok_or_else(|| {
+                    let known: Vec<&str> = ids.iter().flatten().map(String::as_str).collect();
+                    if known.is_empty() {
+                        format!("no step has id `{id}` (no step has an id; add `id = \"{id}\"` to a [[steps]] entry, or use a step number)")
+                    } else {
+                        format!("no step has id `{id}`; step ids: {}", known.join(", "))
+                    }
+                }),
+        }
+    }
+}
+
+impl fmt::Display for StepRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StepRef::Index(n) => write!(f, "{n}"),
+            StepRef::Id(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for StepRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<StepRef, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = StepRef;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a step number (0 = the initial topology) or a step id")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<StepRef, E> {
+                usize::try_from(v)
+                    .map(StepRef::Index)
+                    .map_err(|_| E::custom("step number too large"))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<StepRef, E> {
+                usize::try_from(v).map(StepRef::Index).map_err(|_| {
+                    E::custom(format!(
+                        "step {v}: a step number is 0 (the initial topology) or more"
+                    ))
+                })
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<StepRef, E> {
+                Ok(StepRef::Id(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    pub name: String,
+    /// Steps applied before the check ran.
+    pub after_step: usize,
+    /// The id of step `after_step`, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_id: Option<String>,
+    pub pass: bool,
+    pub expected: String,
+    pub observed: String,
+    /// For connectivity checks: the probe's trace, one line per hop.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trace: Vec<String>,
+    pub line: usize,
+    /// The packets the check sent through the data plane, for `--capture`.
+    #[serde(skip)]
+    pub passes: Vec<crate::capture::Pass>,
+}
+
+impl CheckReport {
+    /// A failing report with nothing observed yet, to fill in.
+    pub fn new(name: &str, after_step: usize, line: usize) -> CheckReport {
+        CheckReport {
+            name: name.to_string(),
+            after_step,
+            after_id: None,
+            pass: false,
+            expected: String::new(),
+            observed: String::new(),
+            trace: vec![],
+            line,
+            passes: vec![],
+        }
+    }
+}
+
+/// A check on the state after the steps (or after step `after_step`): either a state
+/// check (`resource` + `field` + `equals`) or a connectivity check (`from` + `to`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSpec {
+    pub name: String,
+    /// Run after this step: its number (1-based; 0 = on the initial topology) or its
+    /// `id`; default: after all.
+    #[serde(alias = "after")]
+    pub after_step: Option<StepRef>,
+    // --- state check ---
+    pub resource: Option<String>,
+    /// Dotted path into the resource as `vpcsim run --json` shows it, e.g. `status`,
+    /// `binding.resource`, `security_groups`.
+    pub field: Option<String>,
+    pub equals: Option<toml::Value>,
+    // --- connectivity check ---
+    /// An endpoint: instance id, ENI id, or `internet:IP`.
+    pub from: Option<String>,
+    /// `IP` or `IP:PORT`.
+    pub to: Option<String>,
+    /// tcp (default), udp or icmp.
+    pub proto: Option<String>,
+    /// Source address the guest uses (default: the sending ENI's primary private IP).
+    pub src: Option<Ipv4Addr>,
+    /// `delivered`, `internet` or `dropped`.
+    pub expect: Option<String>,
+    /// The source address the receiver sees.
+    pub expect_source: Option<Ipv4Addr>,
+    /// For `delivered`: the ENI that receives it.
+    pub expect_eni: Option<String>,
+    /// For `dropped`: the drop reason's name (see `vpcsim trace --json`).
+    pub expect_reason: Option<String>,
+    /// Also send the reply back (for TCP a SYN-ACK, for ICMP an echo reply) from the
+    /// receiving guest and require it to reach the sender.
+    #[serde(default)]
+    pub expect_reply: bool,
+    /// Send the reply and require it to be dropped with this reason.
+    pub expect_reply_reason: Option<String>,
+}
+
+impl CheckSpec {
+    /// A state check or a connectivity check, complete; the error says what to fix.
+    pub fn validate(&self) -> Result<(), String> {
+        let state = self.resource.is_some() || self.field.is_some() || self.equals.is_some();
+        let conn = self.from.is_some() || self.to.is_some();
+        if state == conn {
+            return Err(String::from("give either `resource` + `field` + `equals` (a state check) or `from` + `to` + `expect` (a connectivity check)"));
+        }
+        if state && (self.resource.is_none() || self.field.is_none() || self.equals.is_none()) {
+            return Err(String::from(
+                "a state check needs all of `resource`, `field` and `equals`",
+            ));
+        }
+        if conn {
+            if self.from.is_none() || self.to.is_none() || self.expect.is_none() {
+                return Err(String::from(
+                    "a connectivity check needs `from`, `to` and `expect`",
+                ));
+            }
+            if !matches!(
+                self.expect.as_deref(),
+                Some("delivered" | "internet" | "dropped")
+            ) {
+                return Err(String::from(
+                    "`expect` must be `delivered`, `internet` or `dropped`",
+                ));
+            }
+            if let Some(p) = &self.proto {
+                if !matches!(p.as_str(), "tcp" | "udp" | "icmp") {
+                    return Err(String::from("`proto` must be tcp, udp or icmp"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
