@@ -285,6 +285,84 @@ fn unsupported_resources_and_attributes_are_warned_never_dropped_silently() {
     assert!(out.contains("NOT SIMULATED"), "{out}");
 }
 
+// ----- --invariants -----
+
+/// `[[invariants]]`: one that holds today must hold after every call of the apply; one
+/// that does not must hold after it. The procedure as planned cuts i-web's egress
+/// between ModifyInstanceNetworkSpec (public IP released) and CreateSnatEntry; with
+/// `depends_on` the SNAT entry first, it holds throughout.
+#[test]
+fn invariants_are_judged_after_every_call_and_gate_the_exit_code() {
+    let inv = fixture("procedure.invariants.toml");
+    let plan = terraform::load(&fixture("procedure.plan.json"), None).unwrap();
+    let invs = terraform::load_invariants(&inv, &plan).unwrap();
+    let r = terraform::check_plan_with(&plan, &invs);
+    let gets_out = &r.invariants[0];
+    assert!(gets_out.held_before && !gets_out.pass && gets_out.holds_after_apply);
+    assert_eq!(gets_out.first_broken_after, Some(1));
+    assert_eq!(r.operations[0].call, "ModifyInstanceNetworkSpec");
+    assert!(
+        gets_out.observed.contains("no_snat_entry"),
+        "{}",
+        gets_out.observed
+    );
+    // Being established: false today, true after the apply.
+    let snat = &r.invariants[1];
+    assert!(!snat.held_before && snat.pass, "{snat:?}");
+    assert!(r.invariants[2].pass, "{:?}", r.invariants[2]);
+    assert!(!r.pass);
+    let (code, out, _) = vpcsim(&[
+        "plan",
+        fixture("procedure.plan.json").to_str().unwrap(),
+        "--invariants",
+        inv.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("broken after call 1 (alicloud_instance.web ModifyInstanceNetworkSpec)"),
+        "{out}"
+    );
+
+    // The fix a user makes: the instance change waits for the SNAT entry.
+    let mut doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("procedure.plan.json")).unwrap())
+            .unwrap();
+    for c in doc["configuration"]["root_module"]["resources"]
+        .as_array_mut()
+        .unwrap()
+    {
+        if c["address"] == "alicloud_instance.web" {
+            c["depends_on"] = json!(["alicloud_snat_entry.vsw_h"]);
+        }
+    }
+    let p = temp_plan("invariants-fixed", &doc);
+    let (code, out, _) = vpcsim(&[
+        "plan",
+        p.to_str().unwrap(),
+        "--invariants",
+        inv.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_file(&p);
+    assert_eq!(code, 0, "{out}");
+
+    // A typo in a target is a located error.
+    let bad = temp_plan("invariants-bad", &json!(null));
+    std::fs::write(
+        &bad,
+        "[[invariants]]\nname = \"x\"\negress_of = \"i-wbe\"\negress_ip = \"1.2.3.4\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = vpcsim(&[
+        "plan",
+        fixture("procedure.plan.json").to_str().unwrap(),
+        "--invariants",
+        bad.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_file(&bad);
+    assert_eq!(code, 2);
+    assert!(err.contains(":1:") && err.contains("i-wbe"), "{err}");
+}
+
 // ----- --state -----
 
 /// `--state` (a `terraform show -json` of the state) stands in for the plan's

@@ -136,7 +136,8 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// Check a Terraform plan before `terraform apply`: the calls it makes, the cloud's
     /// refusals, and every instance's egress before and after (`terraform show -json
-    /// plan.tfplan > plan.json`). Exit 1 when the cloud would refuse a call.
+    /// plan.tfplan > plan.json`). Exit 1 when the cloud would refuse a call or an
+    /// invariant fails.
     Plan(plan::PlanArgs),
     /// Measure the multi-core engine on synthetic traffic (Mpps, new flows/s, memory per
     /// flow) and check its output against the single-threaded pipeline.

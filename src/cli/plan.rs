@@ -16,13 +16,24 @@ pub struct PlanArgs {
     /// plan's prior_state.
     #[arg(long, value_name = "STATE.json")]
     pub state: Option<PathBuf>,
+    /// `[[invariants]]` (the scenario format) that must hold after the apply — and after
+    /// every call of it when they hold today; exit 1 when one does not.
+    #[arg(long, value_name = "FILE.toml")]
+    pub invariants: Option<PathBuf>,
     /// One JSON document instead of text.
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(a: PlanArgs) -> Result<ExitCode, ExitCode> {
-    let plan = match terraform::load(&a.plan, a.state.as_deref()) {
+    let loaded = terraform::load(&a.plan, a.state.as_deref()).and_then(|p| {
+        let inv = match &a.invariants {
+            Some(f) => terraform::load_invariants(f, &p)?,
+            None => vec![],
+        };
+        Ok((p, inv))
+    });
+    let (plan, invariants) = match loaded {
         Ok(p) => p,
         Err(e) => {
             if a.json {
@@ -41,7 +52,7 @@ pub fn run(a: PlanArgs) -> Result<ExitCode, ExitCode> {
             return Err(ExitCode::from(2));
         }
     };
-    let r = terraform::check_plan(&plan);
+    let r = terraform::check_plan_with(&plan, &invariants);
     if a.json {
         json::print(&json::envelope("plan", Some(&r.plan), None, r.json_body()));
     } else {
@@ -151,6 +162,34 @@ fn render(r: &PlanReport) {
     println!(
         "  (exposure and the whole-VPC diff are not part of this answer yet: `vpcsim diff` is not on main)"
     );
+    if !r.invariants.is_empty() {
+        println!("\nInvariants (after the apply; after every call too when they hold today):");
+    }
+    for i in &r.invariants {
+        let mark = if i.pass { "✓" } else { "✗" };
+        println!("  {mark} {} — {}", i.name, i.expected);
+        match i.first_broken_after {
+            Some(n) => {
+                let call = r
+                    .operations
+                    .iter()
+                    .find(|o| o.index == n)
+                    .map(|o| format!("{} {}", o.resource, o.call))
+                    .unwrap_or_default();
+                println!(
+                    "      broken after call {n} ({call}): {}{}",
+                    i.observed,
+                    if i.holds_after_apply {
+                        "; holds again after the apply"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            None if !i.holds_after_apply => println!("      after the apply: {}", i.observed),
+            None => println!("      observed: {}", i.observed),
+        }
+    }
     let ok = r
         .operations
         .iter()
@@ -164,6 +203,13 @@ fn render(r: &PlanReport) {
         r.not_checked,
         if r.pass {
             "the cloud accepts every simulated call".to_string()
+        } else if r.refused == 0 {
+            let first = r
+                .invariants
+                .iter()
+                .find(|i| !i.pass)
+                .map(|i| i.name.clone());
+            format!("FAIL (invariant `{}`)", first.unwrap_or_default())
         } else {
             let first = r
                 .operations

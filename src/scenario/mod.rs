@@ -15,6 +15,7 @@ use std::path::Path;
 use crate::check;
 use crate::model::{ApiError, Cloud, Operation};
 
+pub use invariant::evaluate as evaluate_invariant;
 pub use run::{run_scenario, CheckReport, RunReport, StepReport};
 
 /// The built-in scenario: the EIP-to-secondary-ENI procedure of the seed documents.

@@ -15,6 +15,8 @@ use super::plan_json::config_address;
 use super::{Plan, Unknown, Unknowns, Warning, Warnings};
 use crate::model::Operation;
 use crate::probe::{egress_table, EgressRow};
+use crate::scenario::evaluate_invariant;
+use crate::scenario::format::Invariant;
 
 /// The TCP port the ingress probes of the egress table knock on (as `vpcsim egress`).
 const INGRESS_PORT: u16 = 22;
@@ -68,6 +70,26 @@ pub struct EgressChange {
     pub ingress_after: Vec<String>,
 }
 
+/// One `[[invariants]]` entry judged on the states `terraform apply` passes through
+/// (see [`check_plan_with`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct InvariantReport {
+    pub name: String,
+    /// Line in the invariants file.
+    pub line: usize,
+    pub expected: String,
+    /// Held in the prior state (then it must hold after every call too).
+    pub held_before: bool,
+    /// Holds after the apply, and after every call when it held before.
+    pub pass: bool,
+    /// Holds in the state the apply leaves.
+    pub holds_after_apply: bool,
+    /// The first call after which it did not hold (index in `operations`).
+    pub first_broken_after: Option<usize>,
+    /// What was observed where it first failed (or after the apply).
+    pub observed: String,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanReport {
     pub plan: String,
@@ -82,7 +104,8 @@ pub struct PlanReport {
     pub not_checked: usize,
     /// A dependency cycle was broken (ordered by address).
     pub cycle: bool,
-    /// No call refused.
+    pub invariants: Vec<InvariantReport>,
+    /// No call refused and every invariant held.
     pub pass: bool,
 }
 
@@ -114,6 +137,30 @@ impl PlanReport {
 
 /// Checks every call of the plan against the cloud.
 pub fn check_plan(plan: &Plan) -> PlanReport {
+    check_plan_with(plan, &[])
+}
+
+/// [decision] An invariant must hold after the apply; one that holds before the apply
+/// must also hold after every call of it (the states the network passes through on the
+/// way: the apply must not break it, even for a while). One that does not hold before
+/// is being established: only the end state is judged.
+pub fn check_plan_with(plan: &Plan, invariants: &[(usize, Invariant)]) -> PlanReport {
+    let mut inv: Vec<InvariantReport> = invariants
+        .iter()
+        .map(|(line, i)| {
+            let before = evaluate_invariant(&plan.initial, i, 0, *line);
+            InvariantReport {
+                name: i.name().to_string(),
+                line: *line,
+                expected: String::new(),
+                held_before: before.pass,
+                pass: true,
+                holds_after_apply: true,
+                first_broken_after: None,
+                observed: String::new(),
+            }
+        })
+        .collect();
     let mut cloud = plan.initial.clone();
     let egress_before = egress_table(&cloud, INGRESS_PORT);
     let mut warnings: Warnings = plan.warnings.clone();
@@ -212,6 +259,17 @@ pub fn check_plan(plan: &Plan) -> PlanReport {
                             false,
                             changes,
                         ));
+                        let at = ops.len();
+                        for ((line, i), r) in invariants.iter().zip(inv.iter_mut()) {
+                            if r.held_before && r.first_broken_after.is_none() {
+                                let c = evaluate_invariant(&cloud, i, at, *line);
+                                if !c.pass {
+                                    r.first_broken_after = Some(at);
+                                    r.pass = false;
+                                    r.observed = c.observed;
+                                }
+                            }
+                        }
                     }
                     Err(e) => {
                         let own = e.is_own();
@@ -263,6 +321,16 @@ pub fn check_plan(plan: &Plan) -> PlanReport {
         o.message = unknowns.mark(&o.message);
         o.changes = o.changes.iter().map(|c| unknowns.mark(c)).collect();
     }
+    for ((line, i), r) in invariants.iter().zip(inv.iter_mut()) {
+        let c = evaluate_invariant(&cloud, i, ops.len(), *line);
+        r.expected = unknowns.mark(&c.expected);
+        r.holds_after_apply = c.pass;
+        r.pass &= c.pass;
+        if r.observed.is_empty() || !c.pass && r.first_broken_after.is_none() {
+            r.observed = c.observed;
+        }
+        r.observed = unknowns.mark(&r.observed);
+    }
     let egress_after = egress_table(&cloud, INGRESS_PORT);
     let egress_changes = diff(&egress_before, &egress_after, &unknowns);
     let count = |s: OpStatus| ops.iter().filter(|o| o.status == s).count();
@@ -279,7 +347,8 @@ pub fn check_plan(plan: &Plan) -> PlanReport {
         egress_after,
         egress_changes,
         cycle,
-        pass: refused == 0,
+        pass: refused == 0 && inv.iter().all(|r| r.pass),
+        invariants: inv,
     }
 }
 

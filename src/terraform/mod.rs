@@ -29,7 +29,9 @@ use crate::model::Cloud;
 use crate::scenario::{Scenario, ScenarioError};
 use plan_json::{ConfigRefs, PlanJson, ResourceChange, StateJson};
 
-pub use check::{check_plan, EgressChange, OpReport, OpStatus, PlanReport};
+pub use check::{
+    check_plan, check_plan_with, EgressChange, InvariantReport, OpReport, OpStatus, PlanReport,
+};
 
 /// The resource types vpcsim turns into calls (and reads from the prior state).
 pub const SUPPORTED: &[&str] = &[
@@ -339,6 +341,62 @@ pub fn load(plan_path: &Path, state_path: Option<&Path>) -> Result<Plan, PlanErr
         prior,
         warnings,
     })
+}
+
+/// Reads `[[invariants]]` (the scenario format) from a TOML file; each must name a
+/// resource of the prior state or of the plan (by id, or by address for a new one).
+pub fn load_invariants(
+    path: &Path,
+    plan: &Plan,
+) -> Result<Vec<(usize, crate::scenario::format::Invariant)>, PlanError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct File {
+        #[serde(default)]
+        invariants: Vec<toml::Spanned<toml::Table>>,
+    }
+    let name = path.display().to_string();
+    let src = std::fs::read_to_string(path).map_err(|e| PlanError::Io {
+        path: name.clone(),
+        message: e.to_string(),
+    })?;
+    let loc = crate::scenario::Locator {
+        file: &name,
+        src: &src,
+    };
+    let f: File = toml::from_str(&src).map_err(|e| {
+        PlanError::Scenario(loc.at(
+            e.span().map_or(0, |s| s.start),
+            format!(
+                "{} (the file holds [[invariants]] tables, as in a scenario)",
+                e.message().trim_end()
+            ),
+        ))
+    })?;
+    let mut out = vec![];
+    for t in &f.invariants {
+        let at = t.span().start;
+        let inv = crate::scenario::format::Invariant::from_table(t.get_ref())
+            .map_err(|m| PlanError::Scenario(loc.at(at, m)))?;
+        if let Some(what) = inv.target() {
+            let c = &plan.initial;
+            let known = c.vswitches.contains_key(what)
+                || c.instances.contains_key(what)
+                || c.enis.contains_key(what)
+                || plan.changes.iter().any(|r| r.address == what);
+            if !known {
+                return Err(PlanError::Scenario(loc.at(
+                    at,
+                    format!(
+                        "invariant `{}`: `{what}` is no VSwitch, instance or ENI of the prior state nor a resource address of the plan",
+                        inv.name()
+                    ),
+                )));
+            }
+        }
+        out.push((loc.at(at, "").line, inv));
+    }
+    Ok(out)
 }
 
 /// The provider's `region` when the configuration gives it as a constant.
