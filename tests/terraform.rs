@@ -560,6 +560,47 @@ fn deletes_run_in_reverse_dependency_order() {
     );
 }
 
+/// A replace acts on two objects: the delete on the old one (its id from `before`), the
+/// create on the new one.
+#[test]
+fn replace_deletes_the_old_object_by_its_id() {
+    let mut doc = plan_with(vec![], vec![]);
+    let spare = json!({"id": "eip-spare", "ip_address": "47.96.200.9", "internet_charge_type": "PayByTraffic"});
+    doc["prior_state"]["values"]["root_module"]["resources"]
+        .as_array_mut()
+        .unwrap()
+        .push(
+            json!({"address": "alicloud_eip_address.spare", "mode": "managed",
+                     "type": "alicloud_eip_address", "name": "spare", "values": spare}),
+        );
+    let mut c = rc(
+        "alicloud_eip_address.spare",
+        &["delete", "create"],
+        json!({"internet_charge_type": "PayByBandwidth"}),
+        json!({"id": true, "ip_address": true}),
+    );
+    c["change"]["before"] = spare;
+    doc["resource_changes"] = json!([c]);
+    let p = temp_plan("replace", &doc);
+    let r = terraform::check_plan(&terraform::load(&p, None).unwrap());
+    let _ = std::fs::remove_file(&p);
+    let calls: Vec<(&str, OpStatus)> = r
+        .operations
+        .iter()
+        .map(|o| (o.call.as_str(), o.status))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            ("ReleaseEipAddress", OpStatus::Ok),
+            ("AllocateEipAddress", OpStatus::Ok)
+        ],
+        "{:?}",
+        r.operations
+    );
+    assert!(r.operations[0].changes[0].starts_with("eip-spare"));
+}
+
 // ----- bad input -----
 
 #[test]

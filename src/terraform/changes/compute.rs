@@ -70,7 +70,7 @@ fn run_instance(cx: &mut Ctx<'_>, rc: &ResourceChange) -> R {
 /// instance's public IP; raised from 0 the provider calls AllocatePublicIpAddress),
 /// `security_groups`, `status`, `instance_charge_type`.
 pub(super) fn instance(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
-    let id = cx.sim_id(rc);
+    let id = cx.own_id(rc, phase);
     match phase {
         Phase::Create => return run_instance(cx, rc),
         Phase::Delete => {
@@ -372,7 +372,7 @@ pub(super) fn security_group_rule(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: 
 /// `private_ip`), `private_ip_addresses` / `secondary_private_ip_address_count`,
 /// `network_interface_name`, `description`.
 pub(super) fn eni(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
-    let id = cx.sim_id(rc);
+    let id = cx.own_id(rc, phase);
     let c = "CreateNetworkInterface";
     let groups = |m: &Map<String, Value>| {
         let g = str_list(m, "security_group_ids");
@@ -526,7 +526,7 @@ pub(super) fn eni_attachment(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase
 /// alicloud_eip_address (docs/r/eip_address): `ip_address` (unknown until apply unless
 /// given), `internet_charge_type`, `resource_group_id`.
 pub(super) fn eip_address(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
-    let id = cx.sim_id(rc);
+    let id = cx.own_id(rc, phase);
     match phase {
         Phase::Delete => Ok(vec![Planned::Call(Operation::ReleaseEipAddress {
             allocation_id: id,

@@ -98,6 +98,17 @@ impl Ctx<'_> {
         rc.address.clone()
     }
 
+    /// The id a call of this phase acts on: the old object's for a delete (a replaced
+    /// resource's new object has no id yet), else [`Ctx::sim_id`].
+    fn own_id(&self, rc: &ResourceChange, phase: Phase) -> String {
+        if phase == Phase::Delete {
+            if let Some(id) = strv(obj(&rc.change.before), "id") {
+                return self.tr(id);
+            }
+        }
+        self.sim_id(rc)
+    }
+
     fn tr(&self, id: String) -> String {
         self.plan.ids.get(&id).cloned().unwrap_or(id)
     }

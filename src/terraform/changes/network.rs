@@ -127,7 +127,7 @@ fn entry_id(cx: &Ctx<'_>, rc: &ResourceChange, key: &str) -> String {
     let b = obj(&rc.change.before);
     strv(b, key)
         .or_else(|| strv(b, "id").and_then(|i| i.split(':').nth(1).map(str::to_string)))
-        .unwrap_or_else(|| cx.sim_id(rc))
+        .unwrap_or_else(|| cx.own_id(rc, Phase::Delete))
 }
 
 /// alicloud_snat_entry (docs/r/snat_entry): `snat_table_id`, `source_vswitch_id`,
