@@ -601,6 +601,62 @@ fn replace_deletes_the_old_object_by_its_id() {
     assert!(r.operations[0].changes[0].starts_with("eip-spare"));
 }
 
+/// A list of ids partly unknown until apply (`security_groups` naming a group the plan
+/// creates) resolves through the configuration's references.
+#[test]
+fn unknown_list_elements_resolve_through_references() {
+    let base: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("procedure.plan.json")).unwrap())
+            .unwrap();
+    let app = base["prior_state"]["values"]["root_module"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == "alicloud_instance.app")
+        .unwrap()["values"]
+        .clone();
+    let mut after = app.clone();
+    after["security_groups"] = json!(["sg-web", null]);
+    let mut upd = rc(
+        "alicloud_instance.app",
+        &["update"],
+        after,
+        json!({"security_groups": [false, true]}),
+    );
+    upd["change"]["before"] = app;
+    let sg = rc(
+        "alicloud_security_group.extra",
+        &["create"],
+        json!({"vpc_id": "vpc-prod"}),
+        json!({"id": true}),
+    );
+    let config = vec![json!({"address": "alicloud_instance.app",
+        "expressions": {"security_groups": {"references": [
+            "alicloud_security_group.web.id", "alicloud_security_group.web",
+            "alicloud_security_group.extra.id", "alicloud_security_group.extra"]}}})];
+    let p = temp_plan("unknown-list", &plan_with(vec![upd, sg], config));
+    let r = terraform::check_plan(&terraform::load(&p, None).unwrap());
+    let _ = std::fs::remove_file(&p);
+    let calls: Vec<(&str, OpStatus)> = r
+        .operations
+        .iter()
+        .map(|o| (o.call.as_str(), o.status))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            ("CreateSecurityGroup", OpStatus::Ok),
+            ("JoinSecurityGroup", OpStatus::Ok)
+        ],
+        "{:?}",
+        r.operations
+    );
+    assert!(r.operations[1]
+        .changes
+        .iter()
+        .any(|c| c.contains("alicloud_security_group.extra")));
+}
+
 // ----- bad input -----
 
 #[test]

@@ -16,15 +16,7 @@ fn run_instance(cx: &mut Ctx<'_>, rc: &ResourceChange) -> R {
     let e = |x| (c, x);
     let a = obj(&rc.change.after).clone();
     let id = cx.sim_id(rc);
-    let mut sgs: Vec<String> = str_list(&a, "security_groups")
-        .into_iter()
-        .map(|g| cx.tr(g))
-        .collect();
-    if sgs.is_empty() && Ctx::unknown(rc, "security_groups") {
-        if let Some((addr, _)) = cx.reference(rc, "security_groups") {
-            sgs.push(cx.resolve(&addr, None, 1).map_err(e)?);
-        }
-    }
+    let sgs = cx.ids(rc, "security_groups").map_err(e)?;
     let Some(first) = sgs.first().cloned() else {
         return Err((c, format!("{} has no `security_groups`", rc.address)));
     };
@@ -120,15 +112,18 @@ pub(super) fn instance(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R
         }
     }
     if changed("security_groups") {
-        let (old, new) = (
-            str_list(b, "security_groups"),
-            str_list(a, "security_groups"),
-        );
+        let old: Vec<String> = str_list(b, "security_groups")
+            .into_iter()
+            .map(|g| cx.tr(g))
+            .collect();
+        let new = cx
+            .ids(rc, "security_groups")
+            .map_err(|e| ("JoinSecurityGroup", e))?;
         // The provider joins the new groups before leaving the old ones, so the
         // instance never has none.
         for g in new.iter().filter(|g| !old.contains(g)) {
             out.push(Planned::Call(Operation::JoinSecurityGroup {
-                security_group_id: cx.tr(g.clone()),
+                security_group_id: g.clone(),
                 instance_id: Some(id.clone()),
                 network_interface_id: None,
             }));
@@ -388,15 +383,9 @@ pub(super) fn eni(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
         })]),
         Phase::Create => {
             let a = obj(&rc.change.after).clone();
-            let mut sgs: Vec<String> = groups(&a).into_iter().map(|g| cx.tr(g)).collect();
+            let mut sgs = cx.ids(rc, "security_group_ids").map_err(|e| (c, e))?;
             if sgs.is_empty() {
-                for k in ["security_group_ids", "security_groups"] {
-                    if Ctx::unknown(rc, k) {
-                        if let Some((addr, _)) = cx.reference(rc, k) {
-                            sgs.push(cx.resolve(&addr, None, 1).map_err(|e| (c, e))?);
-                        }
-                    }
-                }
+                sgs = cx.ids(rc, "security_groups").map_err(|e| (c, e))?;
             }
             let Some(first) = sgs.first().cloned() else {
                 return Err((c, format!("{} has no `security_group_ids`", rc.address)));

@@ -68,7 +68,41 @@ fn is_create(rc: &ResourceChange) -> bool {
 impl Ctx<'_> {
     /// Whether `key` of the planned values is unknown until apply.
     fn unknown(rc: &ResourceChange, key: &str) -> bool {
-        rc.change.after_unknown.get(key) == Some(&Value::Bool(true))
+        match rc.change.after_unknown.get(key) {
+            Some(Value::Bool(b)) => *b,
+            // A list whose elements are partly unknown.
+            Some(Value::Array(a)) => a.iter().any(|x| x == &Value::Bool(true)),
+            _ => false,
+        }
+    }
+
+    /// A list of ids (security groups): the known elements, plus, when some are unknown,
+    /// every resource the configuration's expression for `key` refers to.
+    fn ids(&mut self, rc: &ResourceChange, key: &str) -> Result<Vec<String>, String> {
+        let mut out: Vec<String> = super::str_list(obj(&rc.change.after), key)
+            .into_iter()
+            .map(|g| self.tr(g))
+            .collect();
+        if Self::unknown(rc, key) {
+            let refs: Vec<String> = self
+                .plan
+                .refs
+                .by_attr
+                .get(&config_address(&rc.address))
+                .and_then(|m| m.get(key))
+                .into_iter()
+                .flatten()
+                .filter_map(|r| split_reference(r))
+                .map(|(a, _)| a)
+                .collect();
+            for a in refs {
+                let id = self.resolve(&a, None, 1)?;
+                if !out.contains(&id) {
+                    out.push(id);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The resource (and attribute) the configuration's expression for `key` refers to.
