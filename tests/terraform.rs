@@ -657,6 +657,71 @@ fn unknown_list_elements_resolve_through_references() {
         .any(|c| c.contains("alicloud_security_group.extra")));
 }
 
+/// The provider leaves removed groups before joining added ones and ignores the
+/// refusal of LeaveSecurityGroup: swapping an instance's only group leaves it in both
+/// (InstanceLastSecurityGroup, SEMANTICS.md §4), while Terraform records only the new one.
+#[test]
+fn a_refusal_the_provider_ignores_is_reported_as_drift() {
+    let base: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("procedure.plan.json")).unwrap())
+            .unwrap();
+    let app = base["prior_state"]["values"]["root_module"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == "alicloud_instance.app")
+        .unwrap()["values"]
+        .clone();
+    let mut after = app.clone();
+    after["security_groups"] = json!([null]);
+    let mut upd = rc(
+        "alicloud_instance.app",
+        &["update"],
+        after,
+        json!({"security_groups": true}),
+    );
+    upd["change"]["before"] = app;
+    let sg = rc(
+        "alicloud_security_group.app",
+        &["create"],
+        json!({"vpc_id": "vpc-prod"}),
+        json!({"id": true}),
+    );
+    let config = vec![json!({"address": "alicloud_instance.app",
+        "expressions": {"security_groups": {"references": [
+            "alicloud_security_group.app.id", "alicloud_security_group.app"]}}})];
+    let p = temp_plan("drift", &plan_with(vec![upd, sg], config));
+    let plan = terraform::load(&p, None).unwrap();
+    let r = terraform::check_plan(&plan);
+    let (code, out, _) = vpcsim(&["plan", p.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&p);
+    let calls: Vec<(&str, OpStatus)> = r
+        .operations
+        .iter()
+        .map(|o| (o.call.as_str(), o.status))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            ("CreateSecurityGroup", OpStatus::Ok),
+            ("LeaveSecurityGroup", OpStatus::RefusedIgnored),
+            ("JoinSecurityGroup", OpStatus::Ok)
+        ],
+        "{:?}",
+        r.operations
+    );
+    assert_eq!(
+        r.operations[1].code.as_deref(),
+        Some("InstanceLastSecurityGroup")
+    );
+    assert!(!r.pass);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("REFUSED, IGNORED BY THE PROVIDER: InstanceLastSecurityGroup"),
+        "{out}"
+    );
+}
+
 // ----- bad input -----
 
 #[test]

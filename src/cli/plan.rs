@@ -85,6 +85,10 @@ fn render(r: &PlanReport) {
                     ""
                 }
             ),
+            OpStatus::RefusedIgnored => format!(
+                "REFUSED, IGNORED BY THE PROVIDER: {}",
+                o.code.as_deref().unwrap_or("?")
+            ),
             OpStatus::NotSimulated => "NOT SIMULATED".into(),
             OpStatus::NotChecked => "NOT CHECKED".into(),
             OpStatus::NotReached => "NOT REACHED".into(),
@@ -196,13 +200,17 @@ fn render(r: &PlanReport) {
         .filter(|o| o.status == OpStatus::Ok)
         .count();
     println!(
-        "\nResult: {ok}/{} calls OK, {} refused, {} not simulated, {} not checked — {}",
+        "\nResult: {ok}/{} calls OK, {} refused, {} refused but ignored by the provider, {} not simulated, {} not checked — {}",
         r.operations.len(),
         r.refused,
+        r.refused_ignored,
         r.not_simulated,
         r.not_checked,
         if r.pass {
             "the cloud accepts every simulated call".to_string()
+        } else if r.refused == 0 && r.refused_ignored > 0 {
+            "FAIL (the provider ignores a refusal: the cloud will differ from the Terraform state)"
+                .to_string()
         } else if r.refused == 0 {
             let first = r
                 .invariants

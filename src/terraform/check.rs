@@ -34,6 +34,9 @@ pub enum OpStatus {
     NotChecked,
     /// Not made: something this resource depends on failed or is not simulated.
     NotReached,
+    /// The cloud refuses it but the provider ignores the refusal and goes on: the apply
+    /// succeeds while the cloud differs from what Terraform records (drift).
+    RefusedIgnored,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -100,12 +103,15 @@ pub struct PlanReport {
     pub egress_after: Vec<EgressRow>,
     pub egress_changes: Vec<EgressChange>,
     pub refused: usize,
+    /// Refusals the provider ignores: the apply succeeds, the cloud differs from the
+    /// Terraform state.
+    pub refused_ignored: usize,
     pub not_simulated: usize,
     pub not_checked: usize,
     /// A dependency cycle was broken (ordered by address).
     pub cycle: bool,
     pub invariants: Vec<InvariantReport>,
-    /// No call refused and every invariant held.
+    /// No call refused (ignored or not) and every invariant held.
     pub pass: bool,
 }
 
@@ -247,6 +253,10 @@ pub fn check_plan_with(plan: &Plan, invariants: &[(usize, Invariant)]) -> PlanRe
             calls(&mut cx, rc, node.phase)
         };
         for p in planned {
+            let (p, ignored) = match p {
+                Planned::CallIgnoringRefusal(op, why) => (Planned::Call(op), Some(why)),
+                p => (p, None),
+            };
             match p {
                 Planned::Call(op) => match cloud.apply(&op) {
                     Ok(changes) => {
@@ -270,6 +280,21 @@ pub fn check_plan_with(plan: &Plan, invariants: &[(usize, Invariant)]) -> PlanRe
                                 }
                             }
                         }
+                    }
+                    Err(e) if ignored.is_some() => {
+                        let own = e.is_own();
+                        ops.push(report(
+                            op.name(),
+                            OpStatus::RefusedIgnored,
+                            Some(e.code),
+                            format!(
+                                "{} — {}: terraform apply goes on and records the change, but the cloud did not make it",
+                                e.message,
+                                ignored.unwrap_or_default()
+                            ),
+                            own,
+                            vec![],
+                        ));
                     }
                     Err(e) => {
                         let own = e.is_own();
@@ -301,6 +326,7 @@ pub fn check_plan_with(plan: &Plan, invariants: &[(usize, Invariant)]) -> PlanRe
                         vec![],
                     ));
                 }
+                Planned::CallIgnoringRefusal(..) => unreachable!("unwrapped above"),
                 Planned::Unresolved { call, why } => {
                     blocked.insert(ca.clone(), format!("could not be checked ({call})"));
                     ops.push(report(
@@ -335,9 +361,11 @@ pub fn check_plan_with(plan: &Plan, invariants: &[(usize, Invariant)]) -> PlanRe
     let egress_changes = diff(&egress_before, &egress_after, &unknowns);
     let count = |s: OpStatus| ops.iter().filter(|o| o.status == s).count();
     let refused = count(OpStatus::Refused);
+    let refused_ignored = count(OpStatus::RefusedIgnored);
     PlanReport {
         plan: plan.file.clone(),
         refused,
+        refused_ignored,
         not_simulated: count(OpStatus::NotSimulated),
         not_checked: count(OpStatus::NotChecked) + count(OpStatus::NotReached),
         operations: ops,
@@ -347,7 +375,7 @@ pub fn check_plan_with(plan: &Plan, invariants: &[(usize, Invariant)]) -> PlanRe
         egress_after,
         egress_changes,
         cycle,
-        pass: refused == 0 && inv.iter().all(|r| r.pass),
+        pass: refused == 0 && refused_ignored == 0 && inv.iter().all(|r| r.pass),
         invariants: inv,
     }
 }

@@ -119,18 +119,24 @@ pub(super) fn instance(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R
         let new = cx
             .ids(rc, "security_groups")
             .map_err(|e| ("JoinSecurityGroup", e))?;
-        // The provider joins the new groups before leaving the old ones, so the
-        // instance never has none.
+        // The provider (resource_alicloud_instance.go, update) leaves the removed groups
+        // first, then joins the added ones: swapping an instance's only group is a
+        // LeaveSecurityGroup of its last group, which the cloud refuses.
+        // Its LeaveSecurityGroups (service_alicloud_ecs.go) returns only a NotFound
+        // error and ignores every other refusal.
+        for g in old.iter().filter(|g| !new.contains(g)) {
+            out.push(Planned::CallIgnoringRefusal(
+                Operation::LeaveSecurityGroup {
+                    security_group_id: g.clone(),
+                    instance_id: Some(id.clone()),
+                    network_interface_id: None,
+                },
+                "the alicloud provider's LeaveSecurityGroups (service_alicloud_ecs.go) ignores every refusal but InvalidSecurityGroupId.NotFound",
+            ));
+        }
         for g in new.iter().filter(|g| !old.contains(g)) {
             out.push(Planned::Call(Operation::JoinSecurityGroup {
                 security_group_id: g.clone(),
-                instance_id: Some(id.clone()),
-                network_interface_id: None,
-            }));
-        }
-        for g in old.iter().filter(|g| !new.contains(g)) {
-            out.push(Planned::Call(Operation::LeaveSecurityGroup {
-                security_group_id: cx.tr(g.clone()),
                 instance_id: Some(id.clone()),
                 network_interface_id: None,
             }));
@@ -443,6 +449,8 @@ pub(super) fn eni(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
             );
             let (old, new) = (groups(&b), groups(&a));
             let mut out = vec![];
+            // The provider sets the whole list with ModifyNetworkInterfaceAttribute;
+            // vpcsim applies it as joins, then leaves (never empty in between).
             for g in new.iter().filter(|g| !old.contains(g)) {
                 out.push(Planned::Call(Operation::JoinSecurityGroup {
                     security_group_id: cx.tr(g.clone()),
@@ -576,6 +584,12 @@ pub(super) fn eip_association(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phas
         "UnassociateEipAddress"
     };
     if phase == Phase::Update {
+        if changes_any(rc, &["mode"]) {
+            return Ok(vec![not_sim(
+                "ModifyEipForwardMode",
+                "vpcsim has no operation changing an association's mode in place",
+            )]);
+        }
         return Ok(vec![]);
     }
     let eip = cx.need(rc, after, "allocation_id").map_err(|e| (c, e))?;

@@ -36,6 +36,9 @@ pub enum Phase {
 #[derive(Debug, Clone)]
 pub enum Planned {
     Call(Operation),
+    /// A call whose refusal the provider ignores (it goes on as if it succeeded): the
+    /// string says where the provider does so.
+    CallIgnoringRefusal(Operation, &'static str),
     /// A call vpcsim has no operation for: its effect is not in the answers.
     NotSimulated {
         call: String,
@@ -463,4 +466,11 @@ pub fn warn_unmodelled(kind: &str, address: &str, values: &Value, w: &mut Warnin
             );
         }
     }
+}
+
+/// Whether an update changes any of `keys` (or leaves one unknown until apply).
+fn changes_any(rc: &ResourceChange, keys: &[&str]) -> bool {
+    let (b, a) = (obj(&rc.change.before), obj(&rc.change.after));
+    keys.iter()
+        .any(|k| b.get(*k) != a.get(*k) || Ctx::unknown(rc, k))
 }

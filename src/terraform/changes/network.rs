@@ -16,6 +16,10 @@ pub(super) fn vpc(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase) -> R {
     let c = "CreateVpc";
     match phase {
         Phase::Delete => Ok(vec![not_deleted("Vpc")]),
+        Phase::Update if changes_any(rc, &["cidr_block"]) => Ok(vec![not_sim(
+            "ModifyVpcAttribute",
+            "vpcsim has no operation changing a VPC's CIDR block",
+        )]),
         Phase::Update => Ok(vec![]),
         Phase::Create => {
             let cidr = cx.need(rc, true, "cidr_block").map_err(|e| (c, e))?;
@@ -188,10 +192,24 @@ pub(super) fn forward_entry(cx: &mut Ctx<'_>, rc: &ResourceChange, phase: Phase)
                 forward_entry_id: entry_id(cx, rc, "forward_entry_id"),
             })])
         }
-        Phase::Update => Ok(vec![not_sim(
-            "ModifyForwardEntry",
-            "vpcsim has no operation changing a DNAT entry in place",
-        )]),
+        Phase::Update
+            if changes_any(
+                rc,
+                &[
+                    "external_ip",
+                    "external_port",
+                    "internal_ip",
+                    "internal_port",
+                    "ip_protocol",
+                ],
+            ) =>
+        {
+            Ok(vec![not_sim(
+                "ModifyForwardEntry",
+                "vpcsim has no operation changing a DNAT entry in place",
+            )])
+        }
+        Phase::Update => Ok(vec![]),
         Phase::Create => {
             let c = "CreateForwardEntry";
             let e = |x| (c, x);
