@@ -85,6 +85,8 @@ pub struct Scenario {
     pub checks: Vec<(usize, format::CheckSpec)>,
     /// `[[sessions]]` entries: conversations between smoltcp hosts (`crate::hosts`).
     pub sessions: Vec<(usize, crate::hosts::session::SessionSpec)>,
+    /// `[[expect_change]]` entries (line, entry): the changes `vpcsim diff` accepts.
+    pub expect_change: Vec<(usize, format::ExpectChangeSpec)>,
 }
 
 impl Scenario {
@@ -193,8 +195,16 @@ impl Scenario {
                     .map_err(|m| loc.at(s.span().start, m))?;
             sessions.push((loc.at(s.span().start, "").line, spec));
         }
+        let mut expect_change = Vec::new();
+        for x in &parsed.expect_change {
+            if let Some(m) = x.get_ref().problem() {
+                return Err(loc.at(x.span().start, format!("expect_change: {m}")));
+            }
+            expect_change.push((loc.at(x.span().start, "").line, x.get_ref().clone()));
+        }
         Ok(Scenario {
             file: file.to_string(),
+            expect_change,
             name: parsed.scenario.name.clone(),
             description: parsed.scenario.description.clone(),
             initial,
