@@ -29,23 +29,44 @@ pub const ADDR_END: u64 = 1 << 32;
 pub struct Cuts {
     end: u64,
     starts: BTreeSet<u64>,
+    /// Addresses outside the question (sorted, merged): a boundary is drawn where the
+    /// open addresses change sides, so a region inside a hole draws none.
+    holes: Vec<(u64, u64)>,
 }
 
 impl Cuts {
     pub fn new(end: u64) -> Cuts {
+        Cuts::with_holes(end, vec![])
+    }
+
+    pub fn with_holes(end: u64, holes: Vec<(u64, u64)>) -> Cuts {
         Cuts {
             end,
             starts: BTreeSet::from([0]),
+            holes,
+        }
+    }
+
+    /// The first address at or after `x` outside every hole.
+    fn open(&self, x: u64) -> u64 {
+        let i = self.holes.partition_point(|h| h.1 < x);
+        match self.holes.get(i) {
+            Some(&(a, b)) if a <= x => b + 1,
+            _ => x,
         }
     }
 
     /// Marks `lo..=hi` as a region the tables treat apart.
     pub fn range(&mut self, lo: u64, hi: u64) {
-        if lo < self.end {
-            self.starts.insert(lo);
+        let (a, b) = (self.open(lo), self.open(hi + 1));
+        if a >= b {
+            return; // nothing open inside
         }
-        if hi + 1 < self.end {
-            self.starts.insert(hi + 1);
+        if a < self.end {
+            self.starts.insert(a);
+        }
+        if b < self.end {
+            self.starts.insert(b);
         }
     }
 
@@ -294,7 +315,7 @@ fn rule_touches(r: &RuleT, scope: &Scope, proto: u8, lo: u64, hi: u64) -> bool {
 
 /// Source-address classes for packets from the Internet of `proto` to ports `lo..=hi`.
 pub fn source_cuts(t: &Tables, scope: &Scope, proto: u8, lo: u64, hi: u64) -> Cuts {
-    let mut c = Cuts::new(ADDR_END);
+    let mut c = Cuts::with_holes(ADDR_END, internet_holes(t));
     for &e in &scope.receivers {
         for r in rules(t, e, Direction::Ingress, proto) {
             if rule_touches(r, scope, proto, lo, hi) {
@@ -310,7 +331,7 @@ pub fn source_cuts(t: &Tables, scope: &Scope, proto: u8, lo: u64, hi: u64) -> Cu
 /// Destination-address classes for packets the senders of `scope` send out of the VPC:
 /// their egress peers and their route tables' prefixes.
 pub fn destination_cuts(t: &Tables, scope: &Scope, proto: u8) -> Cuts {
-    let mut c = Cuts::new(ADDR_END);
+    let mut c = Cuts::with_holes(ADDR_END, internet_holes(t));
     for &e in &scope.senders {
         rules(t, e, Direction::Egress, proto).for_each(|r| rule_cuts(r, None, Some(&mut c)));
         let rt = &t.route_tables[t.eni(e).route_table as usize];
@@ -418,6 +439,17 @@ mod tests {
             c.classes(),
             vec![(0, 21), (22, 22), (23, 79), (80, 90), (91, 65535)]
         );
+    }
+
+    #[test]
+    fn a_region_inside_a_hole_draws_no_boundary_and_one_across_it_none_at_its_edges() {
+        let mut c = Cuts::with_holes(100, vec![(40, 59)]);
+        c.range(40, 49);
+        assert_eq!(c.classes(), vec![(0, 99)]);
+        c.range(0, 99);
+        assert_eq!(c.classes(), vec![(0, 99)]);
+        c.range(30, 45);
+        assert_eq!(c.classes(), vec![(0, 29), (30, 59), (60, 99)]);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::classes::{internet_holes, ProtoClass};
 use super::exposure::exposure;
-use super::rows::{ports_label, rows};
+use super::rows::{ports_label, set_label};
 use super::{survey_all, Side};
 use crate::compile::Tables;
 use crate::model::{Cloud, Operation};
@@ -158,15 +158,29 @@ impl Snapshot {
             .collect();
         let sv = survey_all(&t, &froms, &Side::all(&t));
         s.probes += sv.probes;
+        // Keyed by each class's own source and destination (not the merged sets, whose
+        // shape changes whenever anything does); compared without the resource ids on
+        // the way (`via`), which the egress and exposure changes name.
+        let holes = internet_holes(&t);
         let mut reach: BTreeMap<_, Vec<(u16, u16, Value)>> = BTreeMap::new();
-        for r in rows(&sv.cells, &internet_holes(&t)) {
-            let v = serde_json::to_value(&r.answer).unwrap_or(Value::Null);
-            for (a, b) in &r.port_ranges {
-                reach
-                    .entry((r.from.clone(), r.source.clone(), r.to.clone(), r.destination.clone(), r.protocol))
-                    .or_default()
-                    .push((*a, *b, v.clone()));
+        for c in &sv.cells {
+            let mut a = c.answer.clone();
+            a.via.clear();
+            if a.outcome == "dropped" {
+                a.instance = None;
+                a.eni = None;
             }
+            let v = serde_json::to_value(&a).unwrap_or(Value::Null);
+            reach
+                .entry((
+                    c.from.clone(),
+                    set_label(&c.src, &holes),
+                    c.to.clone(),
+                    set_label(&c.dst, &holes),
+                    c.proto,
+                ))
+                .or_default()
+                .push((c.ports.0, c.ports.1, v));
         }
         s.reach = reach.into_iter().map(|(k, v)| (k, segments(v))).collect();
         s
@@ -190,7 +204,7 @@ pub struct Change {
     /// A `[[expect_change]]` entry covers it.
     pub expected: bool,
     #[serde(skip)]
-    key: Key,
+    keys: Vec<Key>,
 }
 
 #[derive(Debug, Clone)]
@@ -275,7 +289,7 @@ pub fn changes(points: &[Point]) -> (Vec<Change>, usize) {
                 after: a,
                 steps: vec![],
                 expected: false,
-                key: Key::Egress(k),
+                keys: vec![Key::Egress(k)],
             });
         }
     }
@@ -290,28 +304,50 @@ pub fn changes(points: &[Point]) -> (Vec<Change>, usize) {
                 after: a,
                 steps: vec![],
                 expected: false,
-                key: Key::Exposure(k, lo, hi),
+                keys: vec![Key::Exposure(k, lo, hi)],
             });
         }
     }
+    // Reach: one change per (from, to) pair and (before, after), over protocols and ports.
     let keys: BTreeSet<_> = first.reach.keys().chain(last.reach.keys()).cloned().collect();
+    let mut reach: Vec<(String, Vec<String>, Change)> = vec![];
     for k in keys {
         for (lo, hi, b, a) in diff_segments(first.reach.get(&k), last.reach.get(&k)) {
-            out.push(Change {
-                kind: "reach",
-                what: format!("{} {} -> {} {} {}", k.0, k.1, k.2, k.3, ports_text(k.4, lo, hi)),
-                change: kind_of(&b, &a, "eni"),
-                before: b,
-                after: a,
-                steps: vec![],
-                expected: false,
-                key: Key::Reach(k.clone(), lo, hi),
-            });
+            let head = format!("{} {} -> {} {}", k.0, k.1, k.2, k.3);
+            let key = Key::Reach(k.clone(), lo, hi);
+            let ports = ports_text(k.4, lo, hi);
+            match reach
+                .iter_mut()
+                .find(|(h, _, c)| *h == head && c.before == b && c.after == a)
+            {
+                Some((_, p, c)) => {
+                    p.push(ports);
+                    c.keys.push(key);
+                }
+                None => reach.push((
+                    head,
+                    vec![ports],
+                    Change {
+                        kind: "reach",
+                        what: String::new(),
+                        change: kind_of(&b, &a, "eni"),
+                        before: b,
+                        after: a,
+                        steps: vec![],
+                        expected: false,
+                        keys: vec![key],
+                    },
+                )),
+            }
         }
+    }
+    for (head, ports, mut c) in reach {
+        c.what = format!("{head} {}", ports.join(" "));
+        out.push(c);
     }
     for c in &mut out {
         for (i, w) in snaps.windows(2).enumerate() {
-            if c.key.value(&w[0]) != c.key.value(&w[1]) {
+            if c.keys.iter().any(|k| k.value(&w[0]) != k.value(&w[1])) {
                 c.steps.extend(points[i + 1].cause.clone());
             }
         }
@@ -362,7 +398,11 @@ pub fn covers(x: &ExpectChangeSpec, c: &Change) -> bool {
         x.instance.as_ref().is_none_or(|i| field(v, "instance").as_ref() == Some(i))
             && x.eni.as_ref().is_none_or(|e| field(v, "eni").as_ref() == Some(e))
     };
-    match (&c.key, &x.egress, &x.exposure, &x.reach) {
+    c.keys.iter().all(|k| covers_key(x, c, k, &who))
+}
+
+fn covers_key(x: &ExpectChangeSpec, c: &Change, key: &Key, who: &dyn Fn(&Value) -> bool) -> bool {
+    match (key, &x.egress, &x.exposure, &x.reach) {
         (Key::Egress(k), Some(want), _, _) => {
             let inst_ok = x.instance.as_ref().is_none_or(|i| *i == k.0);
             let eni_ok = x.eni.as_ref().is_none_or(|e| *e == k.1);

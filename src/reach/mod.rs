@@ -70,16 +70,11 @@ impl Side {
         }
     }
 
-    /// Every endpoint of the scenario: the Internet, each instance, each ENI attached to
-    /// no instance.
+    /// Every endpoint of the scenario: the Internet and each instance. (A detached ENI
+    /// sends and receives nothing; name it with --from/--to to see so.)
     pub fn all(t: &Tables) -> Vec<Side> {
         let mut v = vec![Side::Internet];
         v.extend((0..t.instances.len() as u16).map(Side::Instance));
-        v.extend(
-            (0..t.enis.len() as EniIdx)
-                .filter(|e| t.eni(*e).instance.is_none())
-                .map(Side::Eni),
-        );
         v
     }
 }

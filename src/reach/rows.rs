@@ -167,6 +167,9 @@ pub fn outcome(a: &Answer) -> String {
     if !a.via.is_empty() {
         s += &format!(" via {}", a.via.join(", "));
     }
+    if let Some(r) = &a.rule {
+        s += &format!(" [{r}]");
+    }
     if let Some(r) = &a.reply {
         s += &format!("; reply {}", r.outcome);
         if let Some(x) = r.reason {
