@@ -205,7 +205,7 @@ fn load_one(p: &Path) -> Result<Scenario, ExitCode> {
 
 /// The points to compare (first and last, with every step in between) and the
 /// `[[expect_change]]` entries that apply.
-type Plan = (Vec<Point>, Vec<(usize, crate::scenario::format::ExpectChangeSpec)>, String, serde_json::Value, serde_json::Value);
+type Plan = (Vec<Point>, Vec<(usize, crate::scenario::format::ExpectChangeSpec)>, String, serde_json::Value, serde_json::Value, bool);
 
 fn plan(a: &DiffArgs) -> Result<Plan, ExitCode> {
     let j = a.json;
@@ -228,7 +228,7 @@ fn plan(a: &DiffArgs) -> Result<Plan, ExitCode> {
         let mut expect = st.expect_change.clone();
         expect.extend(base.expect_change.iter().cloned());
         let name = format!("{} + steps of {}", base.name, st.file);
-        return Ok((points, expect, name, serde_json::json!({"file": base.file, "step": 0}), serde_json::json!({"file": st.file, "step": st.steps.len()})));
+        return Ok((points, expect, name, serde_json::json!({"file": base.file, "step": 0}), serde_json::json!({"file": st.file, "step": st.steps.len()}), true));
     }
     if a.files.len() == 2 {
         let (x, y) = (load_one(&a.files[0])?, load_one(&a.files[1])?);
@@ -244,7 +244,7 @@ fn plan(a: &DiffArgs) -> Result<Plan, ExitCode> {
         ];
         let mut expect = y.expect_change.clone();
         expect.extend(x.expect_change.iter().cloned());
-        return Ok((points, expect, format!("{} vs {}", x.name, y.name), serde_json::json!({"file": x.file, "step": fx}), serde_json::json!({"file": y.file, "step": fy})));
+        return Ok((points, expect, format!("{} vs {}", x.name, y.name), serde_json::json!({"file": x.file, "step": fx}), serde_json::json!({"file": y.file, "step": fy}), true));
     }
     let sc = load(a.files.first().map(PathBuf::as_path))?;
     let from = match a.from.as_deref() {
@@ -265,12 +265,13 @@ fn plan(a: &DiffArgs) -> Result<Plan, ExitCode> {
             cloud: cloud.clone(),
         });
     }
-    Ok((points, sc.expect_change.clone(), sc.name.clone(), serde_json::json!({"file": sc.file, "step": from}), serde_json::json!({"file": sc.file, "step": to})))
+    let whole = from == 0 && to == sc.steps.len();
+    Ok((points, sc.expect_change.clone(), sc.name.clone(), serde_json::json!({"file": sc.file, "step": from}), serde_json::json!({"file": sc.file, "step": to}), whole))
 }
 
 pub fn diff_cmd(a: DiffArgs) -> Result<ExitCode, ExitCode> {
-    let (points, expect, name, from, to) = plan(&a)?;
-    let report = diff(&points, &expect);
+    let (points, expect, name, from, to, whole) = plan(&a)?;
+    let report = diff(&points, &expect, whole);
     if a.json {
         json::print(&json::envelope(
             "diff",
@@ -351,11 +352,11 @@ fn render(name: &str, from: &serde_json::Value, to: &serde_json::Value, r: &Diff
         }
     }
     for x in r.expectations.iter().filter(|x| x.matched == 0) {
-        println!("\nUNMET expect_change at line {}: no change matches {:?}", x.line, x.entry);
+        println!("\nunmet [[expect_change]] at line {}: no change matches {}", x.line, serde_json::to_string(&x.entry).unwrap_or_default());
     }
     println!(
         "\n{}",
-        if r.pass { "PASS: every change is declared".to_string() } else { format!("FAIL: {} undeclared changes, {} declared changes that did not happen", r.unexpected, r.unmet) }
+        if r.pass { "PASS: every change is declared in [[expect_change]]".to_string() } else { format!("FAIL: {} undeclared changes, {} declared changes that did not happen", r.unexpected, r.unmet) }
     );
     let _ = outcome;
 }
