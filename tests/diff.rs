@@ -57,13 +57,20 @@ fn diff(args: &[&str]) -> (i32, Value) {
         .output()
         .expect("vpcsim runs");
     let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("{e}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
     });
     (out.status.code().unwrap_or(-1), doc)
 }
 
 fn changes(doc: &Value) -> Vec<Value> {
-    doc["report"]["changes"].as_array().cloned().unwrap_or_default()
+    doc["report"]["changes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn find<'a>(cs: &'a [Value], kind: &str, what: &str) -> &'a Value {
@@ -73,7 +80,12 @@ fn find<'a>(cs: &'a [Value], kind: &str, what: &str) -> &'a Value {
 }
 
 fn steps(c: &Value) -> Vec<u64> {
-    c["steps"].as_array().into_iter().flatten().filter_map(|s| s["step"].as_u64()).collect()
+    c["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["step"].as_u64())
+        .collect()
 }
 
 #[test]
@@ -109,7 +121,13 @@ fn the_procedure_diff_reports_exactly_its_changes_with_their_steps_and_fails_unt
     assert_eq!(doc["report"]["unexpected"].as_u64(), Some(cs.len() as u64));
 
     let declared = scratch("declared.toml", &format!("{}{DECLARED}", base()));
-    let (code, doc) = diff(&[declared.to_str().expect("utf-8"), "--from", "0", "--to", "last"]);
+    let (code, doc) = diff(&[
+        declared.to_str().expect("utf-8"),
+        "--from",
+        "0",
+        "--to",
+        "last",
+    ]);
     assert_eq!(code, 0, "{doc:#}");
     assert_eq!(doc["report"]["unexpected"], 0);
     assert!(changes(&doc).iter().all(|c| c["expected"] == true));
@@ -117,7 +135,10 @@ fn the_procedure_diff_reports_exactly_its_changes_with_their_steps_and_fails_unt
 
 #[test]
 fn a_declared_change_that_does_not_happen_fails_the_whole_diff() {
-    let text = format!("{}{DECLARED}\n[[expect_change]]\ninstance = \"i-app\"\negress = \"47.96.10.99\"\n", base());
+    let text = format!(
+        "{}{DECLARED}\n[[expect_change]]\ninstance = \"i-app\"\negress = \"47.96.10.99\"\n",
+        base()
+    );
     let p = scratch("unmet.toml", &text);
     let (code, doc) = diff(&[p.to_str().expect("utf-8")]);
     assert_eq!(code, 1);
@@ -157,7 +178,11 @@ SourceCidrIp = "0.0.0.0/0"
 fn steps_applied_on_top_of_a_file_are_diffed_and_named() {
     let b = scratch("base.toml", &base());
     let s = scratch("open-http.toml", RULE_STEP);
-    let (code, doc) = diff(&[b.to_str().expect("utf-8"), "--steps", s.to_str().expect("utf-8")]);
+    let (code, doc) = diff(&[
+        b.to_str().expect("utf-8"),
+        "--steps",
+        s.to_str().expect("utf-8"),
+    ]);
     assert_eq!(code, 1);
     let cs = changes(&doc);
     let http = find(&cs, "exposure", "47.96.10.20 tcp/80");
@@ -170,7 +195,11 @@ fn steps_applied_on_top_of_a_file_are_diffed_and_named() {
         "open-http-declared.toml",
         &format!("{RULE_STEP}\n[[expect_change]]\nexposure = \"47.96.10.20 tcp/80\"\nchange = \"opened\"\n[[expect_change]]\nexposure = \"47.96.10.30 tcp/80\"\n[[expect_change]]\nreach = \"* -> *\"\n"),
     );
-    let (code, doc) = diff(&[b.to_str().expect("utf-8"), "--steps", s2.to_str().expect("utf-8")]);
+    let (code, doc) = diff(&[
+        b.to_str().expect("utf-8"),
+        "--steps",
+        s2.to_str().expect("utf-8"),
+    ]);
     assert_eq!(code, 0, "{doc:#}");
 }
 
@@ -179,7 +208,10 @@ fn two_files_are_compared_after_all_their_steps() {
     let a = scratch("a.toml", &base());
     let (code, doc) = diff(&[a.to_str().expect("utf-8"), a.to_str().expect("utf-8")]);
     assert_eq!((code, changes(&doc).len()), (0, 0));
-    let b = scratch("b.toml", &base().replace("ports = \"22/22\"", "ports = \"22/23\""));
+    let b = scratch(
+        "b.toml",
+        &base().replace("ports = \"22/22\"", "ports = \"22/23\""),
+    );
     let (code, doc) = diff(&[a.to_str().expect("utf-8"), b.to_str().expect("utf-8")]);
     assert_eq!(code, 1);
     let cs = changes(&doc);
@@ -190,12 +222,18 @@ fn two_files_are_compared_after_all_their_steps() {
 
 #[test]
 fn a_bad_expect_change_entry_is_located() {
-    let p = scratch("bad.toml", &format!("{}\n[[expect_change]]\nexposure = \"ssh\"\n", base()));
+    let p = scratch(
+        "bad.toml",
+        &format!("{}\n[[expect_change]]\nexposure = \"ssh\"\n", base()),
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_vpcsim"))
         .args(["diff", p.to_str().expect("utf-8")])
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("expect_change") && err.contains("public address"), "{err}");
+    assert!(
+        err.contains("expect_change") && err.contains("public address"),
+        "{err}"
+    );
 }

@@ -7,7 +7,9 @@ use std::sync::{Arc, OnceLock};
 
 use proptest::prelude::*;
 use vpcsim::compile::Tables;
-use vpcsim::pipeline::{Dataplane, DataplaneConfig, Disposition, Ingress, INTERNET_MAC, VROUTER_MAC};
+use vpcsim::pipeline::{
+    Dataplane, DataplaneConfig, Disposition, Ingress, INTERNET_MAC, VROUTER_MAC,
+};
 use vpcsim::reach::classes::{ProtoClass, OTHER_PROTOCOL};
 use vpcsim::reach::exposure::exposure;
 use vpcsim::reach::probe::{send_built, Packet};
@@ -146,7 +148,10 @@ fn the_classes_cover_many_boundaries() {
     assert!(w.cells.len() > 100, "{} classes", w.cells.len());
     // Every outcome the boundaries were drawn for shows up.
     for want in ["delivered", "internet", "dropped"] {
-        assert!(w.cells.iter().any(|c| c.answer.outcome == want), "no {want} class");
+        assert!(
+            w.cells.iter().any(|c| c.answer.outcome == want),
+            "no {want} class"
+        );
     }
 }
 
@@ -191,13 +196,28 @@ proptest! {
 fn knock(dp: &mut Dataplane, t: &Tables, public: Ipv4Addr, tcp: bool, port: u16) -> (bool, bool) {
     let client = Ipv4Addr::new(198, 51, 100, 7);
     let l4 = if tcp {
-        ProbeL4::Tcp { sport: 40000, dport: port, flags: TcpFlags::SYN, seq: 1, ack: 0 }
+        ProbeL4::Tcp {
+            sport: 40000,
+            dport: port,
+            flags: TcpFlags::SYN,
+            seq: 1,
+            ack: 0,
+        }
     } else {
-        ProbeL4::Udp { sport: 40000, dport: port }
+        ProbeL4::Udp {
+            sport: 40000,
+            dport: port,
+        }
     };
     let mut f = wire::build(&ProbeSpec {
-        src_mac: INTERNET_MAC, dst_mac: VROUTER_MAC, src: client, dst: public,
-        ttl: 64, ident: 1, l4, payload: vec![],
+        src_mac: INTERNET_MAC,
+        dst_mac: VROUTER_MAC,
+        src: client,
+        dst: public,
+        ttl: 64,
+        ident: 1,
+        l4,
+        payload: vec![],
     });
     let out = dp.process(&mut f, Ingress::Internet, SimTime::ZERO, None);
     let Disposition::Delivered { eni } = out.disposition else {
@@ -206,13 +226,18 @@ fn knock(dp: &mut Dataplane, t: &Tables, public: Ipv4Addr, tcp: bool, port: u16)
     let got = wire::parse(&f).expect("delivered frame parses");
     let inst = t.eni(eni).instance.expect("delivered to an instance");
     let mut r = wire::build(&ProbeSpec {
-        src_mac: t.eni(eni).mac, dst_mac: VROUTER_MAC, src: got.dst, dst: got.src,
-        ttl: 64, ident: 2, l4: vpcsim::probe::reply_l4(&got, 5000).expect("tcp/udp reply"),
+        src_mac: t.eni(eni).mac,
+        dst_mac: VROUTER_MAC,
+        src: got.dst,
+        dst: got.src,
+        ttl: 64,
+        ident: 2,
+        l4: vpcsim::probe::reply_l4(&got, 5000).expect("tcp/udp reply"),
         payload: vec![],
     });
     let back = dp.process(&mut r, Ingress::Guest(inst), SimTime::ZERO, None);
-    let returned = back.disposition == Disposition::Internet
-        && wire::parse(&r).is_ok_and(|i| i.dst == client);
+    let returned =
+        back.disposition == Disposition::Internet && wire::parse(&r).is_ok_and(|i| i.dst == client);
     (true, returned)
 }
 
@@ -226,20 +251,39 @@ fn exposure_matches_every_port(src: &str, after: Option<usize>, public: Ipv4Addr
     let claims = |tcp: bool, port: u16| {
         x.exposed.iter().flat_map(|e| &e.entries).find(|en| {
             en.public == public
-                && en.protocol == if tcp { ProtoClass::Tcp } else { ProtoClass::Udp }
-                && en.port_ranges.iter().any(|(a, b)| (*a..=*b).contains(&port))
+                && en.protocol
+                    == if tcp {
+                        ProtoClass::Tcp
+                    } else {
+                        ProtoClass::Udp
+                    }
+                && en
+                    .port_ranges
+                    .iter()
+                    .any(|(a, b)| (*a..=*b).contains(&port))
                 && en.src.iter().any(|(a, b)| (*a..=*b).contains(&client))
         })
     };
     // One data plane for all 131,072 probes: every probe has its own destination port,
     // so no two share a connection.
-    let mut dp = Dataplane::new(Arc::clone(&t), DataplaneConfig { conntrack_capacity: 1 << 18, ..Default::default() });
+    let mut dp = Dataplane::new(
+        Arc::clone(&t),
+        DataplaneConfig {
+            conntrack_capacity: 1 << 18,
+            ..Default::default()
+        },
+    );
     let mut open = 0;
     for tcp in [true, false] {
         for port in 0..=u16::MAX {
             let (gets_in, returned) = knock(&mut dp, &t, public, tcp, port);
             let claim = claims(tcp, port);
-            assert_eq!(gets_in, claim.is_some(), "{public} {} port {port}: probe says {gets_in}, exposure says {claim:?}", if tcp { "tcp" } else { "udp" });
+            assert_eq!(
+                gets_in,
+                claim.is_some(),
+                "{public} {} port {port}: probe says {gets_in}, exposure says {claim:?}",
+                if tcp { "tcp" } else { "udp" }
+            );
             if let Some(c) = claim {
                 let said = c.reply.as_ref().is_some_and(|r| r.outcome == "returned");
                 assert_eq!(returned, said, "{public} port {port}: reply");
@@ -254,8 +298,14 @@ fn exposure_matches_every_port(src: &str, after: Option<usize>, public: Ipv4Addr
 fn exposure_of_the_built_in_eip_agrees_with_a_probe_on_every_port() {
     let eip = Ipv4Addr::new(47, 96, 10, 20);
     // After the procedure: only tcp/22 gets in (to eth1); before: the same on eth0.
-    assert_eq!(exposure_matches_every_port(vpcsim::scenario::DEFAULT_SCENARIO, None, eip), 1);
-    assert_eq!(exposure_matches_every_port(vpcsim::scenario::DEFAULT_SCENARIO, Some(8), eip), 0);
+    assert_eq!(
+        exposure_matches_every_port(vpcsim::scenario::DEFAULT_SCENARIO, None, eip),
+        1
+    );
+    assert_eq!(
+        exposure_matches_every_port(vpcsim::scenario::DEFAULT_SCENARIO, Some(8), eip),
+        0
+    );
 }
 
 #[test]
@@ -274,7 +324,12 @@ fn reach_and_exposure_json_list_every_way_in_with_its_path() {
             .args(args)
             .output()
             .expect("vpcsim runs");
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json")
     };
     let x = run(&["exposure", "--json"]);
@@ -294,7 +349,10 @@ fn reach_and_exposure_json_list_every_way_in_with_its_path() {
     assert_eq!(ssh["ports"], "22");
     assert_eq!(ssh["sources"], "internet");
     assert_eq!(ssh["via"][0], "eip eip-web");
-    assert!(ssh["rule"].as_str().is_some_and(|r| r.contains("sg-web")), "{ssh}");
+    assert!(
+        ssh["rule"].as_str().is_some_and(|r| r.contains("sg-web")),
+        "{ssh}"
+    );
     assert_eq!(ssh["reply"]["outcome"], "returned");
 
     let r = run(&["reach", "--from", "internet", "--to", "i-web", "--json"]);
@@ -306,5 +364,28 @@ fn reach_and_exposure_json_list_every_way_in_with_its_path() {
         .expect("a denied tcp row");
     assert_eq!(denied["ports"], "0-21,23-65535");
     assert_eq!(denied["reason"], "sg_ingress_denied");
-    assert!(rows.iter().any(|x| x["protocol"] == "tcp" && x["ports"] == "22" && x["eni"] == "eni-web1"));
+    assert!(rows
+        .iter()
+        .any(|x| x["protocol"] == "tcp" && x["ports"] == "22" && x["eni"] == "eni-web1"));
+}
+
+#[test]
+fn a_generated_vpc_is_valid_and_its_dnat_entries_are_exposed() {
+    let src = vpcsim::reach::scale::generated_vpc(100, 4, 20, 10);
+    let sc = Scenario::parse(&src, "generated.toml").expect("the generated VPC is valid");
+    let t = Tables::compile(&sc.initial, 1);
+    let x = exposure(&t);
+    let dnat: Vec<_> = x
+        .exposed
+        .iter()
+        .flat_map(|e| &e.entries)
+        .filter(|en| en.public == Ipv4Addr::new(47, 100, 0, 2))
+        .collect();
+    // Ten DNAT entries; those to port 22 are open only from the group's /8 minus its
+    // dropped /16, those to 80 from anywhere, the range to 1000-1049 from one /16.
+    assert!(dnat.len() >= 10, "{dnat:#?}");
+    assert!(dnat
+        .iter()
+        .any(|e| e.via.iter().any(|v| v.starts_with("dnat"))));
+    assert!(x.probes > 100);
 }

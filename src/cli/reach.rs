@@ -96,7 +96,12 @@ fn bad(command: &str, json_out: bool, message: String) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn point_or_last(sc: &Scenario, s: Option<&str>, command: &str, j: bool) -> Result<usize, ExitCode> {
+fn point_or_last(
+    sc: &Scenario,
+    s: Option<&str>,
+    command: &str,
+    j: bool,
+) -> Result<usize, ExitCode> {
     match s {
         None => Ok(sc.steps.len()),
         Some(s) => step_point(sc, s).map_err(|e| bad(command, j, e)),
@@ -187,7 +192,11 @@ pub fn exposure_cmd(a: ExposureArgs) -> Result<ExitCode, ExitCode> {
                 s += &format!(" — {r}");
             }
             if let Some(r) = &en.reply {
-                s += &format!("; reply {}{}", r.outcome, r.reason.map(|x| format!(" {x}")).unwrap_or_default());
+                s += &format!(
+                    "; reply {}{}",
+                    r.outcome,
+                    r.reason.map(|x| format!(" {x}")).unwrap_or_default()
+                );
             }
             println!("{s}");
         }
@@ -205,7 +214,14 @@ fn load_one(p: &Path) -> Result<Scenario, ExitCode> {
 
 /// The points to compare (first and last, with every step in between) and the
 /// `[[expect_change]]` entries that apply.
-type Plan = (Vec<Point>, Vec<(usize, crate::scenario::format::ExpectChangeSpec)>, String, serde_json::Value, serde_json::Value, bool);
+type Plan = (
+    Vec<Point>,
+    Vec<(usize, crate::scenario::format::ExpectChangeSpec)>,
+    String,
+    serde_json::Value,
+    serde_json::Value,
+    bool,
+);
 
 fn plan(a: &DiffArgs) -> Result<Plan, ExitCode> {
     let j = a.json;
@@ -216,7 +232,11 @@ fn plan(a: &DiffArgs) -> Result<Plan, ExitCode> {
         let base = load(a.files.first().map(PathBuf::as_path))?;
         let st = load_one(steps)?;
         let mut cloud = base.state_after(base.steps.len());
-        let mut points = vec![Point { step: Some(0), cause: None, cloud: cloud.clone() }];
+        let mut points = vec![Point {
+            step: Some(0),
+            cause: None,
+            cloud: cloud.clone(),
+        }];
         for (i, s) in st.steps.iter().enumerate() {
             let _ = cloud.apply(&s.op);
             points.push(Point {
@@ -228,23 +248,47 @@ fn plan(a: &DiffArgs) -> Result<Plan, ExitCode> {
         let mut expect = st.expect_change.clone();
         expect.extend(base.expect_change.iter().cloned());
         let name = format!("{} + steps of {}", base.name, st.file);
-        return Ok((points, expect, name, serde_json::json!({"file": base.file, "step": 0}), serde_json::json!({"file": st.file, "step": st.steps.len()}), true));
+        return Ok((
+            points,
+            expect,
+            name,
+            serde_json::json!({"file": base.file, "step": 0}),
+            serde_json::json!({"file": st.file, "step": st.steps.len()}),
+            true,
+        ));
     }
     if a.files.len() == 2 {
         let (x, y) = (load_one(&a.files[0])?, load_one(&a.files[1])?);
         let fx = point_or_last(&x, a.from.as_deref(), "diff", j)?;
         let fy = point_or_last(&y, a.to.as_deref(), "diff", j)?;
         let points = vec![
-            Point { step: None, cause: None, cloud: x.state_after(fx) },
             Point {
                 step: None,
-                cause: Some(Cause { step: None, op: "the second file".into(), resources: vec![y.file.clone()], line: 0, note: None }),
+                cause: None,
+                cloud: x.state_after(fx),
+            },
+            Point {
+                step: None,
+                cause: Some(Cause {
+                    step: None,
+                    op: "the second file".into(),
+                    resources: vec![y.file.clone()],
+                    line: 0,
+                    note: None,
+                }),
                 cloud: y.state_after(fy),
             },
         ];
         let mut expect = y.expect_change.clone();
         expect.extend(x.expect_change.iter().cloned());
-        return Ok((points, expect, format!("{} vs {}", x.name, y.name), serde_json::json!({"file": x.file, "step": fx}), serde_json::json!({"file": y.file, "step": fy}), true));
+        return Ok((
+            points,
+            expect,
+            format!("{} vs {}", x.name, y.name),
+            serde_json::json!({"file": x.file, "step": fx}),
+            serde_json::json!({"file": y.file, "step": fy}),
+            true,
+        ));
     }
     let sc = load(a.files.first().map(PathBuf::as_path))?;
     let from = match a.from.as_deref() {
@@ -253,10 +297,18 @@ fn plan(a: &DiffArgs) -> Result<Plan, ExitCode> {
     };
     let to = point_or_last(&sc, a.to.as_deref(), "diff", j)?;
     if from > to {
-        return Err(bad("diff", j, format!("--from {from} comes after --to {to}: give the earlier step first")));
+        return Err(bad(
+            "diff",
+            j,
+            format!("--from {from} comes after --to {to}: give the earlier step first"),
+        ));
     }
     let mut cloud = sc.state_after(from);
-    let mut points = vec![Point { step: Some(from), cause: None, cloud: cloud.clone() }];
+    let mut points = vec![Point {
+        step: Some(from),
+        cause: None,
+        cloud: cloud.clone(),
+    }];
     for (i, s) in sc.steps.iter().enumerate().take(to).skip(from) {
         let _ = cloud.apply(&s.op);
         points.push(Point {
@@ -266,7 +318,14 @@ fn plan(a: &DiffArgs) -> Result<Plan, ExitCode> {
         });
     }
     let whole = from == 0 && to == sc.steps.len();
-    Ok((points, sc.expect_change.clone(), sc.name.clone(), serde_json::json!({"file": sc.file, "step": from}), serde_json::json!({"file": sc.file, "step": to}), whole))
+    Ok((
+        points,
+        sc.expect_change.clone(),
+        sc.name.clone(),
+        serde_json::json!({"file": sc.file, "step": from}),
+        serde_json::json!({"file": sc.file, "step": to}),
+        whole,
+    ))
 }
 
 pub fn diff_cmd(a: DiffArgs) -> Result<ExitCode, ExitCode> {
@@ -282,7 +341,11 @@ pub fn diff_cmd(a: DiffArgs) -> Result<ExitCode, ExitCode> {
     } else {
         render(&name, &from, &to, &report);
     }
-    Ok(if report.pass { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.pass {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn words(v: &serde_json::Value, kind: &str) -> String {
@@ -291,17 +354,41 @@ fn words(v: &serde_json::Value, kind: &str) -> String {
     }
     match kind {
         "egress" => match v.get("egress_ip").and_then(|x| x.as_str()) {
-            Some(ip) => format!("{ip} ({})", v.get("via").and_then(|x| x.as_str()).unwrap_or("")),
-            None => format!("none ({})", v.get("reason").and_then(|x| x.as_str()).unwrap_or("")),
+            Some(ip) => format!(
+                "{ip} ({})",
+                v.get("via").and_then(|x| x.as_str()).unwrap_or("")
+            ),
+            None => format!(
+                "none ({})",
+                v.get("reason").and_then(|x| x.as_str()).unwrap_or("")
+            ),
         },
         "reach" => serde_json::from_value::<serde_json::Value>(v.clone())
             .ok()
             .and_then(|v| {
                 let o = v.get("outcome")?.as_str()?.to_string();
-                let r = v.get("reason").and_then(|x| x.as_str()).map(|x| format!(" {x}")).unwrap_or_default();
-                let e = v.get("eni").and_then(|x| x.as_str()).map(|x| format!(" at {x}")).unwrap_or_default();
-                let s = v.get("source_seen").and_then(|x| x.as_str()).filter(|x| *x != "unchanged").map(|x| format!(" from {x}")).unwrap_or_default();
-                let rep = v.get("reply").and_then(|x| x.get("outcome")).and_then(|x| x.as_str()).map(|x| format!("; reply {x}")).unwrap_or_default();
+                let r = v
+                    .get("reason")
+                    .and_then(|x| x.as_str())
+                    .map(|x| format!(" {x}"))
+                    .unwrap_or_default();
+                let e = v
+                    .get("eni")
+                    .and_then(|x| x.as_str())
+                    .map(|x| format!(" at {x}"))
+                    .unwrap_or_default();
+                let s = v
+                    .get("source_seen")
+                    .and_then(|x| x.as_str())
+                    .filter(|x| *x != "unchanged")
+                    .map(|x| format!(" from {x}"))
+                    .unwrap_or_default();
+                let rep = v
+                    .get("reply")
+                    .and_then(|x| x.get("outcome"))
+                    .and_then(|x| x.as_str())
+                    .map(|x| format!("; reply {x}"))
+                    .unwrap_or_default();
                 Some(format!("{o}{r}{e}{s}{rep}"))
             })
             .unwrap_or_else(|| v.to_string()),
@@ -311,7 +398,12 @@ fn words(v: &serde_json::Value, kind: &str) -> String {
                     "{} {}{}",
                     v.get("eni").and_then(|x| x.as_str()).unwrap_or("?"),
                     v.get("address").and_then(|x| x.as_str()).unwrap_or("?"),
-                    v.get("reply").and_then(|x| x.get("outcome")).and_then(|x| x.as_str()).filter(|x| *x != "returned").map(|x| format!(" (reply {x})")).unwrap_or_default()
+                    v.get("reply")
+                        .and_then(|x| x.get("outcome"))
+                        .and_then(|x| x.as_str())
+                        .filter(|x| *x != "returned")
+                        .map(|x| format!(" (reply {x})"))
+                        .unwrap_or_default()
                 )
             };
             match v.as_array() {
@@ -323,7 +415,12 @@ fn words(v: &serde_json::Value, kind: &str) -> String {
 }
 
 fn render(name: &str, from: &serde_json::Value, to: &serde_json::Value, r: &DiffReport) {
-    let at = |v: &serde_json::Value| format!("step {}", v.get("step").map(|x| x.to_string()).unwrap_or_default());
+    let at = |v: &serde_json::Value| {
+        format!(
+            "step {}",
+            v.get("step").map(|x| x.to_string()).unwrap_or_default()
+        )
+    };
     println!(
         "diff of {name}: {} → {}: {} changes, {} not declared in [[expect_change]]",
         at(from),
@@ -334,12 +431,20 @@ fn render(name: &str, from: &serde_json::Value, to: &serde_json::Value, r: &Diff
     for c in &r.changes {
         println!(
             "\n{} {} {}: {} → {}{}",
-            if c.expected { "  expected" } else { "UNEXPECTED" },
+            if c.expected {
+                "  expected"
+            } else {
+                "UNEXPECTED"
+            },
             c.kind,
             c.what,
             words(&c.before, c.kind),
             words(&c.after, c.kind),
-            if c.kind == "exposure" { format!(" ({})", c.change) } else { String::new() }
+            if c.kind == "exposure" {
+                format!(" ({})", c.change)
+            } else {
+                String::new()
+            }
         );
         for s in &c.steps {
             println!(
@@ -347,16 +452,31 @@ fn render(name: &str, from: &serde_json::Value, to: &serde_json::Value, r: &Diff
                 s.step.map(|n| format!("step {n} ")).unwrap_or_default(),
                 s.op,
                 s.resources.join(", "),
-                if s.line > 0 { format!(" (line {})", s.line) } else { String::new() }
+                if s.line > 0 {
+                    format!(" (line {})", s.line)
+                } else {
+                    String::new()
+                }
             );
         }
     }
     for x in r.expectations.iter().filter(|x| x.matched == 0) {
-        println!("\nunmet [[expect_change]] at line {}: no change matches {}", x.line, serde_json::to_string(&x.entry).unwrap_or_default());
+        println!(
+            "\nunmet [[expect_change]] at line {}: no change matches {}",
+            x.line,
+            serde_json::to_string(&x.entry).unwrap_or_default()
+        );
     }
     println!(
         "\n{}",
-        if r.pass { "PASS: every change is declared in [[expect_change]]".to_string() } else { format!("FAIL: {} undeclared changes, {} declared changes that did not happen", r.unexpected, r.unmet) }
+        if r.pass {
+            "PASS: every change is declared in [[expect_change]]".to_string()
+        } else {
+            format!(
+                "FAIL: {} undeclared changes, {} declared changes that did not happen",
+                r.unexpected, r.unmet
+            )
+        }
     );
     let _ = outcome;
 }

@@ -230,8 +230,7 @@ impl Scope {
             Some(PublicOwner::NatGateway { gw }) => {
                 let g = &t.nat_gateways[*gw as usize];
                 s.dnat = dnat_runs(t, a);
-                s.receivers
-                    .extend(s.dnat.iter().filter_map(|r| r.target));
+                s.receivers.extend(s.dnat.iter().filter_map(|r| r.target));
                 if let Some(d) = g.dnat_ips.get(&u32::from(a)) {
                     s.receivers
                         .extend(t.private.get(&(g.vpc, u32::from(d.internal_ip))).copied());
@@ -460,7 +459,12 @@ mod tests {
         let hi = u64::from(u32::from(Ipv4Addr::new(10, 0, 0, 6)));
         assert_eq!(
             cidrs(lo, hi),
-            vec![n("10.0.0.1/32"), n("10.0.0.2/31"), n("10.0.0.4/31"), n("10.0.0.6/32")]
+            vec![
+                n("10.0.0.1/32"),
+                n("10.0.0.2/31"),
+                n("10.0.0.4/31"),
+                n("10.0.0.6/32")
+            ]
         );
     }
 

@@ -107,7 +107,11 @@ fn segments(pieces: Vec<(u16, u16, Value)>) -> Segments<Value> {
                 .map(|x| x.2.clone())
                 .unwrap_or(Value::Null)
         } else {
-            Value::Array(vals.iter().filter_map(|s| serde_json::from_str(s).ok()).collect())
+            Value::Array(
+                vals.iter()
+                    .filter_map(|s| serde_json::from_str(s).ok())
+                    .collect(),
+            )
         };
         out.push((lo as u16, hi as u16, v));
     }
@@ -234,7 +238,10 @@ fn kind_of(before: &Value, after: &Value, place: &str) -> &'static str {
 }
 
 /// Segment-wise difference of two port maps: (lo, hi, before, after), merged.
-fn diff_segments(a: Option<&Segments<Value>>, b: Option<&Segments<Value>>) -> Vec<(u16, u16, Value, Value)> {
+fn diff_segments(
+    a: Option<&Segments<Value>>,
+    b: Option<&Segments<Value>>,
+) -> Vec<(u16, u16, Value, Value)> {
     let mut cuts: BTreeSet<u32> = BTreeSet::new();
     for (lo, hi, _) in a.into_iter().flatten().chain(b.into_iter().flatten()) {
         cuts.insert(u32::from(*lo));
@@ -272,7 +279,12 @@ pub fn changes(points: &[Point]) -> (Vec<Change>, usize) {
         return (vec![], probes);
     };
     let mut out = vec![];
-    let keys: BTreeSet<_> = first.egress.keys().chain(last.egress.keys()).cloned().collect();
+    let keys: BTreeSet<_> = first
+        .egress
+        .keys()
+        .chain(last.egress.keys())
+        .cloned()
+        .collect();
     for k in keys {
         let (b, a) = (
             first.egress.get(&k).cloned().unwrap_or(Value::Null),
@@ -293,7 +305,12 @@ pub fn changes(points: &[Point]) -> (Vec<Change>, usize) {
             });
         }
     }
-    let keys: BTreeSet<_> = first.exposure.keys().chain(last.exposure.keys()).copied().collect();
+    let keys: BTreeSet<_> = first
+        .exposure
+        .keys()
+        .chain(last.exposure.keys())
+        .copied()
+        .collect();
     for k in keys {
         for (lo, hi, b, a) in diff_segments(first.exposure.get(&k), last.exposure.get(&k)) {
             out.push(Change {
@@ -309,7 +326,12 @@ pub fn changes(points: &[Point]) -> (Vec<Change>, usize) {
         }
     }
     // Reach: one change per (from, to) pair and (before, after), over protocols and ports.
-    let keys: BTreeSet<_> = first.reach.keys().chain(last.reach.keys()).cloned().collect();
+    let keys: BTreeSet<_> = first
+        .reach
+        .keys()
+        .chain(last.reach.keys())
+        .cloned()
+        .collect();
     let mut reach: Vec<(String, Vec<String>, Change)> = vec![];
     for k in keys {
         for (lo, hi, b, a) in diff_segments(first.reach.get(&k), last.reach.get(&k)) {
@@ -395,8 +417,12 @@ pub fn covers(x: &ExpectChangeSpec, c: &Change) -> bool {
         return false;
     }
     let who = |v: &Value| {
-        x.instance.as_ref().is_none_or(|i| field(v, "instance").as_ref() == Some(i))
-            && x.eni.as_ref().is_none_or(|e| field(v, "eni").as_ref() == Some(e))
+        x.instance
+            .as_ref()
+            .is_none_or(|i| field(v, "instance").as_ref() == Some(i))
+            && x.eni
+                .as_ref()
+                .is_none_or(|e| field(v, "eni").as_ref() == Some(e))
     };
     c.keys.iter().all(|k| covers_key(x, c, k, &who))
 }
@@ -427,7 +453,9 @@ fn covers_key(x: &ExpectChangeSpec, c: &Change, key: &Key, who: &dyn Fn(&Value) 
             };
             let mut it = rest.split_whitespace();
             let to = it.next().unwrap_or("*");
-            side_match(f.trim(), &k.0) && side_match(to, &k.2) && proto_ports_match(it.next(), k.4, *lo, *hi)
+            side_match(f.trim(), &k.0)
+                && side_match(to, &k.2)
+                && proto_ports_match(it.next(), k.4, *lo, *hi)
         }
         _ => false,
     }

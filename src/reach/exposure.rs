@@ -120,7 +120,12 @@ fn entry(r: Row) -> Entry {
         let v: Vec<(u16, u16)> = r
             .port_ranges
             .iter()
-            .map(|(a, b)| ((i32::from(*a) + shift) as u16, (i32::from(*b) + shift) as u16))
+            .map(|(a, b)| {
+                (
+                    (i32::from(*a) + shift) as u16,
+                    (i32::from(*b) + shift) as u16,
+                )
+            })
             .collect();
         ports_label(&v)
     });

@@ -12,13 +12,14 @@ pub mod diff;
 pub mod exposure;
 pub mod probe;
 pub mod rows;
+pub mod scale;
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use classes::{
-    destination_cuts, dnat_runs, internet_holes, port_cuts, representative, source_cuts,
-    subtract, ProtoClass, Scope,
+    destination_cuts, dnat_runs, internet_holes, port_cuts, representative, source_cuts, subtract,
+    ProtoClass, Scope,
 };
 use probe::{Answer, Packet, Sender, CLASS_SPORT};
 
@@ -129,7 +130,16 @@ fn a64(a: Ipv4Addr) -> u64 {
 }
 
 impl Survey {
-    fn push(&mut self, t: &Arc<Tables>, from: &str, to: &str, p: Packet, src: Vec<(u64, u64)>, dst: Vec<(u64, u64)>, ports: (u64, u64)) {
+    fn push(
+        &mut self,
+        t: &Arc<Tables>,
+        from: &str,
+        to: &str,
+        p: Packet,
+        src: Vec<(u64, u64)>,
+        dst: Vec<(u64, u64)>,
+        ports: (u64, u64),
+    ) {
         let answer = probe::send(t, &p);
         self.probes += 1;
         self.cells.push(Cell {
@@ -169,7 +179,15 @@ impl Survey {
                         sport: CLASS_SPORT,
                         dport: plo as u16,
                     };
-                    self.push(t, "internet", to, p, pieces, vec![(a64(a), a64(a))], (plo, phi));
+                    self.push(
+                        t,
+                        "internet",
+                        to,
+                        p,
+                        pieces,
+                        vec![(a64(a), a64(a))],
+                        (plo, phi),
+                    );
                 }
             }
         }
@@ -177,12 +195,27 @@ impl Survey {
 
     /// Every class from address `src` of a side to address `d` (private or public).
     #[allow(clippy::too_many_arguments)]
-    fn inside_to(&mut self, t: &Arc<Tables>, sender: Sender, senders: &[EniIdx], from: &str, src: Ipv4Addr, d: Ipv4Addr, to: &str, only: Option<&[EniIdx]>) {
+    fn inside_to(
+        &mut self,
+        t: &Arc<Tables>,
+        sender: Sender,
+        senders: &[EniIdx],
+        from: &str,
+        src: Ipv4Addr,
+        d: Ipv4Addr,
+        to: &str,
+        only: Option<&[EniIdx]>,
+    ) {
         let mut scope = if t.public.contains_key(&u32::from(d)) {
             Scope::for_public(t, d)
         } else {
             let mut s = Scope::default();
-            s.receivers.extend(t.enis.iter().position(|e| e.private_ips.contains(&d)).map(|i| i as EniIdx));
+            s.receivers.extend(
+                t.enis
+                    .iter()
+                    .position(|e| e.private_ips.contains(&d))
+                    .map(|i| i as EniIdx),
+            );
             s
         };
         scope.senders = senders.to_vec();
@@ -201,13 +234,28 @@ impl Survey {
                     sport: CLASS_SPORT,
                     dport: plo as u16,
                 };
-                self.push(t, from, to, p, vec![(a64(src), a64(src))], vec![(a64(d), a64(d))], (plo, phi));
+                self.push(
+                    t,
+                    from,
+                    to,
+                    p,
+                    vec![(a64(src), a64(src))],
+                    vec![(a64(d), a64(d))],
+                    (plo, phi),
+                );
             }
         }
     }
 
     /// Every class from address `src` of a side to the Internet.
-    fn inside_to_internet(&mut self, t: &Arc<Tables>, sender: Sender, senders: &[EniIdx], from: &str, src: Ipv4Addr) {
+    fn inside_to_internet(
+        &mut self,
+        t: &Arc<Tables>,
+        sender: Sender,
+        senders: &[EniIdx],
+        from: &str,
+        src: Ipv4Addr,
+    ) {
         let holes = internet_holes(t);
         let scope = Scope {
             senders: senders.to_vec(),
@@ -230,7 +278,15 @@ impl Survey {
                         sport: CLASS_SPORT,
                         dport: plo as u16,
                     };
-                    self.push(t, from, "internet", p, vec![(a64(src), a64(src))], pieces, (plo, phi));
+                    self.push(
+                        t,
+                        from,
+                        "internet",
+                        p,
+                        vec![(a64(src), a64(src))],
+                        pieces,
+                        (plo, phi),
+                    );
                 }
             }
         }
@@ -240,7 +296,11 @@ impl Survey {
 /// Whether (protocol, external port) of address `a` leads to one of `only`'s ENIs: every
 /// port of a 1:1 or visible address does; of a NAT gateway address, the ports of the DNAT
 /// runs that target them (and, with an IP mapping to them, every other port).
-fn lead_filter<'a>(t: &'a Tables, a: Ipv4Addr, only: Option<&'a [EniIdx]>) -> Box<dyn Fn(u8, u16) -> bool + 'a> {
+fn lead_filter<'a>(
+    t: &'a Tables,
+    a: Ipv4Addr,
+    only: Option<&'a [EniIdx]>,
+) -> Box<dyn Fn(u8, u16) -> bool + 'a> {
     let Some(only) = only else {
         return Box::new(|_, _| true);
     };
@@ -255,7 +315,10 @@ fn lead_filter<'a>(t: &'a Tables, a: Ipv4Addr, only: Option<&'a [EniIdx]>) -> Bo
         .is_some_and(|e| only.contains(e));
     let runs = dnat_runs(t, a);
     Box::new(move |proto, port| {
-        match runs.iter().find(|r| r.proto == proto && (r.lo..=r.hi).contains(&port)) {
+        match runs
+            .iter()
+            .find(|r| r.proto == proto && (r.lo..=r.hi).contains(&port))
+        {
             Some(r) => r.target.is_some_and(|e| only.contains(&e)),
             None => ip_map,
         }
@@ -269,11 +332,19 @@ fn public_addresses(t: &Tables, enis: Option<&[EniIdx]>) -> Vec<Ipv4Addr> {
         .iter()
         .filter(|(a, o)| match (enis, o) {
             (None, _) => true,
-            (Some(es), PublicOwner::Nat1to1 { eni, .. } | PublicOwner::Visible { eni, .. }) => es.contains(eni),
+            (Some(es), PublicOwner::Nat1to1 { eni, .. } | PublicOwner::Visible { eni, .. }) => {
+                es.contains(eni)
+            }
             (Some(es), PublicOwner::NatGateway { gw }) => {
                 let g = &t.nat_gateways[*gw as usize];
-                let hit = |ip: Ipv4Addr| t.private.get(&(g.vpc, u32::from(ip))).is_some_and(|e| es.contains(e));
-                g.dnat_ports.iter().any(|((x, _, _), d)| x == *a && hit(d.internal_ip))
+                let hit = |ip: Ipv4Addr| {
+                    t.private
+                        .get(&(g.vpc, u32::from(ip)))
+                        .is_some_and(|e| es.contains(e))
+                };
+                g.dnat_ports
+                    .iter()
+                    .any(|((x, _, _), d)| x == *a && hit(d.internal_ip))
                     || g.dnat_ips.get(a).is_some_and(|d| hit(d.internal_ip))
             }
             _ => false,

@@ -34,14 +34,23 @@ pub struct Row {
 }
 
 fn merge_ports(v: &mut Vec<(u16, u16)>) {
-    let mut w: Vec<(u64, u64)> = v.iter().map(|(a, b)| (u64::from(*a), u64::from(*b))).collect();
+    let mut w: Vec<(u64, u64)> = v
+        .iter()
+        .map(|(a, b)| (u64::from(*a), u64::from(*b)))
+        .collect();
     merge(&mut w);
     *v = w.into_iter().map(|(a, b)| (a as u16, b as u16)).collect();
 }
 
 pub fn ports_label(v: &[(u16, u16)]) -> String {
     v.iter()
-        .map(|(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") })
+        .map(|(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        })
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -55,7 +64,10 @@ fn net_label(n: ipnet::Ipv4Net) -> String {
 }
 
 fn list(v: &[(u64, u64)]) -> Vec<String> {
-    v.iter().flat_map(|(a, b)| cidrs(*a, *b)).map(net_label).collect()
+    v.iter()
+        .flat_map(|(a, b)| cidrs(*a, *b))
+        .map(net_label)
+        .collect()
 }
 
 /// An address set as people read it: `internet` when it is the whole Internet (every
@@ -80,30 +92,66 @@ pub fn set_label(v: &[(u64, u64)], holes: &[(u64, u64)]) -> String {
 }
 
 fn subtract_all(from: &[(u64, u64)], holes: &[(u64, u64)]) -> Vec<(u64, u64)> {
-    from.iter().flat_map(|(a, b)| subtract(*a, *b, holes)).collect()
+    from.iter()
+        .flat_map(|(a, b)| subtract(*a, *b, holes))
+        .collect()
 }
 
 /// Merges classes into rows. `holes`: addresses outside the Internet classes.
 pub fn rows(cells: &[Cell], holes: &[(u64, u64)]) -> Vec<Row> {
-    type K1<'a> = (&'a str, Vec<(u64, u64)>, &'a str, Vec<(u64, u64)>, ProtoClass, &'a Answer);
+    type K1<'a> = (
+        &'a str,
+        Vec<(u64, u64)>,
+        &'a str,
+        Vec<(u64, u64)>,
+        ProtoClass,
+        &'a Answer,
+    );
     let mut by_ports: BTreeMap<K1, Vec<(u16, u16)>> = BTreeMap::new();
     for c in cells {
         by_ports
-            .entry((&c.from, c.src.clone(), &c.to, c.dst.clone(), c.proto, &c.answer))
+            .entry((
+                &c.from,
+                c.src.clone(),
+                &c.to,
+                c.dst.clone(),
+                c.proto,
+                &c.answer,
+            ))
             .or_default()
             .push(c.ports);
     }
-    type K2<'a> = (&'a str, &'a str, Vec<(u64, u64)>, ProtoClass, Vec<(u16, u16)>, &'a Answer);
+    type K2<'a> = (
+        &'a str,
+        &'a str,
+        Vec<(u64, u64)>,
+        ProtoClass,
+        Vec<(u16, u16)>,
+        &'a Answer,
+    );
     let mut by_src: BTreeMap<K2, Vec<(u64, u64)>> = BTreeMap::new();
     for ((from, src, to, dst, proto, ans), mut ports) in by_ports {
         merge_ports(&mut ports);
-        by_src.entry((from, to, dst, proto, ports, ans)).or_default().extend(src);
+        by_src
+            .entry((from, to, dst, proto, ports, ans))
+            .or_default()
+            .extend(src);
     }
-    type K3<'a> = (&'a str, Vec<(u64, u64)>, &'a str, ProtoClass, Vec<(u16, u16)>, &'a Answer);
+    type K3<'a> = (
+        &'a str,
+        Vec<(u64, u64)>,
+        &'a str,
+        ProtoClass,
+        Vec<(u16, u16)>,
+        &'a Answer,
+    );
     let mut by_dst: BTreeMap<K3, Vec<(u64, u64)>> = BTreeMap::new();
     for ((from, to, dst, proto, ports, ans), mut src) in by_src {
         merge(&mut src);
-        by_dst.entry((from, src, to, proto, ports, ans)).or_default().extend(dst);
+        by_dst
+            .entry((from, src, to, proto, ports, ans))
+            .or_default()
+            .extend(dst);
     }
     let mut out: Vec<Row> = by_dst
         .into_iter()
@@ -124,8 +172,22 @@ pub fn rows(cells: &[Cell], holes: &[(u64, u64)]) -> Vec<Row> {
         })
         .collect();
     out.sort_by(|a, b| {
-        (&a.from, &a.to, a.dst.first(), a.src.first(), a.protocol, a.port_ranges.first())
-            .cmp(&(&b.from, &b.to, b.dst.first(), b.src.first(), b.protocol, b.port_ranges.first()))
+        (
+            &a.from,
+            &a.to,
+            a.dst.first(),
+            a.src.first(),
+            a.protocol,
+            a.port_ranges.first(),
+        )
+            .cmp(&(
+                &b.from,
+                &b.to,
+                b.dst.first(),
+                b.src.first(),
+                b.protocol,
+                b.port_ranges.first(),
+            ))
     });
     out
 }

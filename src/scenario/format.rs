@@ -390,22 +390,34 @@ impl ExpectChangeSpec {
         }
         if let Some(c) = &self.change {
             if !matches!(c.as_str(), "opened" | "closed" | "moved" | "changed") {
-                return Some(format!("change = `{c}`: use opened, closed, moved or changed"));
+                return Some(format!(
+                    "change = `{c}`: use opened, closed, moved or changed"
+                ));
             }
         }
         if let Some(e) = &self.egress {
             if e != "*" && e != "none" && e.parse::<Ipv4Addr>().is_err() {
-                return Some(format!("egress = `{e}`: give an IPv4 address, `none` or `*`"));
+                return Some(format!(
+                    "egress = `{e}`: give an IPv4 address, `none` or `*`"
+                ));
             }
         }
         if let Some(x) = &self.exposure {
-            if x.split_whitespace().next().and_then(|a| a.parse::<Ipv4Addr>().ok()).is_none() {
-                return Some(format!("exposure = `{x}`: start with the public address, e.g. `47.96.10.20 tcp/22`"));
+            if x.split_whitespace()
+                .next()
+                .and_then(|a| a.parse::<Ipv4Addr>().ok())
+                .is_none()
+            {
+                return Some(format!(
+                    "exposure = `{x}`: start with the public address, e.g. `47.96.10.20 tcp/22`"
+                ));
             }
         }
         if let Some(r) = &self.reach {
             if !r.contains("->") {
-                return Some(format!("reach = `{r}`: write `FROM -> TO`, e.g. `i-web -> internet`"));
+                return Some(format!(
+                    "reach = `{r}`: write `FROM -> TO`, e.g. `i-web -> internet`"
+                ));
             }
         }
         None
