@@ -413,7 +413,7 @@ pub fn cidrs(lo: u64, hi: u64) -> Vec<Ipv4Net> {
         let mut len = 32u8;
         while len > 0 {
             let size = 1u64 << (33 - len);
-            if cur % size != 0 || cur + size - 1 > hi {
+            if !cur.is_multiple_of(size) || cur + size - 1 > hi {
                 break;
             }
             len -= 1;

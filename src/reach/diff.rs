@@ -139,7 +139,7 @@ impl Snapshot {
         }
         let x = exposure(&t);
         s.probes += x.probes;
-        let mut exp: BTreeMap<(Ipv4Addr, ProtoClass), Vec<(u16, u16, Value)>> = BTreeMap::new();
+        let mut exp: BTreeMap<(Ipv4Addr, ProtoClass), Segments<Value>> = BTreeMap::new();
         for e in &x.exposed {
             for en in &e.entries {
                 let v = serde_json::json!({

@@ -130,6 +130,7 @@ fn a64(a: Ipv4Addr) -> u64 {
 }
 
 impl Survey {
+    #[allow(clippy::too_many_arguments)]
     fn push(
         &mut self,
         t: &Arc<Tables>,
