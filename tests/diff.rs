@@ -237,3 +237,12 @@ fn a_bad_expect_change_entry_is_located() {
         "{err}"
     );
 }
+
+#[test]
+fn the_built_in_scenario_declares_its_changes_so_its_diff_passes() {
+    let (code, doc) = diff(&["--from", "0", "--to", "last"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(doc["report"]["unexpected"], 0);
+    assert_eq!(doc["report"]["unmet"], 0);
+    assert!(!changes(&doc).is_empty());
+}

@@ -43,6 +43,7 @@ rules = [
   { direction = "ingress", protocol = "tcp", ports = "20/30", cidr = "0.0.0.0/0", policy = "accept", priority = 2 },
   { direction = "ingress", protocol = "tcp", ports = "25/25", cidr = "100.64.0.0/10", policy = "drop", priority = 1 },
   { direction = "ingress", protocol = "tcp", ports = "8000/8100", cidr = "198.51.100.0/24", policy = "accept", priority = 1 },
+  { direction = "ingress", protocol = "tcp", ports = "8020/8030", cidr = "0.0.0.0/0", policy = "drop", priority = 1 },
   { direction = "ingress", protocol = "udp", ports = "53/53", cidr = "0.0.0.0/0", policy = "accept", priority = 1 },
   { direction = "ingress", protocol = "all", cidr = "203.0.113.0/25", policy = "accept", priority = 3 },
   { direction = "ingress", protocol = "gre", cidr = "192.0.2.0/24", policy = "accept", priority = 1 },
@@ -311,10 +312,11 @@ fn exposure_of_the_built_in_eip_agrees_with_a_probe_on_every_port() {
 #[test]
 fn exposure_of_a_dnat_address_agrees_with_a_probe_on_every_port() {
     // tcp 2222 → 22 (the group allows 20-30 from anywhere) and tcp 9000-9050 → 8000-8050
-    // (it allows 8000-8100 from the client's /24) get in; udp 5300-5400 only
-    // from 203.0.113.0/25, which does not hold the client.
+    // (it allows 8000-8100 from the client's /24, but drops 8020-8030 first: 9020-9030
+    // seen from outside) get in; udp 5300-5400 only from 203.0.113.0/25, which does not
+    // hold the client.
     let open = exposure_matches_every_port(BOUNDARIES, None, Ipv4Addr::new(47, 1, 2, 1));
-    assert_eq!(open, 1 + 51);
+    assert_eq!(open, 1 + 51 - 11);
 }
 
 #[test]
@@ -367,6 +369,32 @@ fn reach_and_exposure_json_list_every_way_in_with_its_path() {
     assert!(rows
         .iter()
         .any(|x| x["protocol"] == "tcp" && x["ports"] == "22" && x["eni"] == "eni-web1"));
+}
+
+#[test]
+fn a_drop_rule_inside_a_shifted_dnat_run_is_a_boundary_seen_from_outside() {
+    let w = &worlds()[0];
+    let at = |port: u16| {
+        w.cells
+            .iter()
+            .find(|c| {
+                c.from == "internet"
+                    && c.proto == ProtoClass::Tcp
+                    && c.dst
+                        == [(
+                            u64::from(u32::from(Ipv4Addr::new(47, 1, 2, 1))),
+                            u64::from(u32::from(Ipv4Addr::new(47, 1, 2, 1))),
+                        )]
+                    && (c.ports.0..=c.ports.1).contains(&port)
+                    && c.src.iter().any(|(a, b)| {
+                        (*a..=*b).contains(&u64::from(u32::from(Ipv4Addr::new(198, 51, 100, 7))))
+                    })
+            })
+            .map(|c| (c.ports, c.answer.outcome))
+    };
+    assert_eq!(at(9019), Some(((9000, 9019), "delivered")));
+    assert_eq!(at(9025), Some(((9020, 9030), "dropped")));
+    assert_eq!(at(9031), Some(((9031, 9050), "delivered")));
 }
 
 #[test]
