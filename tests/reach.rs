@@ -191,6 +191,45 @@ proptest! {
     }
 }
 
+/// Deterministically, for every class: its first and last port, from its first and
+/// last source address to its first and last destination address — the edges, where a
+/// missed boundary would show.
+#[test]
+fn the_edges_of_every_class_get_the_class_answer() {
+    for w in worlds() {
+        for c in &w.cells {
+            let first = |v: &[(u64, u64)]| v.first().map_or(0, |x| x.0);
+            let last = |v: &[(u64, u64)]| v.last().map_or(0, |x| x.1);
+            for (src, dst, port) in [
+                (first(&c.src), first(&c.dst), c.ports.0),
+                (last(&c.src), last(&c.dst), c.ports.1),
+            ] {
+                let p = Packet {
+                    from: c.probe.from,
+                    src: Ipv4Addr::from(src as u32),
+                    dst: Ipv4Addr::from(dst as u32),
+                    proto: c.probe.proto,
+                    sport: 1234,
+                    dport: port,
+                };
+                let mut dp = Dataplane::new(
+                    Arc::clone(&w.tables),
+                    DataplaneConfig {
+                        conntrack_capacity: 16,
+                        ..Default::default()
+                    },
+                );
+                assert_eq!(
+                    send_built(&w.tables, &mut dp, &p),
+                    c.answer,
+                    "{p:?} in class {:?}",
+                    c.probe
+                );
+            }
+        }
+    }
+}
+
 /// Sends one TCP or UDP packet from the Internet client to `public:port` and, when it
 /// is delivered, the guest's reply; true when the packet gets in and the reply gets out
 /// back to the client.
