@@ -191,6 +191,55 @@ proptest! {
     }
 }
 
+/// For every class, 24 seeded random packets inside it (addresses, port, source port,
+/// protocol of the class): a boundary missed inside a class shows here whatever class it
+/// is in.
+#[test]
+fn random_packets_in_every_class_get_the_class_answer() {
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for w in worlds() {
+        for c in &w.cells {
+            for _ in 0..24 {
+                let (lo, hi) = c.ports;
+                let proto = match c.proto {
+                    ProtoClass::Other => match next() as u8 {
+                        1 | 6 | 17 | 47 => OTHER_PROTOCOL,
+                        p => p,
+                    },
+                    p => p.number(),
+                };
+                let p = Packet {
+                    from: c.probe.from,
+                    src: Ipv4Addr::from(pick(&c.src, next()) as u32),
+                    dst: Ipv4Addr::from(pick(&c.dst, next()) as u32),
+                    proto,
+                    sport: 1024 + (next() % 64000) as u16,
+                    dport: lo + (next() % (u64::from(hi - lo) + 1)) as u16,
+                };
+                let mut dp = Dataplane::new(
+                    Arc::clone(&w.tables),
+                    DataplaneConfig {
+                        conntrack_capacity: 16,
+                        ..Default::default()
+                    },
+                );
+                assert_eq!(
+                    send_built(&w.tables, &mut dp, &p),
+                    c.answer,
+                    "{p:?} in class {:?}",
+                    c.probe
+                );
+            }
+        }
+    }
+}
+
 /// Deterministically, for every class: its first and last port, from its first and
 /// last source address to its first and last destination address — the edges, where a
 /// missed boundary would show.
