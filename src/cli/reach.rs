@@ -460,6 +460,9 @@ fn render(name: &str, from: &serde_json::Value, to: &serde_json::Value, r: &Diff
             );
         }
     }
+    for n in &r.notes {
+        println!("\nnote: {n}");
+    }
     for x in r.expectations.iter().filter(|x| x.matched == 0) {
         println!(
             "\nunmet [[expect_change]] at line {}: no change matches {}",

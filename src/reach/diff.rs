@@ -77,7 +77,12 @@ pub struct Snapshot {
     /// (from, source, to, destination, protocol) → ports → answer.
     pub reach: BTreeMap<(String, String, String, String, ProtoClass), Segments<Value>>,
     pub probes: usize,
+    /// What this snapshot leaves out, if anything.
+    pub note: Option<String>,
 }
+
+/// Up to this many instances, `diff` compares reach between every pair of them.
+pub const REACH_PAIRS_UP_TO: usize = 40;
 
 /// Cuts overlapping (lo, hi, value) pieces into disjoint segments, each with the sorted
 /// values that cover it.
@@ -160,7 +165,19 @@ impl Snapshot {
             .into_iter()
             .filter(|x| *x != Side::Internet)
             .collect();
-        let sv = survey_all(&t, &froms, &Side::all(&t));
+        // Reach between every pair of instances grows with their square: beyond
+        // REACH_PAIRS_UP_TO instances only reach to the Internet is compared, and the
+        // report says so.
+        let tos = if t.instances.len() > REACH_PAIRS_UP_TO {
+            s.note = Some(format!(
+                "{} instances: reach between instances is not compared (only to the Internet); ask `vpcsim reach --from A --to B` for a pair",
+                t.instances.len()
+            ));
+            vec![Side::Internet]
+        } else {
+            Side::all(&t)
+        };
+        let sv = survey_all(&t, &froms, &tos);
         s.probes += sv.probes;
         // Keyed by each class's own source and destination (not the merged sets, whose
         // shape changes whenever anything does); compared without the resource ids on
@@ -272,11 +289,13 @@ fn ports_text(p: ProtoClass, lo: u16, hi: u16) -> String {
 }
 
 /// The changes between the first and the last point.
-pub fn changes(points: &[Point]) -> (Vec<Change>, usize) {
+pub fn changes(points: &[Point]) -> (Vec<Change>, usize, Vec<String>) {
     let snaps: Vec<Snapshot> = points.iter().map(|p| Snapshot::of(&p.cloud)).collect();
     let probes = snaps.iter().map(|s| s.probes).sum();
+    let mut notes: Vec<String> = snaps.iter().filter_map(|s| s.note.clone()).collect();
+    notes.dedup();
     let (Some(first), Some(last)) = (snaps.first(), snaps.last()) else {
-        return (vec![], probes);
+        return (vec![], probes, notes);
     };
     let mut out = vec![];
     let keys: BTreeSet<_> = first
@@ -374,7 +393,7 @@ pub fn changes(points: &[Point]) -> (Vec<Change>, usize) {
             }
         }
     }
-    (out, probes)
+    (out, probes, notes)
 }
 
 /// An `[[expect_change]]` entry with whether any change matched it.
@@ -474,13 +493,15 @@ pub struct DiffReport {
     pub pass: bool,
     /// Probes sent over every point evaluated.
     pub probes: usize,
+    /// What was not compared, and why.
+    pub notes: Vec<String>,
 }
 
 /// `whole`: the points span everything the entries were written for (the whole
 /// scenario, two files, a dump and all its steps); only then does an entry no change
 /// matched fail the diff.
 pub fn diff(points: &[Point], expect: &[(usize, ExpectChangeSpec)], whole: bool) -> DiffReport {
-    let (mut changes, probes) = changes(points);
+    let (mut changes, probes, notes) = changes(points);
     let mut expectations: Vec<Expectation> = expect
         .iter()
         .map(|(line, e)| Expectation {
@@ -506,5 +527,6 @@ pub fn diff(points: &[Point], expect: &[(usize, ExpectChangeSpec)], whole: bool)
         unmet,
         pass: unexpected == 0 && (unmet == 0 || !whole),
         probes,
+        notes,
     }
 }
