@@ -19,6 +19,7 @@ pub mod model;
 pub mod pcapio;
 pub mod pipeline;
 pub mod probe;
+pub mod reach;
 pub mod replay;
 pub mod scenario;
 pub mod time;

@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod json;
+mod reach;
 mod render;
 mod replay;
 mod session;
@@ -136,6 +137,16 @@ pub enum Command {
     /// Measure the multi-core engine on synthetic traffic (Mpps, new flows/s, memory per
     /// flow) and check its output against the single-threaded pipeline.
     Bench(bench::BenchArgs),
+    /// What reaches what: every class of traffic between endpoints, one probe each,
+    /// merged into rows (source set, destination, protocol, port ranges) → outcome.
+    Reach(reach::ReachArgs),
+    /// What the Internet reaches: per instance, ENI and private IP, every public address
+    /// and port range that gets in, through which EIP or DNAT entry, by which rule.
+    Exposure(reach::ExposureArgs),
+    /// What a change alters (egress addresses, exposure, reach) between two steps, two
+    /// files or a dump and steps, with the step that caused each; exit 1 when a change is
+    /// not declared in [[expect_change]].
+    Diff(reach::DiffArgs),
 }
 
 /// Loads a scenario file, a folder of `aliyun` Describe* JSON responses (imported on
@@ -230,6 +241,9 @@ fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
     match command {
         Command::Replay(a) => replay::run(a),
         Command::Bench(args) => bench::run(args),
+        Command::Reach(a) => reach::reach(a),
+        Command::Exposure(a) => reach::exposure_cmd(a),
+        Command::Diff(a) => reach::diff_cmd(a),
         Command::Example => {
             print!("{}", crate::scenario::DEFAULT_SCENARIO);
             Ok(ExitCode::SUCCESS)
