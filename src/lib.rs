@@ -13,6 +13,7 @@ pub mod flow;
 pub mod fuzzing;
 pub mod hosts;
 pub mod import;
+pub mod live;
 pub mod model;
 pub mod pcapio;
 pub mod pipeline;

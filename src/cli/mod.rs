@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod json;
+mod live;
 mod render;
 mod replay;
 mod session;
@@ -118,6 +119,10 @@ pub enum Command {
     /// Measure the multi-core engine on synthetic traffic (Mpps, new flows/s, memory per
     /// flow) and check its output against the single-threaded pipeline.
     Bench(bench::BenchArgs),
+    /// Real Linux guests around the simulated VPC (needs root): one network namespace per
+    /// instance (a TAP per ENI: eth0, eth1, … with the guest's addresses and routing) and
+    /// one for the Internet; run real ssh, curl or anything in them with --exec/--shell.
+    Live(live::LiveArgs),
 }
 
 /// Loads a scenario file, a folder of `aliyun` Describe* JSON responses (imported on
@@ -194,6 +199,7 @@ fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
     match command {
         Command::Replay(a) => replay::run(a),
         Command::Bench(args) => bench::run(args),
+        Command::Live(args) => live::run(args),
         Command::Example => {
             print!("{}", crate::scenario::DEFAULT_SCENARIO);
             Ok(ExitCode::SUCCESS)
