@@ -41,6 +41,12 @@ impl Device {
 
 /// The devices of instance `inst` as its guest sees them, eth0 first.
 pub fn devices(t: &Tables, inst: &InstanceT) -> Vec<Device> {
+    // The guest's own addresses are local (the kernel answers them on `lo`): never peers.
+    let own: Vec<Ipv4Addr> = inst
+        .devices
+        .iter()
+        .flat_map(|&e| t.eni(e).private_ips.iter().copied())
+        .collect();
     let mut out = vec![];
     for (n, &e) in inst.devices.iter().enumerate() {
         let eni = t.eni(e);
@@ -56,7 +62,7 @@ pub fn devices(t: &Tables, inst: &InstanceT) -> Vec<Device> {
                 .keys()
                 .filter(|(vpc, _)| *vpc == eni.vpc)
                 .map(|(_, ip)| Ipv4Addr::from(*ip))
-                .filter(|ip| eni.subnet.contains(ip) && !eni.private_ips.contains(ip))
+                .filter(|ip| eni.subnet.contains(ip) && !own.contains(ip))
                 .collect();
             peers.sort();
             neighbours.extend(peers);
