@@ -218,7 +218,10 @@ fn procedure_step_6_with_real_ssh_and_curl() {
     let sc = Scenario::load(None).expect("built-in scenario");
     let bind_step = 9; // AssociateEipAddress to eni-web1 (NAT mode)
     let no_policy_step = 10; // SetGuestPolicyRoutes false
-    assert!(sc.steps.len() == 11, "the built-in scenario changed: re-read its steps");
+    assert!(
+        sc.steps.len() == 11,
+        "the built-in scenario changed: re-read its steps"
+    );
     let dir = TempDir::new("procedure");
     let mut live = Live::start(&sc, 0, &LiveOptions::default()).expect("live start");
     let prefix = live.prefix().to_string();
@@ -241,8 +244,15 @@ fn procedure_step_6_with_real_ssh_and_curl() {
     live.apply(bind_step).expect("apply");
     assert_guest_model_agrees(&live);
     let (err, _) = ssh_banner(&live);
-    assert!(err.contains(BANNER), "after step {bind_step}: ssh to the EIP: {err}");
-    assert_eq!(curl_myip(&live), SNAT_EIP, "after step {bind_step}: curl myip");
+    assert!(
+        err.contains(BANNER),
+        "after step {bind_step}: ssh to the EIP: {err}"
+    );
+    assert_eq!(
+        curl_myip(&live),
+        SNAT_EIP,
+        "after step {bind_step}: curl myip"
+    );
 
     // Without policy routes: the SYN-ACK leaves by eth0 and is dropped; ssh times out.
     live.apply(no_policy_step).expect("apply");
@@ -252,7 +262,10 @@ fn procedure_step_6_with_real_ssh_and_curl() {
         !err.contains(BANNER) && err.to_lowercase().contains("timed out"),
         "without policy routes ssh must time out, got: {err}"
     );
-    assert!(took >= Duration::from_secs(4), "it timed out, not refused: {took:?}");
+    assert!(
+        took >= Duration::from_secs(4),
+        "it timed out, not refused: {took:?}"
+    );
 
     // The last step puts them back.
     live.apply(sc.steps.len()).expect("apply");
@@ -327,7 +340,10 @@ fn cli_exec_shows_snat_eip_and_banner() {
         .split("── ")
         .find(|b| b.starts_with("i-web$ curl"))
         .unwrap_or_default();
-    assert!(curl.contains(&format!("   {SNAT_EIP}")), "curl block:\n{curl}\n---\n{stdout}\n{stderr}");
+    assert!(
+        curl.contains(&format!("   {SNAT_EIP}")),
+        "curl block:\n{curl}\n---\n{stdout}\n{stderr}"
+    );
     assert!(curl.contains("exit 0"), "{curl}");
     let ssh = stdout
         .split("── ")
@@ -403,14 +419,21 @@ fn signals_cleanup_and_parallel_runs() {
     let out = a.wait_with_output().expect("wait");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("everything removed"), "{err}");
-    assert!(leftovers(&tag_a).is_empty(), "SIGTERM left {:?}", leftovers(&tag_a));
+    assert!(
+        leftovers(&tag_a).is_empty(),
+        "SIGTERM left {:?}",
+        leftovers(&tag_a)
+    );
 
     // SIGKILL: the namespaces stay until --cleanup.
     let pid_b = b.id();
     let _ = b.kill();
     let _ = b.wait();
     let tag_b = format!("vs{pid_b}x");
-    assert!(!leftovers(&tag_b).is_empty(), "a killed run leaves its namespaces");
+    assert!(
+        !leftovers(&tag_b).is_empty(),
+        "a killed run leaves its namespaces"
+    );
     let out = Command::new(bin)
         .args(["live", "--cleanup"])
         .output()
@@ -418,7 +441,11 @@ fn signals_cleanup_and_parallel_runs() {
     assert!(out.status.success());
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains(&tag_b), "{said}");
-    assert!(leftovers(&tag_b).is_empty(), "--cleanup left {:?}", leftovers(&tag_b));
+    assert!(
+        leftovers(&tag_b).is_empty(),
+        "--cleanup left {:?}",
+        leftovers(&tag_b)
+    );
 }
 
 /// A server at `addr`:`port` in namespace `ns` that sends `bytes` bytes to each client
@@ -446,7 +473,8 @@ fn start_bulk(ns: &str, addr: Ipv4Addr, port: u16, bytes: usize) {
             }
         }
     });
-    rx.recv_timeout(Duration::from_secs(5)).expect("bulk server started");
+    rx.recv_timeout(Duration::from_secs(5))
+        .expect("bulk server started");
 }
 
 /// Not a test: throughput through the TAPs (BENCHMARKS.md). Run with
@@ -460,8 +488,18 @@ fn throughput() {
     let sc = Scenario::load(None).expect("built-in scenario");
     let live = Live::start(&sc, sc.steps.len(), &LiveOptions::default()).expect("live start");
     let bytes = 200 << 20;
-    start_bulk(live.namespace("i-app").expect("ns"), Ipv4Addr::new(192, 168, 1, 20), 8080, bytes);
-    start_bulk(live.namespace("internet").expect("ns"), live::MYIP_SERVER, 8080, bytes);
+    start_bulk(
+        live.namespace("i-app").expect("ns"),
+        Ipv4Addr::new(192, 168, 1, 20),
+        8080,
+        bytes,
+    );
+    start_bulk(
+        live.namespace("internet").expect("ns"),
+        live::MYIP_SERVER,
+        8080,
+        bytes,
+    );
     for (who, url) in [
         ("i-web", "http://192.168.1.20:8080/body"),
         ("i-web", "http://203.0.113.80:8080/body"),

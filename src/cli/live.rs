@@ -242,7 +242,10 @@ pub fn run(a: LiveArgs) -> Result<ExitCode, ExitCode> {
             Some(s) if s.success() => println!("   exit 0"),
             Some(s) => {
                 failed += 1;
-                println!("   exit {}", s.code().map_or("by a signal".into(), |c| c.to_string()));
+                println!(
+                    "   exit {}",
+                    s.code().map_or("by a signal".into(), |c| c.to_string())
+                );
             }
             None => {
                 failed += 1;

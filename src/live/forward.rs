@@ -189,8 +189,7 @@ impl Forwarder {
             }
             if last_expire.elapsed() >= Duration::from_secs(1) {
                 last_expire = Instant::now();
-                self.dp
-                    .expire(SimTime(start.elapsed().as_nanos() as u64));
+                self.dp.expire(SimTime(start.elapsed().as_nanos() as u64));
             }
         }
         if let Some(cap) = self.capture.as_mut() {

@@ -52,7 +52,11 @@ pub fn devices(t: &Tables, inst: &InstanceT) -> Vec<Device> {
         let eni = t.eni(e);
         let mut addrs = vec![];
         if !eni.cut_through {
-            addrs.extend(eni.private_ips.iter().map(|ip| (*ip, eni.subnet.prefix_len())));
+            addrs.extend(
+                eni.private_ips
+                    .iter()
+                    .map(|ip| (*ip, eni.subnet.prefix_len())),
+            );
         }
         addrs.extend(eni.visible_public.iter().map(|ip| (*ip, 32)));
         let mut neighbours = vec![eni.gateway];
@@ -97,17 +101,17 @@ pub fn configure(ns: &str, d: &Device) -> Result<(), LiveError> {
     let mac = sys::mac_text(d.mac);
     let mtu = MTU.to_string();
     let ns = Some(ns);
-    sys::ip(ns, &["link", "set", &name, "address", &mac, "mtu", &mtu, "up"])?;
+    sys::ip(
+        ns,
+        &["link", "set", &name, "address", &mac, "mtu", &mtu, "up"],
+    )?;
     sys::ip(ns, &["addr", "flush", "dev", &name])?;
     // Connected routes: eth0's first; a secondary device's at a higher metric, so on a
     // shared subnet the lowest device wins, as `guest.rs` says.
     let metric = (d.index * 100).to_string();
     for (a, p) in &d.addrs {
         let cidr = format!("{a}/{p}");
-        sys::ip(
-            ns,
-            &["addr", "add", &cidr, "dev", &name, "metric", &metric],
-        )?;
+        sys::ip(ns, &["addr", "add", &cidr, "dev", &name, "metric", &metric])?;
     }
     let gw = d.gateway.to_string();
     sys::ip(
@@ -124,7 +128,15 @@ pub fn configure(ns: &str, d: &Device) -> Result<(), LiveError> {
         sys::ip(
             ns,
             &[
-                "neigh", "replace", &a, "lladdr", &vr, "dev", &name, "nud", "permanent",
+                "neigh",
+                "replace",
+                &a,
+                "lladdr",
+                &vr,
+                "dev",
+                &name,
+                "nud",
+                "permanent",
             ],
         )?;
     }
@@ -146,7 +158,9 @@ pub fn configure(ns: &str, d: &Device) -> Result<(), LiveError> {
             let from = s.to_string();
             sys::ip(
                 ns,
-                &["rule", "add", "from", &from, "lookup", &table, "pref", &table],
+                &[
+                    "rule", "add", "from", &from, "lookup", &table, "pref", &table,
+                ],
             )?;
         }
     }
@@ -165,7 +179,10 @@ pub fn prepare(ns: &str) -> Result<(), LiveError> {
     ] {
         sys::sysctl(ns, k, "1")?;
     }
-    for k in ["net.ipv4.conf.all.rp_filter", "net.ipv4.conf.default.rp_filter"] {
+    for k in [
+        "net.ipv4.conf.all.rp_filter",
+        "net.ipv4.conf.default.rp_filter",
+    ] {
         sys::sysctl(ns, k, "0")?;
     }
     Ok(())

@@ -105,15 +105,22 @@ impl RouteCheck {
 pub fn internet_addresses(sc: &Scenario, t: &Tables) -> Vec<Ipv4Addr> {
     let mut froms = vec![];
     let mut tos = vec![];
-    let parse_to = |s: &str| -> Option<Ipv4Addr> {
-        s.split(':').next().and_then(|a| a.parse().ok())
-    };
+    let parse_to =
+        |s: &str| -> Option<Ipv4Addr> { s.split(':').next().and_then(|a| a.parse().ok()) };
     for (_, c) in &sc.checks {
-        froms.extend(c.from.as_deref().and_then(|f| f.strip_prefix("internet:")?.parse::<Ipv4Addr>().ok()));
+        froms.extend(
+            c.from
+                .as_deref()
+                .and_then(|f| f.strip_prefix("internet:")?.parse::<Ipv4Addr>().ok()),
+        );
         tos.extend(c.to.as_deref().and_then(parse_to));
     }
     for (_, s) in &sc.sessions {
-        froms.extend(s.from.strip_prefix("internet:").and_then(|f| f.parse::<Ipv4Addr>().ok()));
+        froms.extend(
+            s.from
+                .strip_prefix("internet:")
+                .and_then(|f| f.parse::<Ipv4Addr>().ok()),
+        );
         tos.extend(parse_to(&s.to));
     }
     let ours = |ip: &Ipv4Addr| {
@@ -159,10 +166,13 @@ impl Live {
         let (ctl, rx) = crossbeam_channel::unbounded();
         let stop = Arc::new(AtomicBool::new(false));
         let fw = forward::Forwarder {
-            dp: Dataplane::new(Arc::clone(&tables), DataplaneConfig {
-                conntrack_capacity: 1 << 16,
-                ..Default::default()
-            }),
+            dp: Dataplane::new(
+                Arc::clone(&tables),
+                DataplaneConfig {
+                    conntrack_capacity: 1 << 16,
+                    ..Default::default()
+                },
+            ),
             ctl: rx,
             stop: Arc::clone(&stop),
             capture,
@@ -223,33 +233,65 @@ impl Live {
         self.add_namespace(&ns)?;
         self.add_tap(&ns, "eth0", INTERNET_MAC, Port::Internet)?;
         let n = Some(ns.as_str());
-        sys::ip(n, &["link", "set", "eth0", "mtu", &guest::MTU.to_string(), "up"])?;
+        sys::ip(
+            n,
+            &["link", "set", "eth0", "mtu", &guest::MTU.to_string(), "up"],
+        )?;
         for a in self.internet_addrs.clone() {
             sys::ip(n, &["addr", "add", &format!("{a}/32"), "dev", "eth0"])?;
         }
         let gw = INTERNET_GATEWAY.to_string();
         sys::ip(
             n,
-            &["neigh", "replace", &gw, "lladdr", &sys::mac_text(VROUTER_MAC), "dev", "eth0", "nud", "permanent"],
+            &[
+                "neigh",
+                "replace",
+                &gw,
+                "lladdr",
+                &sys::mac_text(VROUTER_MAC),
+                "dev",
+                "eth0",
+                "nud",
+                "permanent",
+            ],
         )?;
-        sys::ip(n, &["route", "replace", "default", "via", &gw, "dev", "eth0", "onlink"])?;
+        sys::ip(
+            n,
+            &[
+                "route", "replace", "default", "via", &gw, "dev", "eth0", "onlink",
+            ],
+        )?;
         Ok(())
     }
 
     /// Brings instance `inst`'s namespace to what the tables say: devices added or
     /// removed, every device (re)configured.
-    fn sync_guest(&mut self, t: &Tables, inst: &crate::compile::InstanceT) -> Result<(), LiveError> {
+    fn sync_guest(
+        &mut self,
+        t: &Tables,
+        inst: &crate::compile::InstanceT,
+    ) -> Result<(), LiveError> {
         let want = guest::devices(t, inst);
         let ns = match self.guests.get(&inst.id) {
             Some(g) => g.ns.clone(),
             None => {
                 let ns = format!("{}-{}", self.prefix, sanitize(&inst.id));
                 self.add_namespace(&ns)?;
-                self.guests.insert(inst.id.clone(), GuestNs { ns: ns.clone(), devices: vec![] });
+                self.guests.insert(
+                    inst.id.clone(),
+                    GuestNs {
+                        ns: ns.clone(),
+                        devices: vec![],
+                    },
+                );
                 ns
             }
         };
-        let have = self.guests.get(&inst.id).map(|g| g.devices.clone()).unwrap_or_default();
+        let have = self
+            .guests
+            .get(&inst.id)
+            .map(|g| g.devices.clone())
+            .unwrap_or_default();
         // A device whose ENI changed (or that is gone) is removed before the new one
         // takes its name.
         for old in &have {

@@ -17,11 +17,15 @@ use std::process::{Command, Stdio};
 /// What the machine lacks for live mode, or a system call that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LiveError {
-    #[error("live mode needs root (it creates network namespaces and TAP devices); run it with sudo")]
+    #[error(
+        "live mode needs root (it creates network namespaces and TAP devices); run it with sudo"
+    )]
     NotRoot,
     #[error("live mode needs /dev/net/tun (the TUN/TAP driver): {0}; load it with `modprobe tun`")]
     NoTun(String),
-    #[error("live mode needs the `ip` tool (iproute2): {0}; install it with `apt-get install iproute2`")]
+    #[error(
+        "live mode needs the `ip` tool (iproute2): {0}; install it with `apt-get install iproute2`"
+    )]
     NoIp(String),
     #[error("`{cmd}` failed: {msg}")]
     Command { cmd: String, msg: String },
@@ -45,7 +49,10 @@ pub fn preflight() -> Result<(), LiveError> {
         .output()
         .map_err(|e| LiveError::NoIp(e.to_string()))?;
     if !out.status.success() {
-        return Err(LiveError::NoIp(format!("`ip -V` exited with {}", out.status)));
+        return Err(LiveError::NoIp(format!(
+            "`ip -V` exited with {}",
+            out.status
+        )));
     }
     Ok(())
 }
@@ -79,7 +86,14 @@ pub fn ip(ns: Option<&str>, args: &[&str]) -> Result<String, LiveError> {
 pub fn sysctl(ns: &str, key: &str, value: &str) -> Result<(), LiveError> {
     let path = format!("/proc/sys/{}", key.replace('.', "/"));
     let out = Command::new("ip")
-        .args(["netns", "exec", ns, "sh", "-c", &format!("echo {value} > {path}")])
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "sh",
+            "-c",
+            &format!("echo {value} > {path}"),
+        ])
         .stdin(Stdio::null())
         .output()
         .map_err(|e| LiveError::NoIp(e.to_string()))?;
@@ -212,8 +226,7 @@ pub fn cleanup_stale() -> Vec<String> {
             continue;
         };
         let name = name.split('@').next().unwrap_or(name);
-        if owner_pid(name).is_some_and(|p| !alive(p)) && ip(None, &["link", "del", name]).is_ok()
-        {
+        if owner_pid(name).is_some_and(|p| !alive(p)) && ip(None, &["link", "del", name]).is_ok() {
             removed.push(name.to_string());
         }
     }
