@@ -317,8 +317,10 @@ fn cli_exec_shows_snat_eip_and_banner() {
     // which no namespace here can reach.
     let server = "import http.server as h, socketserver as ss\nclass H(h.BaseHTTPRequestHandler):\n def do_GET(s):\n  b=s.client_address[0].encode();s.send_response(200);s.send_header('Content-Length',str(len(b)));s.end_headers();s.wfile.write(b)\nss.TCPServer(('203.0.113.80',80),H).serve_forever()\n";
     std::fs::write(dir.0.join("myip.py"), server).expect("myip.py");
+    let pcap = dir.0.join("live.pcapng");
     let out = Command::new(env!("CARGO_BIN_EXE_vpcsim"))
-        .args(["live", "--timeout", "20"])
+        .args(["live", "--timeout", "20", "--capture"])
+        .arg(&pcap)
         .arg("--exec")
         .arg(format!("i-web: {} -f {}", tool("sshd"), cfg.display()))
         .arg("--exec")
@@ -351,6 +353,12 @@ fn cli_exec_shows_snat_eip_and_banner() {
         .unwrap_or_default();
     assert!(ssh.contains(BANNER), "ssh block:\n{ssh}\n---\n{stderr}");
     assert!(stderr.contains("everything removed"), "{stderr}");
+    // --capture: every hop, one pcapng interface per observation point (the ENIs as the
+    // guests saw them, the NAT gateway's outside, the Internet edge).
+    let cap = std::fs::read(&pcap).expect("capture written");
+    assert_eq!(cap.get(..4), Some(&[0x0a, 0x0d, 0x0d, 0x0a][..]), "a pcapng");
+    let has = |s: &str| cap.windows(s.len()).any(|w| w == s.as_bytes());
+    assert!(has("eni-web1") && has("i-web-eth0") && has("ngw-prod outside") && has("internet"));
     let pid_prefix = "vs".to_string();
     let ours: Vec<String> = leftovers(&pid_prefix)
         .into_iter()
@@ -369,6 +377,27 @@ fn cli_exec_shows_snat_eip_and_banner() {
         })
         .collect();
     assert!(dead.is_empty(), "left behind: {dead:?}");
+}
+
+/// --follow applies the steps while commands run: i-web's eth1 appears once step 6
+/// attaches eni-web1, with its policy rule (the guest has policy routes).
+#[test]
+fn follow_applies_steps_while_running() {
+    if !ready() {
+        return;
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_vpcsim"))
+        .args(["live", "--follow", "0.1", "--exec"])
+        .arg("i-web: ip -o link show eth1 || true; for i in $(seq 150); do ip rule | grep -q 'lookup 1001' && break; sleep 0.1; done; ip -o addr show eth1; ip rule")
+        .output()
+        .expect("vpcsim live");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stderr.contains("applied step 6/11"), "{stderr}");
+    assert!(stdout.contains("does not exist"), "no eth1 before step 6: {stdout}");
+    assert!(stdout.contains("inet 192.168.1.100/24"), "{stdout}");
+    assert!(stdout.contains("from 192.168.1.100 lookup 1001"), "{stdout}");
 }
 
 fn wait_for_namespaces(pid: u32) -> Vec<String> {

@@ -311,6 +311,8 @@ impl Live {
                 .is_some_and(|o| self.tables.eni(o.eni).id == t.eni(d.eni).id);
             if !kept {
                 self.add_tap(&ns, &d.name(), d.mac, Port::Eni(t.eni(d.eni).id.clone()))?;
+            } else if have.get(d.index) == Some(d) {
+                continue; // unchanged: nothing to redo
             }
             guest::configure(&ns, d)?;
         }
@@ -449,5 +451,54 @@ impl Drop for Live {
         if self.thread.is_some() || !self.namespaces.is_empty() {
             self.shutdown();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn builtin() -> Scenario {
+        Scenario::load(None).expect("built-in scenario")
+    }
+
+    #[test]
+    fn internet_namespace_holds_the_scenarios_internet_addresses_client_first() {
+        let sc = builtin();
+        let t = Tables::compile(&sc.state_after(0), 1);
+        assert_eq!(
+            internet_addresses(&sc, &t),
+            vec![Ipv4Addr::new(198, 51, 100, 7), MYIP_SERVER],
+            "the EIPs and private addresses are the scenario's own, never the Internet's"
+        );
+    }
+
+    /// The guest sees eth1 with the ENI's private IP, NAT-mode EIPs stay invisible, and
+    /// policy routes exist for eth1's address only while the guest has them.
+    #[test]
+    fn guest_devices_mirror_the_guest_model() {
+        let sc = builtin();
+        let t = Tables::compile(&sc.state_after(sc.steps.len()), 1);
+        let i = t.instance_index["i-web"];
+        let d = guest::devices(&t, &t.instances[i as usize]);
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[0].name(), "eth0");
+        assert_eq!(d[0].addrs, vec![(Ipv4Addr::new(192, 168, 1, 10), 24)]);
+        assert_eq!(d[1].addrs, vec![(Ipv4Addr::new(192, 168, 1, 100), 24)]);
+        assert_eq!(d[1].mac, t.eni(t.eni_index["eni-web1"]).mac);
+        assert_eq!(d[0].gateway, Ipv4Addr::new(192, 168, 1, 253));
+        assert!(d[0].policy_sources.is_empty());
+        assert_eq!(d[1].policy_sources, vec![Ipv4Addr::new(192, 168, 1, 100)]);
+        for dev in &d {
+            assert!(
+                !dev.neighbours.contains(&Ipv4Addr::new(192, 168, 1, 10))
+                    && !dev.neighbours.contains(&Ipv4Addr::new(192, 168, 1, 100)),
+                "the guest's own addresses are local, not link peers"
+            );
+            assert!(dev.neighbours.contains(&Ipv4Addr::new(192, 168, 1, 20)));
+        }
+        let t = Tables::compile(&sc.state_after(10), 2);
+        let d = guest::devices(&t, &t.instances[i as usize]);
+        assert!(d[1].policy_sources.is_empty(), "step 10 removes the policy routes");
     }
 }
