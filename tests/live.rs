@@ -400,6 +400,28 @@ fn follow_applies_steps_while_running() {
     assert!(stdout.contains("from 192.168.1.100 lookup 1001"), "{stdout}");
 }
 
+/// Without root, live mode refuses with exit 2 and says what is missing (checked by
+/// dropping privileges with setpriv; skipped where setpriv or root is not available).
+#[test]
+fn without_root_it_exits_2_naming_privileges() {
+    if !ready() || !Path::new("/usr/bin/setpriv").exists() {
+        return;
+    }
+    let out = Command::new("/usr/bin/setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_vpcsim"))
+        .args(["live", "--exec", "i-web: true"])
+        .output()
+        .expect("setpriv");
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("Permission denied") && out.status.code() != Some(2) {
+        eprintln!("skipping: the test binary is not executable by nobody here");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("needs root"), "{err}");
+}
+
 fn wait_for_namespaces(pid: u32) -> Vec<String> {
     let tag = format!("vs{pid}x");
     let until = Instant::now() + Duration::from_secs(20);
