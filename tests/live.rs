@@ -356,7 +356,11 @@ fn cli_exec_shows_snat_eip_and_banner() {
     // --capture: every hop, one pcapng interface per observation point (the ENIs as the
     // guests saw them, the NAT gateway's outside, the Internet edge).
     let cap = std::fs::read(&pcap).expect("capture written");
-    assert_eq!(cap.get(..4), Some(&[0x0a, 0x0d, 0x0d, 0x0a][..]), "a pcapng");
+    assert_eq!(
+        cap.get(..4),
+        Some(&[0x0a, 0x0d, 0x0d, 0x0a][..]),
+        "a pcapng"
+    );
     let has = |s: &str| cap.windows(s.len()).any(|w| w == s.as_bytes());
     assert!(has("eni-web1") && has("i-web-eth0") && has("ngw-prod outside") && has("internet"));
     let pid_prefix = "vs".to_string();
@@ -395,9 +399,15 @@ fn follow_applies_steps_while_running() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stderr.contains("applied step 6/11"), "{stderr}");
-    assert!(stdout.contains("does not exist"), "no eth1 before step 6: {stdout}");
+    assert!(
+        stdout.contains("does not exist"),
+        "no eth1 before step 6: {stdout}"
+    );
     assert!(stdout.contains("inet 192.168.1.100/24"), "{stdout}");
-    assert!(stdout.contains("from 192.168.1.100 lookup 1001"), "{stdout}");
+    assert!(
+        stdout.contains("from 192.168.1.100 lookup 1001"),
+        "{stdout}"
+    );
 }
 
 /// Without root, live mode refuses with exit 2 and says what is missing (checked by

@@ -175,9 +175,10 @@ impl Forwarder {
                                 stats.lost += 1;
                                 return;
                             };
+                            // A TAP takes a frame whole or not at all.
                             match (&taps[to].file).write(f) {
-                                Ok(_) => stats.frames_out += 1,
-                                Err(_) => stats.tap_full += 1,
+                                Ok(n) if n == f.len() => stats.frames_out += 1,
+                                _ => stats.tap_full += 1,
                             }
                         };
                         emit(frame, out.disposition, &mut stats);

@@ -499,6 +499,9 @@ mod tests {
         }
         let t = Tables::compile(&sc.state_after(10), 2);
         let d = guest::devices(&t, &t.instances[i as usize]);
-        assert!(d[1].policy_sources.is_empty(), "step 10 removes the policy routes");
+        assert!(
+            d[1].policy_sources.is_empty(),
+            "step 10 removes the policy routes"
+        );
     }
 }
