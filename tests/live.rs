@@ -19,6 +19,14 @@ const BANNER: &str = "Welcome to Alibaba Cloud Elastic Compute Service!";
 const EIP_WEB: &str = "47.96.10.20";
 const SNAT_EIP: &str = "47.96.100.1";
 
+/// The tests of this file run one at a time: a run's start removes what dead runs left,
+/// which would race with the SIGKILL test's own check, and timings stay predictable.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Whether the machine can run live mode; in CI a missing piece fails the test.
 fn ready() -> bool {
     let mut missing = vec![];
@@ -212,6 +220,7 @@ fn leftovers(prefix: &str) -> Vec<String> {
 /// shows its static public IP before step 1 and the NAT gateway's SNAT EIP after.
 #[test]
 fn procedure_step_6_with_real_ssh_and_curl() {
+    let _serial = serial();
     if !ready() {
         return;
     }
@@ -395,6 +404,7 @@ expect = "delivered"
 /// subnet) and a guest without policy routes (everything by the main table).
 #[test]
 fn kernel_routing_equals_the_guest_model_on_multi_subnet_guests() {
+    let _serial = serial();
     if !ready() {
         return;
     }
@@ -440,6 +450,7 @@ fn kernel_routing_equals_the_guest_model_on_multi_subnet_guests() {
 /// the SNAT EIP, real ssh shows the banner; a failing command makes the exit code 1.
 #[test]
 fn cli_exec_shows_snat_eip_and_banner() {
+    let _serial = serial();
     if !ready() {
         return;
     }
@@ -537,6 +548,7 @@ fn cli_exec_shows_snat_eip_and_banner() {
 /// attaches eni-web1, with its policy rule (the guest has policy routes).
 #[test]
 fn follow_applies_steps_while_running() {
+    let _serial = serial();
     if !ready() {
         return;
     }
@@ -564,6 +576,7 @@ fn follow_applies_steps_while_running() {
 /// dropping privileges with setpriv; skipped where setpriv or root is not available).
 #[test]
 fn without_root_it_exits_2_naming_privileges() {
+    let _serial = serial();
     if !ready() || !Path::new("/usr/bin/setpriv").exists() {
         return;
     }
@@ -604,6 +617,7 @@ fn wait_for_namespaces(pid: u32) -> Vec<String> {
 /// removes; two runs at once have their own names.
 #[test]
 fn signals_cleanup_and_parallel_runs() {
+    let _serial = serial();
     if !ready() {
         return;
     }
@@ -693,6 +707,7 @@ fn start_bulk(ns: &str, addr: Ipv4Addr, port: u16, bytes: usize) {
 #[test]
 #[ignore]
 fn throughput() {
+    let _serial = serial();
     if !ready() {
         return;
     }
