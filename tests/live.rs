@@ -595,6 +595,35 @@ fn without_root_it_exits_2_naming_privileges() {
     assert!(err.contains("needs root"), "{err}");
 }
 
+/// --shell opens a shell in the guest's namespace (here fed from a pipe): it sees eth1
+/// with the ENI's address; everything is removed when it exits.
+#[test]
+fn shell_runs_in_the_guest() {
+    let _serial = serial();
+    if !ready() {
+        return;
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vpcsim"))
+        .args(["live", "--shell", "i-web"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vpcsim live --shell");
+    if let Some(mut i) = child.stdin.take() {
+        let _ = i.write_all(b"ip -o -4 addr show eth1\nexit 0\n");
+    }
+    let out = child.wait_with_output().expect("wait");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("inet 192.168.1.100/24"), "{all}");
+    assert!(all.contains("everything removed"), "{all}");
+}
+
 fn wait_for_namespaces(pid: u32) -> Vec<String> {
     let tag = format!("vs{pid}x");
     let until = Instant::now() + Duration::from_secs(20);

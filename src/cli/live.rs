@@ -84,19 +84,21 @@ fn live_steps(live: &Live) -> usize {
     live.scenario().steps.len()
 }
 
-/// Waits for `child`, applying due steps, until it exits, the deadline passes or a
-/// signal asks to stop (then it is killed).
+/// Waits for `child`, applying due steps, until it exits, the deadline passes or (when
+/// `stoppable`) a signal asks to stop (then it is killed).
 fn wait(
     child: &mut Child,
     live: &mut Live,
     stepper: &mut Stepper,
     deadline: Option<Instant>,
+    stoppable: bool,
 ) -> Result<Option<std::process::ExitStatus>, LiveError> {
     loop {
         if let Ok(Some(s)) = child.try_wait() {
             return Ok(Some(s));
         }
-        if STOP.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d) {
+        let stop = stoppable && STOP.load(Ordering::Relaxed);
+        if stop || deadline.is_some_and(|d| Instant::now() >= d) {
             let _ = child.kill();
             let _ = child.wait();
             return Ok(None);
@@ -219,7 +221,7 @@ pub fn run(a: LiveArgs) -> Result<ExitCode, ExitCode> {
         let out = child.stdout.take().map(reader);
         let err = child.stderr.take().map(reader);
         let deadline = Instant::now() + Duration::from_secs(a.timeout);
-        let status = match wait(&mut child, &mut live, &mut stepper, Some(deadline)) {
+        let status = match wait(&mut child, &mut live, &mut stepper, Some(deadline), true) {
             Ok(s) => s,
             Err(e) => {
                 result = Err(e);
@@ -265,9 +267,12 @@ pub fn run(a: LiveArgs) -> Result<ExitCode, ExitCode> {
                     eprintln!("live: shell in {who}; exit it to stop");
                     match c.spawn() {
                         Ok(mut ch) => {
-                            if let Err(e) = wait(&mut ch, &mut live, &mut stepper, None) {
+                            // Ctrl-C in the shell is the shell's (the terminal sends
+                            // it to us too): the run ends when the shell exits.
+                            if let Err(e) = wait(&mut ch, &mut live, &mut stepper, None, false) {
                                 result = Err(e);
                             }
+                            STOP.store(false, Ordering::Relaxed);
                         }
                         Err(e) => result = Err(LiveError::Other(format!("starting {sh}: {e}"))),
                     }
