@@ -15,6 +15,7 @@ pub mod flow;
 pub mod fuzzing;
 pub mod hosts;
 pub mod import;
+pub mod live;
 pub mod model;
 pub mod pcapio;
 pub mod pipeline;

@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod json;
+mod live;
 mod reach;
 mod render;
 mod replay;
@@ -147,6 +148,10 @@ pub enum Command {
     /// files or a dump and steps, with the step that caused each; exit 1 when a change is
     /// not declared in [[expect_change]].
     Diff(reach::DiffArgs),
+    /// Real Linux guests around the simulated VPC (needs root): one network namespace per
+    /// instance (a TAP per ENI: eth0, eth1, … with the guest's addresses and routing) and
+    /// one for the Internet; run real ssh, curl or anything in them with --exec/--shell.
+    Live(live::LiveArgs),
 }
 
 /// Loads a scenario file, a folder of `aliyun` Describe* JSON responses (imported on
@@ -244,6 +249,7 @@ fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
         Command::Reach(a) => reach::reach(a),
         Command::Exposure(a) => reach::exposure_cmd(a),
         Command::Diff(a) => reach::diff_cmd(a),
+        Command::Live(args) => live::run(args),
         Command::Example => {
             print!("{}", crate::scenario::DEFAULT_SCENARIO);
             Ok(ExitCode::SUCCESS)
