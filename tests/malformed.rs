@@ -135,16 +135,16 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Want)> {
     ];
     let mut f = tcp();
     f[12..14].copy_from_slice(&[0x86, 0xdd]);
-    v.push(("IPv6 EtherType", f, Err(MalformedFrame)));
+    v.push(("IPv6 EtherType", f, Err(UnsupportedEthertypeIpv6)));
     let mut f = tcp();
     f[12..14].copy_from_slice(&[0x08, 0x06]);
-    v.push(("ARP EtherType", f, Err(MalformedFrame)));
+    v.push(("ARP EtherType (from the Internet edge)", f, Err(ArpIgnored)));
     let mut f = tcp();
     f.splice(12..12, [0x81, 0x00, 0x00, 0x05]);
-    v.push(("802.1Q VLAN tag", f, Err(MalformedFrame)));
+    v.push(("802.1Q VLAN tag", f, Err(UnsupportedEthertypeVlan)));
     let mut f = tcp();
     f.splice(12..12, [0x88, 0xa8, 0x00, 0x05, 0x81, 0x00, 0x00, 0x06]);
-    v.push(("802.1ad QinQ tags", f, Err(MalformedFrame)));
+    v.push(("802.1ad QinQ tags", f, Err(UnsupportedEthertypeVlan)));
     let mut f = tcp();
     f[14] = 0x65;
     v.push((
