@@ -275,7 +275,10 @@ where
         let mut emit: Vec<(Disposition, &[u8])> = if o.fragments.is_empty() {
             vec![(o.disposition, &buf[..])]
         } else {
-            o.fragments.iter().map(|f| (o.disposition, &f[..])).collect()
+            o.fragments
+                .iter()
+                .map(|f| (o.disposition, &f[..]))
+                .collect()
         };
         let own = emit.len();
         s.icmp_generated += o.generated.len() as u64;

@@ -67,9 +67,7 @@ impl Dataplane {
                 (vec![e], t.eni(e).id.clone())
             }
             Ingress::Guest(i) => match t.instances.get(i as usize) {
-                Some(inst) if !inst.devices.is_empty() => {
-                    (inst.devices.clone(), inst.id.clone())
-                }
+                Some(inst) if !inst.devices.is_empty() => (inst.devices.clone(), inst.id.clone()),
                 _ => return Ok(None),
             },
         };
@@ -97,20 +95,41 @@ impl Dataplane {
     /// gratuitous ARP and ARP probes are ignored, as is everything else.
     fn arp(&mut self, frame: &[u8], eni: Option<EniIdx>, trace: &mut TraceRef<'_>) -> Outcome {
         let Some(eni) = eni else {
-            hop!(trace, "arp", "edge", "ARP does not cross the Internet edge: ignored");
+            hop!(
+                trace,
+                "arp",
+                "edge",
+                "ARP does not cross the Internet edge: ignored"
+            );
             return self.drop_with(DropReason::ArpIgnored);
         };
         let e = self.tables.eni(eni);
         let Some(a) = wire::parse_arp(frame) else {
             if frame.len() < wire::frame::ETH_LEN + wire::arp::ARP_LEN {
-                hop!(trace, "arp", e.id.clone(), "ARP packet truncated ({} bytes)", frame.len());
+                hop!(
+                    trace,
+                    "arp",
+                    e.id.clone(),
+                    "ARP packet truncated ({} bytes)",
+                    frame.len()
+                );
                 return self.drop_with(DropReason::MalformedFrame);
             }
-            hop!(trace, "arp", e.id.clone(), "not an IPv4-over-Ethernet ARP packet: ignored");
+            hop!(
+                trace,
+                "arp",
+                e.id.clone(),
+                "not an IPv4-over-Ethernet ARP packet: ignored"
+            );
             return self.drop_with(DropReason::ArpIgnored);
         };
         if !e.attached {
-            hop!(trace, "arp", e.id.clone(), "the ENI is attached to no instance");
+            hop!(
+                trace,
+                "arp",
+                e.id.clone(),
+                "the ENI is attached to no instance"
+            );
             return self.drop_with(DropReason::EniNotAttached);
         }
         let why_not = if !a.is_request() {
@@ -142,8 +161,10 @@ impl Dataplane {
             a.target_ip
         );
         let mut out = self.drop_with(DropReason::ArpAnswered);
-        out.generated
-            .push((wire::arp_reply(&a, VROUTER_MAC), Disposition::Delivered { eni }));
+        out.generated.push((
+            wire::arp_reply(&a, VROUTER_MAC),
+            Disposition::Delivered { eni },
+        ));
         out
     }
 }

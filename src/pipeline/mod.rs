@@ -1579,14 +1579,7 @@ impl Dataplane {
                 Disposition::Delivered { eni } => tables.eni(eni).mac,
                 _ => INTERNET_MAC,
             };
-            if let Some(icmp) = wire::icmp_error(
-                frame,
-                info,
-                kind,
-                from,
-                VROUTER_MAC,
-                mac,
-            ) {
+            if let Some(icmp) = wire::icmp_error(frame, info, kind, from, VROUTER_MAC, mac) {
                 out.generated.push((icmp, back));
             }
         }

@@ -346,7 +346,13 @@ pub fn build_topology(f: &ScenarioFile, loc: &Locator<'_>) -> Result<Cloud, Scen
             &vsw.vpc,
             &i.security_groups,
         )?;
-        let mac = eni_mac(&mut c, loc, o, &format!("instance {}", i.id), i.mac.as_deref())?;
+        let mac = eni_mac(
+            &mut c,
+            loc,
+            o,
+            &format!("instance {}", i.id),
+            i.mac.as_deref(),
+        )?;
         c.enis.insert(
             eni_id.clone(),
             Eni {

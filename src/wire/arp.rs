@@ -3,9 +3,11 @@
 
 use std::net::Ipv4Addr;
 
-use pnet_packet::arp::{ArpHardwareTypes, ArpOperation, ArpOperations, ArpPacket, MutableArpPacket};
-use pnet_packet::ethernet::{EtherType, EtherTypes, EthernetPacket, MutableEthernetPacket};
 use pnet_base::MacAddr;
+use pnet_packet::arp::{
+    ArpHardwareTypes, ArpOperation, ArpOperations, ArpPacket, MutableArpPacket,
+};
+use pnet_packet::ethernet::{EtherType, EtherTypes, EthernetPacket, MutableEthernetPacket};
 use pnet_packet::Packet;
 
 use super::frame::ETH_LEN;

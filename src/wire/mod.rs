@@ -28,8 +28,8 @@ pub mod fragment;
 pub mod frame;
 pub mod rewrite;
 
-pub use build::{build, checksums_valid, icmp_error, IcmpErrorKind, ProbeL4, ProbeSpec};
 pub use arp::{arp_reply, build_arp, ethertype_text, parse_arp, Arp, EtherKind};
+pub use build::{build, checksums_valid, icmp_error, IcmpErrorKind, ProbeL4, ProbeSpec};
 pub use checksum::Delta;
 pub use fragment::{fragment, set_dont_fragment};
 pub use frame::{
