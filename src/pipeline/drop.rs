@@ -203,3 +203,19 @@ impl Counters {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_and_name_agree_and_names_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for r in DropReason::ALL {
+            let json = serde_json::to_string(&r).unwrap();
+            assert_eq!(json, format!("\"{}\"", r.name()));
+            assert!(seen.insert(r.name()), "{} twice", r.name());
+            assert_eq!(DropReason::ALL[r.index()], r);
+        }
+    }
+}
