@@ -132,6 +132,10 @@ impl Dataplane {
             );
             return self.drop_with(DropReason::EniNotAttached);
         }
+        if !e.live {
+            hop!(trace, "arp", e.id.clone(), "the ENI's instance is not Running");
+            return self.drop_with(DropReason::InstanceNotRunning);
+        }
         let why_not = if !a.is_request() {
             Some(format!("ARP operation {} (not a request)", a.operation))
         } else if a.is_announcement_or_probe() {

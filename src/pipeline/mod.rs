@@ -497,6 +497,7 @@ impl Dataplane {
                     }
                 );
                 let l4 = (info.l4_offset, info.proto);
+                self.note_fragment_mtu(&info, hit.action.mtu());
                 return self.use_hit(frame, l4, hit, port, tcp_flags(&info), now, trace, depth);
             }
         }
@@ -580,8 +581,8 @@ impl Dataplane {
         match at {
             Ingress::Internet => Some(INTERNET_PORT),
             Ingress::Eni(e) => {
-                let mac = &self.tables.enis.get(usize::from(e))?.mac;
-                (frame.get(6..12)? == mac.as_slice()).then_some(e + 1)
+                let src: [u8; 6] = frame.get(6..12)?.try_into().ok()?;
+                (src == self.tables.enis.get(usize::from(e))?.mac).then_some(e + 1)
             }
             Ingress::Guest(_) => None,
         }
@@ -602,10 +603,6 @@ impl Dataplane {
         trace: &mut TraceRef<'_>,
         depth: u8,
     ) -> Outcome {
-        if let Some(p) = self.frags.pending.as_mut() {
-            // A first fragment: the rest of its datagram must fit the same path.
-            p.mtu = p.mtu.min(a.mtu());
-        }
         // One compare per packet: only frames longer than the path MTU look closer.
         if frame.len() > wire::frame::ETH_LEN + usize::from(a.mtu()) {
             return self.oversize(frame, l4, rw, a, in_port, now, trace, depth);
@@ -1384,6 +1381,7 @@ impl Dataplane {
         if info.total_len > mtu && info.dont_fragment {
             return self.frag_needed(frame, info, key.port, mtu, trace);
         }
+        self.note_fragment_mtu(info, mtu);
         match self.install(info, key, rw, out, hops, meta, now) {
             Ok((rw, a)) => self.apply_action(
                 frame,
@@ -1460,6 +1458,17 @@ impl Dataplane {
             wire::IcmpErrorKind::FragmentationNeeded { mtu },
             trace,
         )
+    }
+
+    /// A first fragment on its way (never on the fast path, which takes no fragments):
+    /// the rest of its datagram must fit the same path, hairpins included.
+    #[inline]
+    fn note_fragment_mtu(&mut self, info: &FrameInfo, mtu: u16) {
+        if info.is_fragment() {
+            if let Some(p) = self.frags.pending.as_mut() {
+                p.mtu = p.mtu.min(mtu);
+            }
+        }
     }
 
     /// The MTU of a path between two observation ports: the smaller link's.
