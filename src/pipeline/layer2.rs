@@ -133,7 +133,12 @@ impl Dataplane {
             return self.drop_with(DropReason::EniNotAttached);
         }
         if !e.live {
-            hop!(trace, "arp", e.id.clone(), "the ENI's instance is not Running");
+            hop!(
+                trace,
+                "arp",
+                e.id.clone(),
+                "the ENI's instance is not Running"
+            );
             return self.drop_with(DropReason::InstanceNotRunning);
         }
         let why_not = if !a.is_request() {
