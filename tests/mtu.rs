@@ -467,3 +467,19 @@ fn a_stopped_instance_is_still_instance_not_running() {
         Disposition::Dropped(DropReason::InstanceNotRunning)
     );
 }
+
+#[test]
+fn mtu_hairpin_through_the_internet_edge_is_held_to_1500() {
+    let mut n = Net::new();
+    // i-jumbo1 (8500) to the EIP of i-eip: out through its own EIP, back in.
+    let f = udp(ip("10.0.1.30"), ip("47.1.1.10"), 5010, 53, 4000, true);
+    let (out, _) = n.send(n.guest("i-jumbo1"), f.clone(), true);
+    let (from, to, mtu, _) = frag_needed(&out, &f);
+    assert_eq!((from, to, mtu), (ip("10.0.1.253"), ip("10.0.1.30"), 1500));
+    let f = udp(ip("10.0.1.30"), ip("47.1.1.10"), 5010, 53, 4000, false);
+    let (out, _) = n.send(n.guest("i-jumbo1"), f, true);
+    assert_eq!(n.eni_of(out.disposition), Some("i-eip-eth0"));
+    let first = check_fragments(&out.fragments, 1500, 3980);
+    assert_eq!((first.src, first.dst), (ip("47.1.1.30"), ip("10.0.1.10")));
+    reassembled_udp_checksum_ok(&out.fragments);
+}
