@@ -99,7 +99,7 @@ impl Dataplane {
                 trace,
                 "arp",
                 "edge",
-                "ARP does not cross the Internet edge: ignored"
+                "ARP that no ENI sent (from the Internet edge, or from an instance without ENIs): ignored"
             );
             return self.drop_with(DropReason::ArpIgnored);
         };
