@@ -196,6 +196,9 @@ pub struct InstanceSpec {
     pub security_groups: Vec<String>,
     /// Id of the primary ENI (default `<instance id>-eth0`).
     pub primary_eni: Option<String>,
+    /// MAC address of the primary ENI, `"00:16:3e:xx:xx:xx"` as DescribeNetworkInterfaces
+    /// gives it (default: a locally administered address derived from a serial).
+    pub mac: Option<String>,
     #[serde(default)]
     pub guest: GuestOs,
 }
@@ -225,6 +228,9 @@ pub struct EniSpec {
     pub instance: Option<String>,
     #[serde(default)]
     pub description: String,
+    /// MAC address, `"00:16:3e:xx:xx:xx"` (default: derived from a serial, as for
+    /// instances). Frames the ENI sends must carry it as their source MAC.
+    pub mac: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
