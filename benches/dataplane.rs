@@ -94,6 +94,7 @@ fn flow_benches(c: &mut Criterion) {
             .deltas(),
         out: 0,
         hairpin: false,
+        jumbo: false,
     };
     let mut g = c.benchmark_group("flow");
     g.throughput(Throughput::Elements(1));

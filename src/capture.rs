@@ -204,7 +204,12 @@ impl<W: Write> Capture<W> {
             self.write(t, p, ts_nanos, before, Some(&c))?;
         }
         if let Some(p) = egress_point(t, out.disposition, after) {
-            self.write(t, p, ts_nanos, after, Some("out"))?;
+            if out.fragments.is_empty() {
+                self.write(t, p, ts_nanos, after, Some("out"))?;
+            }
+            for f in &out.fragments {
+                self.write(t, p, ts_nanos, f, Some("out; fragment (exceeded the MTU)"))?;
+            }
         }
         for (frame, d) in &out.generated {
             if let Some(p) = egress_point(t, *d, frame) {

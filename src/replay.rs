@@ -351,11 +351,20 @@ where
                 break;
             }
         }
-        let mut emit = vec![(o.disposition, &buf[..])];
+        // The packet itself, or the fragments it left as when it exceeded an MTU.
+        let mut emit: Vec<(Disposition, &[u8])> = if o.fragments.is_empty() {
+            vec![(o.disposition, &buf[..])]
+        } else {
+            o.fragments
+                .iter()
+                .map(|f| (o.disposition, &f[..]))
+                .collect()
+        };
+        let own = emit.len();
         s.icmp_generated += o.generated.len() as u64;
         emit.extend(o.generated.iter().map(|(f, d)| (*d, &f[..])));
         // Fragments held until this (first) fragment: count and write them now.
-        let released = 1 + o.generated.len();
+        let released = own + o.generated.len();
         emit.extend(o.released.iter().map(|(f, d)| (*d, &f[..])));
         for (i, (d, frame)) in emit.into_iter().enumerate() {
             let src = wire::parse(frame).ok().map(|f| f.src);

@@ -254,6 +254,8 @@ impl Net {
         now: u64,
     ) -> (Disposition, wire::FrameInfo, Vec<u8>) {
         let mut buf = frame;
+        // The frame leaves the sender's NIC with the ENI's own MAC.
+        vpcsim::pipeline::stamp_sender_mac(&self.t, at, &mut buf);
         let mut trace = Trace::default();
         let out = self
             .dp
@@ -1067,6 +1069,7 @@ fn hairpin_an_instance_reaches_another_instance_eip_from_inside_the_vpc() {
 fn ttl_expiring_at_the_vpc_router_generates_icmp_time_exceeded() {
     let mut n = Net::new();
     let mut buf = echo(ip("10.0.1.12"), SERVER, true, 9, 1);
+    vpcsim::pipeline::stamp_sender_mac(&n.t, n.guest("i-snat"), &mut buf);
     let out =
         n.dp.process(&mut buf, n.guest("i-snat"), SimTime::ZERO, None);
     assert_eq!(
@@ -1085,6 +1088,7 @@ fn ttl_expiring_at_the_vpc_router_generates_icmp_time_exceeded() {
     wire::checksums_valid(icmp).unwrap();
     // TTL 2 passes the router but expires at the NAT gateway (second hop).
     let mut buf = echo(ip("10.0.1.12"), SERVER, true, 9, 2);
+    vpcsim::pipeline::stamp_sender_mac(&n.t, n.guest("i-snat"), &mut buf);
     let out =
         n.dp.process(&mut buf, n.guest("i-snat"), SimTime::ZERO, None);
     assert_eq!(
@@ -1092,6 +1096,7 @@ fn ttl_expiring_at_the_vpc_router_generates_icmp_time_exceeded() {
         Disposition::Dropped(DropReason::TtlExceeded)
     );
     let mut buf = echo(ip("10.0.1.12"), SERVER, true, 9, 3);
+    vpcsim::pipeline::stamp_sender_mac(&n.t, n.guest("i-snat"), &mut buf);
     let out =
         n.dp.process(&mut buf, n.guest("i-snat"), SimTime::ZERO, None);
     assert_eq!(out.disposition, Disposition::Internet);
@@ -1170,11 +1175,12 @@ fn malformed_frames_are_dropped_with_a_named_reason_never_a_panic() {
     let mut non_ip = good.clone();
     non_ip[12] = 0x86;
     non_ip[13] = 0xdd;
-    cases.push(("non-IPv4", non_ip, DropReason::MalformedFrame));
+    cases.push(("IPv6", non_ip, DropReason::UnsupportedEthertypeIpv6));
     let mut opts = good.clone();
     opts[14] = 0x46;
     cases.push(("IP options", opts, DropReason::MalformedFrame));
     for (what, mut f, want) in cases {
+        vpcsim::pipeline::stamp_sender_mac(&n.t, n.guest("i-snat"), &mut f);
         let out = n.dp.process(&mut f, n.guest("i-snat"), SimTime::ZERO, None);
         assert!(
             matches!(out.disposition, Disposition::Dropped(r) if r == want || r == DropReason::Ipv4Options),

@@ -111,6 +111,7 @@ impl Net {
     /// Sends one frame; returns its disposition, the frame, and what it released.
     fn send(&mut self, at: Ingress, f: &[u8], t: u64) -> (Disposition, Vec<u8>, Vec<Vec<u8>>) {
         let mut buf = f.to_vec();
+        vpcsim::pipeline::stamp_sender_mac(&self.t, at, &mut buf);
         let mut tr = Trace::default();
         let out = self
             .dp

@@ -125,6 +125,7 @@ fn udp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16) -> Vec<u8> {
 impl Net {
     fn send(&mut self, at: Ingress, f: Vec<u8>, now: SimTime) -> (Disposition, Vec<u8>) {
         let mut buf = f;
+        vpcsim::pipeline::stamp_sender_mac(self.dp.tables(), at, &mut buf);
         let out = self.dp.process(&mut buf, at, now, None);
         (out.disposition, buf)
     }

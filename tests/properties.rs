@@ -166,6 +166,7 @@ impl Tuple {
 /// Sends a frame; returns where it went and the tuple it left with (checksums verified).
 fn send(d: &mut Dataplane, at: Ingress, f: Vec<u8>, now: u64) -> (Disposition, Tuple) {
     let mut buf = f;
+    vpcsim::pipeline::stamp_sender_mac(d.tables(), at, &mut buf);
     let out = d.process(&mut buf, at, SimTime::from_secs(now), None);
     let i = wire::parse(&buf).expect("output parses");
     if !matches!(out.disposition, Disposition::Dropped(_)) {

@@ -97,8 +97,36 @@ fn procedure_plan_calls_are_all_ok_and_egress_moves_to_the_snat_eip() {
     let ingress: Vec<String> = eni.ingress.iter().map(|i| i.label()).collect();
     assert_eq!(ingress, ["198.18.0.1 tcp/22"]);
 
+    // The whole-VPC diff (as `vpcsim diff`), each change with the calls that made it.
+    let change = |kind: &str, what: &str| {
+        r.diff
+            .iter()
+            .find(|c| c.kind == kind && c.what == what)
+            .unwrap_or_else(|| panic!("no {kind} change {what}"))
+    };
+    let calls_of = |c: &vpcsim::reach::diff::Change| -> Vec<String> {
+        c.steps.iter().map(|s| s.op.clone()).collect()
+    };
+    let web = change("egress", "i-web i-web-eth0 192.168.1.10");
+    assert_eq!(
+        calls_of(web),
+        ["ModifyInstanceNetworkSpec", "CreateSnatEntry"]
+    );
+    let ssh = change("exposure", "47.96.10.20 tcp/22");
+    assert_eq!(ssh.change, "closed");
+    assert_eq!(calls_of(ssh), ["ModifyInstanceNetworkSpec"]);
+    let new_ssh = change(
+        "exposure",
+        &format!("198.18.0.1 {} tcp/22", terraform::UNKNOWN_MARK),
+    );
+    assert_eq!(new_ssh.change, "opened");
+
     let (code, out, _) = vpcsim(&["plan", fixture("procedure.plan.json").to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("by call 1 ModifyInstanceNetworkSpec (alicloud_instance.web)"),
+        "{out}"
+    );
     assert!(
         out.contains("47.96.10.20 (static_public_ip) → 47.96.100.1 (snat)"),
         "{out}"

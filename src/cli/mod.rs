@@ -7,7 +7,9 @@
 
 pub mod bench;
 pub mod json;
+mod live;
 mod plan;
+mod reach;
 mod render;
 mod replay;
 mod session;
@@ -142,6 +144,20 @@ pub enum Command {
     /// Measure the multi-core engine on synthetic traffic (Mpps, new flows/s, memory per
     /// flow) and check its output against the single-threaded pipeline.
     Bench(bench::BenchArgs),
+    /// What reaches what: every class of traffic between endpoints, one probe each,
+    /// merged into rows (source set, destination, protocol, port ranges) → outcome.
+    Reach(reach::ReachArgs),
+    /// What the Internet reaches: per instance, ENI and private IP, every public address
+    /// and port range that gets in, through which EIP or DNAT entry, by which rule.
+    Exposure(reach::ExposureArgs),
+    /// What a change alters (egress addresses, exposure, reach) between two steps, two
+    /// files or a dump and steps, with the step that caused each; exit 1 when a change is
+    /// not declared in [[expect_change]].
+    Diff(reach::DiffArgs),
+    /// Real Linux guests around the simulated VPC (needs root): one network namespace per
+    /// instance (a TAP per ENI: eth0, eth1, … with the guest's addresses and routing) and
+    /// one for the Internet; run real ssh, curl or anything in them with --exec/--shell.
+    Live(live::LiveArgs),
 }
 
 /// Loads a scenario file, a folder of `aliyun` Describe* JSON responses (imported on
@@ -237,6 +253,10 @@ fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
         Command::Replay(a) => replay::run(a),
         Command::Bench(args) => bench::run(args),
         Command::Plan(args) => plan::run(args),
+        Command::Reach(a) => reach::reach(a),
+        Command::Exposure(a) => reach::exposure_cmd(a),
+        Command::Diff(a) => reach::diff_cmd(a),
+        Command::Live(args) => live::run(args),
         Command::Example => {
             print!("{}", crate::scenario::DEFAULT_SCENARIO);
             Ok(ExitCode::SUCCESS)

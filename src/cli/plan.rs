@@ -164,8 +164,41 @@ fn render(r: &PlanReport) {
         }
     }
     println!(
-        "  (exposure and the whole-VPC diff are not part of this answer yet: `vpcsim diff` is not on main)"
+        "\nWhat the apply changes (egress, exposure, reach — as `vpcsim diff`), with the calls that change it:"
     );
+    if r.diff.is_empty() {
+        println!("  nothing");
+    }
+    let mark = |t: String| {
+        r.unknowns
+            .iter()
+            .fold(t, |t, u| terraform::mark_placeholder(&t, &u.value))
+    };
+    for c in &r.diff {
+        println!(
+            "  {} {}: {} → {}{}",
+            c.kind,
+            c.what,
+            mark(super::reach::words(&c.before, c.kind)),
+            mark(super::reach::words(&c.after, c.kind)),
+            if c.kind == "exposure" {
+                format!(" ({})", c.change)
+            } else {
+                String::new()
+            }
+        );
+        for s in &c.steps {
+            println!(
+                "      by call {} {} ({})",
+                s.step.unwrap_or_default(),
+                s.op,
+                s.note.as_deref().unwrap_or_default()
+            );
+        }
+    }
+    for n in &r.diff_notes {
+        println!("  note: {n}");
+    }
     if !r.invariants.is_empty() {
         println!("\nInvariants (after the apply; after every call too when they hold today):");
     }

@@ -61,6 +61,11 @@ impl<T> Lpm<T> {
         None
     }
 
+    /// Every value, longest prefixes first (for deriving traffic classes).
+    pub fn values(&self) -> impl Iterator<Item = &T> {
+        self.levels.iter().flat_map(|(_, _, m)| m.values())
+    }
+
     pub fn len(&self) -> usize {
         self.levels.iter().map(|(_, _, m)| m.len()).sum()
     }

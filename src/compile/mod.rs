@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use ipnet::Ipv4Net;
 
+use crate::model::limits::ETHERNET_MTU;
 use crate::model::*;
 pub use lpm::Lpm;
 pub use sg::{SgDecision, SgSet};
@@ -42,6 +43,11 @@ pub struct EniT {
     pub cut_through: bool,
     /// Attached (InUse) to a Running instance: only then it sends and receives.
     pub live: bool,
+    /// Attached (InUse) to an instance at all (`live` also needs the instance Running).
+    pub attached: bool,
+    /// MTU of the link to the instance: 1500, or 8500 when the instance type supports
+    /// jumbo frames (SEMANTICS.md §5).
+    pub mtu: u16,
     pub sg: SgSet,
 }
 
@@ -66,6 +72,8 @@ pub struct InstanceT {
     /// ENIs in device order (eth0 first).
     pub devices: Vec<EniIdx>,
     pub policy_routes: bool,
+    /// MTU of every ENI of the instance (from its instance type).
+    pub mtu: u16,
 }
 
 /// How traffic of one private IP reaches the Internet 1:1, bypassing the route table.
@@ -183,6 +191,12 @@ pub struct Tables {
     pub route_tables: Vec<RouteTableT>,
     pub nat_gateways: Vec<NatGatewayT>,
     pub snat_connections_per_destination: u32,
+}
+
+/// The MTU of an instance's ENIs: its type's (1500 for a type vpcsim does not know).
+fn instance_mtu(c: &Cloud, i: &crate::model::Instance) -> u16 {
+    c.instance_type(&i.instance_type)
+        .map_or(ETHERNET_MTU, |t| t.mtu())
 }
 
 impl Tables {
@@ -308,6 +322,8 @@ impl Tables {
                 cut_through,
                 live: e.status == EniStatus::InUse
                     && attached.is_some_and(|i| i.status == InstanceStatus::Running),
+                attached: e.status == EniStatus::InUse && attached.is_some(),
+                mtu: attached.map_or(ETHERNET_MTU, |i| instance_mtu(c, i)),
                 sg,
             });
         }
@@ -324,6 +340,7 @@ impl Tables {
                     .filter_map(|e| eni_index.get(e).copied())
                     .collect(),
                 policy_routes: i.guest.policy_routes,
+                mtu: instance_mtu(c, i),
             })
             .collect();
 
@@ -591,6 +608,16 @@ impl Tables {
     pub fn eni_of_port(&self, port: u16) -> Option<EniIdx> {
         port.checked_sub(1)
             .filter(|i| (*i as usize) < self.enis.len())
+    }
+
+    /// MTU of the link at an observation port: the ENI's, or 1500 at the Internet edge
+    /// (and the NAT gateway, which only faces the Internet).
+    #[inline]
+    pub fn port_mtu(&self, port: u16) -> u16 {
+        match self.eni_of_port(port) {
+            Some(e) => self.enis[e as usize].mtu,
+            None => ETHERNET_MTU,
+        }
     }
 
     pub fn port_name(&self, port: u16) -> String {

@@ -296,8 +296,12 @@ impl Network {
                     trace: trace.lines(),
                 });
             }
-        } else {
+        } else if out.fragments.is_empty() {
             self.deliver(frame, out.disposition, "");
+        } else {
+            for f in out.fragments {
+                self.deliver(f, out.disposition, "fragment: ");
+            }
         }
         for (f, d) in out.generated {
             if let Disposition::Dropped(_) = d {

@@ -9,6 +9,28 @@ pub struct InstanceTypeLimits {
     pub name: String,
     pub max_enis: u32,
     pub max_private_ips_per_eni: u32,
+    /// The type supports jumbo frames: its ENIs carry an MTU of [`JUMBO_MTU`] instead of
+    /// [`ETHERNET_MTU`] (SEMANTICS.md §5). [decision] no built-in type claims it (the
+    /// ecs.g6 family does not); a scenario declares it with `jumbo_frames = true` under
+    /// `[[instance_types]]`.
+    #[serde(default)]
+    pub jumbo_frames: bool,
+}
+
+/// MTU of an ENI without jumbo frames, of the NAT gateway and of the Internet edge.
+pub const ETHERNET_MTU: u16 = 1500;
+/// MTU of an ENI of an instance type that supports jumbo frames.
+pub const JUMBO_MTU: u16 = 8500;
+
+impl InstanceTypeLimits {
+    /// The MTU of this type's ENIs.
+    pub fn mtu(&self) -> u16 {
+        if self.jumbo_frames {
+            JUMBO_MTU
+        } else {
+            ETHERNET_MTU
+        }
+    }
 }
 
 /// The instance types vpcsim knows out of the box (ecs.g6 family, from the instance
@@ -25,6 +47,7 @@ pub fn builtin_instance_types() -> Vec<InstanceTypeLimits> {
         name: n.to_string(),
         max_enis: e,
         max_private_ips_per_eni: ip,
+        jumbo_frames: false,
     })
     .collect()
 }

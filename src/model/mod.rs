@@ -17,7 +17,7 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 pub use error::{ApiError, ApiResult};
-pub use limits::{InstanceTypeLimits, Quotas};
+pub use limits::{InstanceTypeLimits, Quotas, ETHERNET_MTU, JUMBO_MTU};
 pub use ops::Operation;
 
 /// The whole simulated account in one region.
@@ -210,12 +210,52 @@ impl Eni {
     }
 
     pub fn mac_string(&self) -> String {
-        let m = self.mac;
-        format!(
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            m[0], m[1], m[2], m[3], m[4], m[5]
-        )
+        mac_string(self.mac)
     }
+}
+
+/// `aa:bb:cc:dd:ee:ff`, as the cloud's APIs write MAC addresses.
+pub fn mac_string(m: [u8; 6]) -> String {
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
+}
+
+/// Parses a MAC address an ENI can hold: six hex octets separated by `:` (or `-`),
+/// unicast, not all zeros, and not the VSwitch gateway's `ee:ff:ff:ff:ff:ff`.
+pub fn parse_eni_mac(s: &str) -> Result<[u8; 6], String> {
+    let parts: Vec<&str> = s.split([':', '-']).collect();
+    let mut m = [0u8; 6];
+    if parts.len() != 6 {
+        return Err(format!(
+            "MAC `{s}` is not six hex octets like 00:16:3e:12:34:56"
+        ));
+    }
+    for (b, p) in m.iter_mut().zip(&parts) {
+        if p.len() != 2 {
+            return Err(format!(
+                "MAC `{s}`: octet `{p}` is not two hex digits (write it like 00:16:3e:12:34:56)"
+            ));
+        }
+        *b = u8::from_str_radix(p, 16).map_err(|_| {
+            format!("MAC `{s}`: octet `{p}` is not hexadecimal (write it like 00:16:3e:12:34:56)")
+        })?;
+    }
+    if m[0] & 1 == 1 {
+        return Err(format!(
+            "MAC `{s}` is a multicast/broadcast address (the low bit of the first octet is set); an ENI has a unicast MAC"
+        ));
+    }
+    if m == [0; 6] {
+        return Err(format!("MAC `{s}` is all zeros; give the ENI's real MAC"));
+    }
+    if m == [0xee, 0xff, 0xff, 0xff, 0xff, 0xff] {
+        return Err(format!(
+            "MAC `{s}` is the VSwitch gateway's; an ENI cannot hold it"
+        ));
+    }
+    Ok(m)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -618,9 +658,15 @@ impl Cloud {
     }
 
     /// A locally administered MAC derived from a serial, unique per simulation.
+    /// Skips MACs a scenario gave explicitly.
     pub(crate) fn fresh_mac(&mut self) -> [u8; 6] {
-        let s = self.next_serial().to_be_bytes();
-        [0x02, 0x16, s[4], s[5], s[6], s[7]]
+        loop {
+            let s = self.next_serial().to_be_bytes();
+            let m = [0x02, 0x16, s[4], s[5], s[6], s[7]];
+            if !self.enis.values().any(|e| e.mac == m) {
+                return m;
+            }
+        }
     }
 
     pub fn instance_type(&self, name: &str) -> Option<&InstanceTypeLimits> {

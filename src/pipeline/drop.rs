@@ -22,8 +22,7 @@ pub enum DropReason {
     Fragment,
     /// TTL ran out at a routed hop; an ICMP time-exceeded went back.
     TtlExceeded,
-    /// The sending instance or receiving ENI's instance is not Running, or the ENI is
-    /// not attached.
+    /// The sending instance or the receiving ENI's instance is not Running.
     InstanceNotRunning,
     /// The guest OS has no route for the destination.
     GuestNoRoute,
@@ -58,10 +57,36 @@ pub enum DropReason {
     HairpinLoop,
     /// An ICMP error about a flow vpcsim has no state for.
     IcmpErrorNoFlow,
+    /// Larger than the MTU of a link on its path (the ENI's 1500 or 8500, 1500 at the NAT
+    /// gateway and the Internet edge) with DF set: an ICMP fragmentation-needed carrying
+    /// the next-hop MTU went back (RFC 1191). Also a too-big non-first fragment with DF.
+    MtuExceeded,
+    /// The ENI the packet leaves or would reach is attached to no instance.
+    EniNotAttached,
+    /// [decision] the frame's source MAC is not the MAC of the ENI it was sent on (of any
+    /// ENI of the sending instance, for frames the guest sends).
+    EniSourceMac,
+    /// An ARP request the VSwitch answered (the reply, from `ee:ff:ff:ff:ff:ff`, is in the
+    /// generated packets); the request itself goes no further.
+    ArpAnswered,
+    /// ARP the VSwitch does not answer: gratuitous ARP and probes, replies, requests for
+    /// addresses outside the VSwitch CIDR, ARP from the Internet edge, ARP that is not
+    /// IPv4 over Ethernet.
+    ArpIgnored,
+    /// An 802.1Q / 802.1ad VLAN-tagged frame (EtherType 0x8100, 0x88a8, 0x9100): the VPC
+    /// carries untagged frames only.
+    #[serde(rename = "unsupported_ethertype.vlan")]
+    UnsupportedEthertypeVlan,
+    /// An IPv6 frame (EtherType 0x86dd): vpcsim models IPv4 only.
+    #[serde(rename = "unsupported_ethertype.ipv6")]
+    UnsupportedEthertypeIpv6,
+    /// Any other EtherType that is neither IPv4 nor ARP (the trace names it).
+    #[serde(rename = "unsupported_ethertype.other")]
+    UnsupportedEthertypeOther,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 22] = [
+    pub const ALL: [DropReason; 30] = [
         DropReason::MalformedFrame,
         DropReason::Ipv4Options,
         DropReason::Fragment,
@@ -84,6 +109,14 @@ impl DropReason {
         DropReason::ConntrackFull,
         DropReason::HairpinLoop,
         DropReason::IcmpErrorNoFlow,
+        DropReason::MtuExceeded,
+        DropReason::EniNotAttached,
+        DropReason::EniSourceMac,
+        DropReason::ArpAnswered,
+        DropReason::ArpIgnored,
+        DropReason::UnsupportedEthertypeVlan,
+        DropReason::UnsupportedEthertypeIpv6,
+        DropReason::UnsupportedEthertypeOther,
     ];
 
     /// Stable snake_case name (JSON, counters, `expect_reason` in scenario checks).
@@ -111,6 +144,14 @@ impl DropReason {
             DropReason::ConntrackFull => "conntrack_full",
             DropReason::HairpinLoop => "hairpin_loop",
             DropReason::IcmpErrorNoFlow => "icmp_error_no_flow",
+            DropReason::MtuExceeded => "mtu_exceeded",
+            DropReason::EniNotAttached => "eni_not_attached",
+            DropReason::EniSourceMac => "eni_source_mac",
+            DropReason::ArpAnswered => "arp_answered",
+            DropReason::ArpIgnored => "arp_ignored",
+            DropReason::UnsupportedEthertypeVlan => "unsupported_ethertype.vlan",
+            DropReason::UnsupportedEthertypeIpv6 => "unsupported_ethertype.ipv6",
+            DropReason::UnsupportedEthertypeOther => "unsupported_ethertype.other",
         }
     }
 
@@ -215,5 +256,21 @@ impl Counters {
             .filter(|r| self.dropped[r.index()] > 0)
             .map(|r| (r.name(), self.dropped[r.index()]))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_and_name_agree_and_names_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for r in DropReason::ALL {
+            let json = serde_json::to_string(&r).unwrap();
+            assert_eq!(json, format!("\"{}\"", r.name()));
+            assert!(seen.insert(r.name()), "{} twice", r.name());
+            assert_eq!(DropReason::ALL[r.index()], r);
+        }
     }
 }

@@ -101,6 +101,9 @@ pub enum Verdict {
         hops: u8,
         macs: [u8; 12],
         disposition: Disposition,
+        /// The first fragment's path MTU: a later fragment larger than it is
+        /// fragmented again (or dropped with DF).
+        mtu: u16,
     },
     Drop(DropReason),
 }
@@ -119,6 +122,8 @@ struct Datagram {
 pub(crate) struct PendingFirst {
     pub key: FragKey,
     pub ttl: u8,
+    /// The MTU of the path it took (the smallest seen, hairpins included).
+    pub mtu: u16,
 }
 
 /// The reassembly state of one pipeline instance.
@@ -233,7 +238,11 @@ impl Fragments {
         let mut dropped = self.expire(now);
         let key = FragKey::of(info, at);
         if info.frag_offset == 0 {
-            self.pending = Some(PendingFirst { key, ttl: info.ttl });
+            self.pending = Some(PendingFirst {
+                key,
+                ttl: info.ttl,
+                mtu: u16::MAX,
+            });
             return (Step::Normal, dropped);
         }
         let limits = self.limits;
@@ -277,6 +286,7 @@ impl Fragments {
                         hops: p.ttl.saturating_sub(after.ttl),
                         macs,
                         disposition: out.disposition,
+                        mtu: p.mtu,
                     }
                 }
                 Err(_) => Verdict::Drop(DropReason::MalformedFrame),
@@ -299,7 +309,12 @@ impl Fragments {
             let o = translate(&mut f, &info, verdict);
             dispositions.push(o.disposition);
             if !matches!(o.disposition, Disposition::Dropped(_)) {
-                out.released.push((f, o.disposition));
+                if o.fragments.is_empty() {
+                    out.released.push((f, o.disposition));
+                } else {
+                    let d = o.disposition;
+                    out.released.extend(o.fragments.into_iter().map(|g| (g, d)));
+                }
             }
         }
         dispositions
@@ -316,7 +331,12 @@ fn translate(frame: &mut [u8], info: &FrameInfo, v: Verdict) -> Outcome {
             hops,
             macs,
             disposition,
+            mtu,
         } => {
+            if info.total_len > mtu && info.dont_fragment {
+                // RFC 1812 4.3.2.7: no ICMP error about a non-first fragment.
+                return Outcome::of(Disposition::Dropped(DropReason::MtuExceeded));
+            }
             if info.ttl <= hops {
                 return Outcome::of(Disposition::Dropped(DropReason::TtlExceeded));
             }
@@ -336,7 +356,14 @@ fn translate(frame: &mut [u8], info: &FrameInfo, v: Verdict) -> Outcome {
             if let Some(m) = frame.get_mut(..12) {
                 m.copy_from_slice(&macs);
             }
-            Outcome::of(disposition)
+            let mut out = Outcome::of(disposition);
+            if info.total_len > mtu {
+                match wire::fragment(frame, &i, mtu) {
+                    Some(f) => out.fragments = f,
+                    None => return Outcome::of(Disposition::Dropped(DropReason::MtuExceeded)),
+                }
+            }
+            out
         }
     }
 }

@@ -26,11 +26,12 @@ use std::sync::Arc;
 
 use crate::compile::{EniIdx, NextHopT, PublicOwner, SgDecision, Tables, Via, INTERNET_PORT};
 use crate::flow::{ConnTable, Dir, FlowKey, Hit, InsertError, SnatPorts, Timeouts};
-use crate::model::Direction;
+use crate::model::{Direction, ETHERNET_MTU, JUMBO_MTU};
 use crate::time::SimTime;
 use crate::wire::{self, CompiledRewrite, FrameInfo, Rewrite, RewriteDeltas, L4};
 pub use drop::{Counters, DropReason};
 pub use frag::{FragLimits, Fragments};
+pub use layer2::{sender_mac, stamp_sender_mac};
 pub use trace::{summary, Trace};
 
 /// The MAC the VPC's virtual router answers with (as Alibaba Cloud's gateway does).
@@ -73,6 +74,11 @@ pub struct Outcome {
     /// `Dropped`: released fragments that are dropped are only counted). Empty for
     /// every packet that is not a first fragment.
     pub released: Vec<(Vec<u8>, Disposition)>,
+    /// When not empty, the packet was larger than the MTU of a link on its path, without
+    /// DF: it left as these fragments (RFC 791), translated, going to `disposition`,
+    /// and the (rewritten) frame buffer itself must not be sent. Empty for every packet
+    /// that fits.
+    pub fragments: Vec<Vec<u8>>,
 }
 
 impl Outcome {
@@ -81,7 +87,28 @@ impl Outcome {
             disposition,
             generated: Vec::new(),
             released: Vec::new(),
+            fragments: Vec::new(),
         }
+    }
+
+    /// Every frame that leaves, given the (rewritten) frame buffer: the frame itself (or
+    /// its fragments) unless dropped or held, then the generated packets, then the
+    /// released fragments, each with where it goes.
+    pub fn leaving<'a>(&'a self, frame: &'a [u8]) -> Vec<(Disposition, &'a [u8])> {
+        let mut v = Vec::new();
+        if matches!(
+            self.disposition,
+            Disposition::Delivered { .. } | Disposition::Internet
+        ) {
+            if self.fragments.is_empty() {
+                v.push((self.disposition, frame));
+            } else {
+                v.extend(self.fragments.iter().map(|f| (self.disposition, &f[..])));
+            }
+        }
+        v.extend(self.generated.iter().map(|(f, d)| (*d, &f[..])));
+        v.extend(self.released.iter().map(|(f, d)| (*d, &f[..])));
+        v
     }
 }
 
@@ -98,6 +125,9 @@ pub struct FlowAction {
     /// The output is the Internet edge and the destination is one of the scenario's own
     /// public addresses: the packet comes back in.
     pub hairpin: bool,
+    /// Every link of the path carries jumbo frames (both ends are ENIs of jumbo-frame
+    /// instance types): the path MTU is 8500, else 1500.
+    pub jumbo: bool,
 }
 
 impl FlowAction {
@@ -105,6 +135,16 @@ impl FlowAction {
     #[inline]
     pub fn hops(&self) -> u8 {
         self.deltas.ttl_decrement()
+    }
+
+    /// The MTU of the path: the smallest of its links'.
+    #[inline]
+    pub fn mtu(&self) -> u16 {
+        if self.jumbo {
+            JUMBO_MTU
+        } else {
+            ETHERNET_MTU
+        }
     }
 
     /// The full rewrite, given the connection's other-direction key.
@@ -173,6 +213,10 @@ macro_rules! hop {
         }
     };
 }
+
+// After `hop!`, which they use.
+mod layer2;
+mod mtu;
 
 fn tcp_flags(info: &FrameInfo) -> u8 {
     match info.l4 {
@@ -387,7 +431,7 @@ impl Dataplane {
         // tuple straight from the frame, one lookup, one rewrite. Anything else (and any
         // traced packet) takes the full parse below, which gives the same answer.
         if trace.is_none() {
-            if let (Some(t), Some(port)) = (wire::fast_tuple(frame), Self::fast_port(at)) {
+            if let (Some(t), Some(port)) = (wire::fast_tuple(frame), self.fast_port(at, frame)) {
                 let key = FlowKey {
                     src: t.src,
                     dst: t.dst,
@@ -399,10 +443,14 @@ impl Dataplane {
                 if let Some(hit) = self.conns.lookup(&key, now) {
                     if t.ttl > hit.action.hops() {
                         let l4 = (wire::frame::L4_OFFSET, t.proto);
-                        return self.use_hit(frame, l4, hit, t.tcp_flags, now, trace, depth);
+                        return self.use_hit(frame, l4, hit, port, t.tcp_flags, now, trace, depth);
                     }
                 }
             }
+        }
+        // Layer 2: the sender's MAC, ARP, EtherTypes other than IPv4.
+        if let Some(out) = self.layer2(frame, at, trace) {
+            return out;
         }
         let info = match wire::parse(frame) {
             Ok(i) => i,
@@ -453,7 +501,8 @@ impl Dataplane {
                     }
                 );
                 let l4 = (info.l4_offset, info.proto);
-                return self.use_hit(frame, l4, hit, tcp_flags(&info), now, trace, depth);
+                self.note_fragment_mtu(&info, hit.action.mtu());
+                return self.use_hit(frame, l4, hit, port, tcp_flags(&info), now, trace, depth);
             }
         }
         self.counters.slow_path += 1;
@@ -474,6 +523,7 @@ impl Dataplane {
         frame: &mut [u8],
         l4: (usize, u8),
         hit: Hit<FlowAction>,
+        in_port: u16,
         tcp_flags: u8,
         now: SimTime,
         trace: &mut TraceRef<'_>,
@@ -482,7 +532,7 @@ impl Dataplane {
         self.counters.fast_path += 1;
         self.conns.observe(hit.conn, hit.dir, tcp_flags, now);
         let rw = hit.action.rewrite(&hit.other);
-        self.apply_action(frame, l4, rw, hit.action, now, trace, depth)
+        self.apply_action(frame, l4, rw, hit.action, in_port, now, trace, depth)
     }
 
     /// The guest OS's routing: the port of the device a packet from `Guest(i)` leaves by.
@@ -528,21 +578,46 @@ impl Dataplane {
         Ok(r.eni + 1)
     }
 
-    /// The observation port of an ingress that needs no guest routing.
+    /// The observation port of an ingress that needs no guest routing; for an ENI only
+    /// when the frame carries the ENI's source MAC (else the slow path names the drop).
     #[inline]
-    fn fast_port(at: Ingress) -> Option<u16> {
+    fn fast_port(&self, at: Ingress, frame: &[u8]) -> Option<u16> {
         match at {
             Ingress::Internet => Some(INTERNET_PORT),
-            Ingress::Eni(e) => Some(e + 1),
+            Ingress::Eni(e) => {
+                let src: [u8; 6] = frame.get(6..12)?.try_into().ok()?;
+                (src == self.tables.enis.get(usize::from(e))?.mac).then_some(e + 1)
+            }
             Ingress::Guest(_) => None,
         }
     }
 
-    /// Applies a cached (or just installed) action: TTL, rewrite, MACs, hairpin.
+    /// Applies a cached (or just installed) action: MTU, TTL, rewrite, MACs, hairpin.
     /// Callers guarantee TTL > hops (else `finish` answers with time-exceeded).
     #[allow(clippy::too_many_arguments)]
     #[inline]
     fn apply_action(
+        &mut self,
+        frame: &mut [u8],
+        l4: (usize, u8),
+        rw: CompiledRewrite,
+        a: FlowAction,
+        in_port: u16,
+        now: SimTime,
+        trace: &mut TraceRef<'_>,
+        depth: u8,
+    ) -> Outcome {
+        // One compare per packet: only frames longer than the path MTU look closer.
+        if frame.len() > wire::frame::ETH_LEN + usize::from(a.mtu()) {
+            return self.oversize(frame, l4, rw, a, in_port, now, trace, depth);
+        }
+        self.forward(frame, l4, rw, a, now, trace, depth)
+    }
+
+    /// The rewrite, MACs and output of an action, the MTU already checked.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn forward(
         &mut self,
         frame: &mut [u8],
         l4: (usize, u8),
@@ -606,15 +681,18 @@ impl Dataplane {
         };
         let rev = CompiledRewrite::compile(&reply_info, &back).with_ttl_decrement(hops);
         let public = |ip: Ipv4Addr| self.tables.public.contains_key(&u32::from(ip));
+        let jumbo = self.path_mtu(key.port, out) >= JUMBO_MTU;
         let fwd_action = FlowAction {
             deltas: fwd.deltas(),
             out,
             hairpin: out == INTERNET_PORT && public(ndst),
+            jumbo,
         };
         let rev_action = FlowAction {
             deltas: rev.deltas(),
             out: key.port,
             hairpin: key.port == INTERNET_PORT && public(info.src),
+            jumbo,
         };
         match self.conns.insert(
             key,
@@ -650,14 +728,23 @@ impl Dataplane {
         depth: u8,
     ) -> Outcome {
         let Some(eni) = tables.enis.get(ei as usize) else {
-            return self.drop_with(DropReason::InstanceNotRunning);
+            return self.drop_with(DropReason::EniNotAttached);
         };
+        if !eni.attached {
+            hop!(
+                trace,
+                "eni",
+                eni.id.clone(),
+                "the ENI is attached to no instance (AttachNetworkInterface it)"
+            );
+            return self.drop_with(DropReason::EniNotAttached);
+        }
         if !eni.live {
             hop!(
                 trace,
                 "eni",
                 eni.id.clone(),
-                "the ENI is not attached to a Running instance"
+                "the ENI's instance is not Running"
             );
             return self.drop_with(DropReason::InstanceNotRunning);
         }
@@ -1145,12 +1232,21 @@ impl Dataplane {
         depth: u8,
     ) -> Outcome {
         let e = tables.eni(dest);
+        if !e.attached {
+            hop!(
+                trace,
+                "eni",
+                e.id.clone(),
+                "the receiving ENI is attached to no instance (AttachNetworkInterface it)"
+            );
+            return self.drop_with(DropReason::EniNotAttached);
+        }
         if !e.live {
             hop!(
                 trace,
                 "eni",
                 e.id.clone(),
-                "the receiving ENI is not attached to a Running instance"
+                "the receiving ENI's instance is not Running"
             );
             return self.drop_with(DropReason::InstanceNotRunning);
         }
@@ -1293,12 +1389,20 @@ impl Dataplane {
             let hop = info.ttl.saturating_sub(1);
             return self.ttl_exceeded(frame, info, key.port, hop, rw.src, trace);
         }
+        // Too big with DF: refused before any state is created (no connection, no SNAT
+        // port), as the router refuses it before forwarding.
+        let mtu = self.path_mtu(key.port, out);
+        if info.total_len > mtu && info.dont_fragment {
+            return self.frag_needed(frame, info, key.port, mtu, trace);
+        }
+        self.note_fragment_mtu(info, mtu);
         match self.install(info, key, rw, out, hops, meta, now) {
             Ok((rw, a)) => self.apply_action(
                 frame,
                 (info.l4_offset, info.proto),
                 rw,
                 a,
+                key.port,
                 now,
                 trace,
                 depth,
@@ -1328,6 +1432,29 @@ impl Dataplane {
         translated_src: Option<Ipv4Addr>,
         trace: &mut TraceRef<'_>,
     ) -> Outcome {
+        self.network_error(
+            frame,
+            info,
+            in_port,
+            hop,
+            translated_src,
+            wire::IcmpErrorKind::TimeExceeded,
+            trace,
+        )
+    }
+
+    /// Drops a packet for `kind`'s reason and sends the ICMP error back to the sender.
+    #[allow(clippy::too_many_arguments)]
+    fn network_error(
+        &mut self,
+        frame: &[u8],
+        info: &FrameInfo,
+        in_port: u16,
+        hop: u8,
+        translated_src: Option<Ipv4Addr>,
+        kind: wire::IcmpErrorKind,
+        trace: &mut TraceRef<'_>,
+    ) -> Outcome {
         let tables = Arc::clone(&self.tables);
         let (from, back) = match tables.eni_of_port(in_port) {
             Some(e) => {
@@ -1344,27 +1471,34 @@ impl Dataplane {
             }
             None => (Ipv4Addr::UNSPECIFIED, Disposition::Internet),
         };
-        hop!(
-            trace,
-            "ttl",
-            from.to_string(),
-            "TTL {} expires at this hop: dropped, ICMP time exceeded sent from {from}",
-            info.ttl
-        );
-        let mut out = self.drop_with(DropReason::TtlExceeded);
+        let reason = match kind {
+            wire::IcmpErrorKind::FragmentationNeeded { mtu } => {
+                hop!(
+                    trace,
+                    "mtu",
+                    from.to_string(),
+                    "dropped, ICMP fragmentation needed (MTU {mtu}) sent from {from}"
+                );
+                DropReason::MtuExceeded
+            }
+            _ => {
+                hop!(
+                    trace,
+                    "ttl",
+                    from.to_string(),
+                    "TTL {} expires at this hop: dropped, ICMP time exceeded sent from {from}",
+                    info.ttl
+                );
+                DropReason::TtlExceeded
+            }
+        };
+        let mut out = self.drop_with(reason);
         if !from.is_unspecified() {
             let mac = match back {
                 Disposition::Delivered { eni } => tables.eni(eni).mac,
                 _ => INTERNET_MAC,
             };
-            if let Some(icmp) = wire::icmp_error(
-                frame,
-                info,
-                wire::IcmpErrorKind::TimeExceeded,
-                from,
-                VROUTER_MAC,
-                mac,
-            ) {
+            if let Some(icmp) = wire::icmp_error(frame, info, kind, from, VROUTER_MAC, mac) {
                 out.generated.push((icmp, back));
             }
         }

@@ -347,7 +347,13 @@ pub fn build_topology(f: &ScenarioFile, loc: &Locator<'_>) -> Result<Cloud, Scen
             &vsw.vpc,
             &i.security_groups,
         )?;
-        let mac = c.fresh_mac();
+        let mac = eni_mac(
+            &mut c,
+            loc,
+            o,
+            &format!("instance {}", i.id),
+            i.mac.as_deref(),
+        )?;
         c.enis.insert(
             eni_id.clone(),
             Eni {
@@ -415,7 +421,7 @@ pub fn build_topology(f: &ScenarioFile, loc: &Locator<'_>) -> Result<Cloud, Scen
                 ));
             }
         }
-        let mac = c.fresh_mac();
+        let mac = eni_mac(&mut c, loc, o, &format!("ENI {}", e.id), e.mac.as_deref())?;
         c.enis.insert(
             e.id.clone(),
             Eni {
@@ -582,6 +588,31 @@ pub fn build_topology(f: &ScenarioFile, loc: &Locator<'_>) -> Result<Cloud, Scen
         }
     }
     Ok(c)
+}
+
+/// The MAC of a new ENI: the scenario's (valid and not held by another ENI), else a
+/// fresh one.
+fn eni_mac(
+    c: &mut Cloud,
+    loc: &Locator<'_>,
+    o: usize,
+    what: &str,
+    mac: Option<&str>,
+) -> Result<[u8; 6], ScenarioError> {
+    let Some(s) = mac else {
+        return Ok(c.fresh_mac());
+    };
+    let m = crate::model::parse_eni_mac(s).map_err(|e| loc.at(o, format!("{what}: {e}")))?;
+    if let Some(other) = c.enis.values().find(|e| e.mac == m) {
+        return Err(loc.at(
+            o,
+            format!(
+                "{what}: MAC {s} is already the MAC of ENI {}; every ENI has its own",
+                other.id
+            ),
+        ));
+    }
+    Ok(m)
 }
 
 fn private_ip(

@@ -93,6 +93,8 @@ pub struct Scenario {
     pub sessions: Vec<(usize, crate::hosts::session::SessionSpec)>,
     /// `[[invariants]]`: checks evaluated on the initial topology and after every step.
     pub invariants: Vec<(usize, format::Invariant)>,
+    /// `[[expect_change]]` entries (line, entry): the changes `vpcsim diff` accepts.
+    pub expect_change: Vec<(usize, format::ExpectChangeSpec)>,
 }
 
 impl Scenario {
@@ -228,8 +230,16 @@ impl Scenario {
             }
             invariants.push((loc.at(t.span().start, "").line, inv));
         }
+        let mut expect_change = Vec::new();
+        for x in &parsed.expect_change {
+            if let Some(m) = x.get_ref().problem() {
+                return Err(loc.at(x.span().start, format!("expect_change: {m}")));
+            }
+            expect_change.push((loc.at(x.span().start, "").line, x.get_ref().clone()));
+        }
         Ok(Scenario {
             file: file.to_string(),
+            expect_change,
             name: parsed.scenario.name.clone(),
             description: parsed.scenario.description.clone(),
             initial,

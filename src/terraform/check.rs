@@ -15,6 +15,7 @@ use super::plan_json::config_address;
 use super::{Plan, Unknown, Unknowns, Warning, Warnings};
 use crate::model::Operation;
 use crate::probe::{egress_table, EgressRow};
+use crate::reach::diff::{changes as reach_changes, Cause, Change, Point};
 use crate::scenario::evaluate_invariant;
 use crate::scenario::format::Invariant;
 
@@ -102,6 +103,12 @@ pub struct PlanReport {
     pub egress_before: Vec<EgressRow>,
     pub egress_after: Vec<EgressRow>,
     pub egress_changes: Vec<EgressChange>,
+    /// What the apply changes — egress, exposure, reach (as `vpcsim diff`) — each with
+    /// the calls that changed it.
+    pub diff: Vec<Change>,
+    /// Probes `diff` sent, and what it did not compare.
+    pub diff_probes: usize,
+    pub diff_notes: Vec<String>,
     pub refused: usize,
     /// Refusals the provider ignores: the apply succeeds, the cloud differs from the
     /// Terraform state.
@@ -120,7 +127,7 @@ impl PlanReport {
     /// carrying `unknown_until_apply` (the placeholders it shows).
     pub fn json_body(&self) -> serde_json::Value {
         let mut v = serde_json::to_value(self).unwrap_or_default();
-        for key in ["egress_before", "egress_after"] {
+        for key in ["egress_before", "egress_after", "diff"] {
             let Some(rows) = v.get_mut(key).and_then(|r| r.as_array_mut()) else {
                 continue;
             };
@@ -212,6 +219,12 @@ pub fn check_plan_with(plan: &Plan, invariants: &[(usize, Invariant)]) -> PlanRe
         );
     }
     let mut ops: Vec<OpReport> = vec![];
+    // The configuration after every call, for the diff and the calls that changed it.
+    let mut points = vec![Point {
+        step: Some(0),
+        cause: None,
+        cloud: cloud.clone(),
+    }];
     // Config address → why its dependents are not reached.
     let mut blocked: BTreeMap<String, String> = BTreeMap::new();
     for node in nodes {
@@ -270,6 +283,11 @@ pub fn check_plan_with(plan: &Plan, invariants: &[(usize, Invariant)]) -> PlanRe
                             changes,
                         ));
                         let at = ops.len();
+                        points.push(Point {
+                            step: Some(at),
+                            cause: Some(Cause::of_step(at, &op, 0, Some(rc.address.clone()))),
+                            cloud: cloud.clone(),
+                        });
                         for ((line, i), r) in invariants.iter().zip(inv.iter_mut()) {
                             if r.held_before && r.first_broken_after.is_none() {
                                 let c = evaluate_invariant(&cloud, i, at, *line);
@@ -357,8 +375,12 @@ pub fn check_plan_with(plan: &Plan, invariants: &[(usize, Invariant)]) -> PlanRe
         }
         r.observed = unknowns.mark(&r.observed);
     }
+    let (mut diff, diff_probes, diff_notes) = reach_changes(&points);
+    for c in &mut diff {
+        c.what = unknowns.mark(&c.what);
+    }
     let egress_after = egress_table(&cloud, INGRESS_PORT);
-    let egress_changes = diff(&egress_before, &egress_after, &unknowns);
+    let egress_changes = egress_diff(&egress_before, &egress_after, &unknowns);
     let count = |s: OpStatus| ops.iter().filter(|o| o.status == s).count();
     let refused = count(OpStatus::Refused);
     let refused_ignored = count(OpStatus::RefusedIgnored);
@@ -374,6 +396,9 @@ pub fn check_plan_with(plan: &Plan, invariants: &[(usize, Invariant)]) -> PlanRe
         egress_before,
         egress_after,
         egress_changes,
+        diff,
+        diff_probes,
+        diff_notes,
         cycle,
         pass: refused == 0 && refused_ignored == 0 && inv.iter().all(|r| r.pass),
         invariants: inv,
@@ -413,7 +438,7 @@ fn egress_cell(r: &EgressRow) -> String {
     }
 }
 
-fn diff(before: &[EgressRow], after: &[EgressRow], u: &Unknowns) -> Vec<EgressChange> {
+fn egress_diff(before: &[EgressRow], after: &[EgressRow], u: &Unknowns) -> Vec<EgressChange> {
     let key = |r: &EgressRow| (r.eni.clone(), r.private_ip);
     let b: BTreeMap<_, &EgressRow> = before.iter().map(|r| (key(r), r)).collect();
     let a: BTreeMap<_, &EgressRow> = after.iter().map(|r| (key(r), r)).collect();

@@ -93,6 +93,11 @@ impl Unknowns {
     }
 }
 
+/// `text` with `value` (a placeholder) followed by the marker wherever it shows.
+pub fn mark_placeholder(text: &str, value: &str) -> String {
+    mark_one(text, value)
+}
+
 pub(crate) fn mark_one(text: &str, value: &str) -> String {
     let mut out = String::new();
     let mut rest = text;

@@ -117,6 +117,9 @@ pub enum IcmpErrorKind {
     /// Type 3 with the given code (0 net, 1 host, 3 port, 4 frag needed,
     /// 13 administratively prohibited, ...).
     DestUnreachable { code: u8 },
+    /// Type 3 code 4, fragmentation needed and DF set, carrying the next-hop MTU
+    /// (RFC 1191 §4) for path MTU discovery.
+    FragmentationNeeded { mtu: u16 },
 }
 
 /// Largest ICMP error datagram (RFC 1812 4.3.2.3: "as much of the original
@@ -177,9 +180,13 @@ pub(crate) fn icmp_error_limited(
     let datagram = original.get(ETH_LEN..info.ip_end())?;
     let keep = datagram.len().min(max_embedded.max(IPV4_LEN + 8));
     let embedded = datagram.get(..keep)?;
-    let (t, code) = match kind {
-        IcmpErrorKind::TimeExceeded => (icmp_type::TIME_EXCEEDED, 0),
-        IcmpErrorKind::DestUnreachable { code } => (icmp_type::DEST_UNREACHABLE, code),
+    let (t, code, rest) = match kind {
+        IcmpErrorKind::TimeExceeded => (icmp_type::TIME_EXCEEDED, 0, [0; 4]),
+        IcmpErrorKind::DestUnreachable { code } => (icmp_type::DEST_UNREACHABLE, code, [0; 4]),
+        IcmpErrorKind::FragmentationNeeded { mtu } => {
+            let m = mtu.to_be_bytes();
+            (icmp_type::DEST_UNREACHABLE, 4, [0, 0, m[0], m[1]])
+        }
     };
     let ip = Ipv4Header {
         time_to_live: 64,
@@ -190,7 +197,7 @@ pub(crate) fn icmp_error_limited(
     let mut out = Vec::with_capacity(ETH_LEN + IPV4_LEN + 8 + embedded.len());
     PacketBuilder::ethernet2(src_mac, dst_mac)
         .ip(IpHeaders::Ipv4(ip, Default::default()))
-        .icmpv4_raw(t, code, [0; 4])
+        .icmpv4_raw(t, code, rest)
         .write(&mut out, embedded)
         .ok()?;
     Some(out)

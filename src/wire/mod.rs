@@ -21,13 +21,17 @@
 //! The simulated VPC refuses IPv4 options and VLAN tags, so the IPv4 header is
 //! always at frame offset 14 and the L4 header at offset 34.
 
+pub mod arp;
 pub mod build;
 pub mod checksum;
+pub mod fragment;
 pub mod frame;
 pub mod rewrite;
 
+pub use arp::{arp_reply, build_arp, ethertype_text, parse_arp, Arp, EtherKind};
 pub use build::{build, checksums_valid, icmp_error, IcmpErrorKind, ProbeL4, ProbeSpec};
 pub use checksum::Delta;
+pub use fragment::{fragment, set_dont_fragment};
 pub use frame::{
     dst_mac, fast_tuple, parse, proto, set_macs, src_mac, FastTuple, FrameInfo, Inner, TcpFlags,
     WireError, L4,
