@@ -98,9 +98,15 @@ fn trace_json_reports_disposition_source_and_hops() {
     ]);
     assert_eq!(code, 0);
     let v = json(&out);
-    assert_eq!(v["disposition"], "internet");
-    assert_eq!(v["source_seen"], "47.96.100.1");
-    assert!(v["hops"]
+    assert_eq!(v["command"], "trace");
+    assert_eq!(v["after"]["step"], 11);
+    let p = &v["probe"];
+    assert_eq!(p["disposition"], "internet");
+    assert_eq!(p["source_seen"], "47.96.100.1");
+    assert_eq!(p["sent"]["dport"], 443);
+    assert_eq!(p["sent"]["protocol"], "tcp");
+    assert_eq!(p["received"]["src"], "47.96.100.1");
+    assert!(p["hops"]
         .as_array()
         .unwrap()
         .iter()
@@ -116,7 +122,7 @@ fn trace_json_reports_disposition_source_and_hops() {
         "0",
         "--json",
     ]);
-    assert_eq!(json(&out)["source_seen"], "47.96.10.20");
+    assert_eq!(json(&out)["probe"]["source_seen"], "47.96.10.20");
     let (code, out, _) = vpcsim(&[
         "trace",
         "--from",

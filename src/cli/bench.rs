@@ -7,6 +7,7 @@
 //! verification: a second engine run with per-flow digests, compared with the same
 //! packets through the same per-worker data planes on one thread. Any difference exits 1.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path as FsPath, PathBuf};
 use std::process::ExitCode;
@@ -82,7 +83,7 @@ pub struct Point {
     pub threads: u16,
     pub flows: usize,
     pub frame_len: usize,
-    pub flows_by_path: Vec<(String, usize)>,
+    pub flows_by_path: BTreeMap<String, usize>,
     pub unavailable_paths: Vec<String>,
     pub new_flows: usize,
     pub new_flow_seconds: f64,
@@ -102,7 +103,8 @@ pub struct Point {
     pub connections: usize,
     pub delivered: u64,
     pub to_internet: u64,
-    pub dropped: Vec<(String, u64)>,
+    /// Established-phase drops by reason (reasons with none left out).
+    pub dropped: BTreeMap<String, u64>,
     pub fast_path: u64,
     pub slow_path: u64,
     pub flows_created: u64,
@@ -110,18 +112,23 @@ pub struct Point {
     pub verify_detail: String,
 }
 
-fn tables_of(args: &BenchArgs) -> Result<(String, Arc<Tables>), ExitCode> {
+fn tables_of(
+    args: &BenchArgs,
+    out: &super::Out<'_>,
+) -> Result<(String, super::json::After, Arc<Tables>), ExitCode> {
     let sc = if args.bench_topology {
         Scenario::parse(engine::BENCH_SCENARIO, "engine/bench.toml")
+            .map_err(|e| out.fail(super::json::ErrorDoc::scenario(&e)))?
     } else {
-        Scenario::load(args.file.as_deref())
-    }
-    .map_err(|e| {
-        eprintln!("error: {e}");
-        ExitCode::from(2)
-    })?;
-    let cloud = sc.state_after(sc.steps.len());
-    Ok((sc.name.clone(), Tables::compile(&cloud, 1)))
+        out.load(args.file.as_deref())?
+    };
+    let n = sc.steps.len();
+    let cloud = sc.state_after(n);
+    Ok((
+        sc.name.clone(),
+        super::after(&sc, n),
+        Tables::compile(&cloud, 1),
+    ))
 }
 
 fn bar(hidden: bool, len: u64, msg: String) -> ProgressBar {
@@ -381,7 +388,7 @@ fn text(p: &Point) {
         "  established phase: delivered {}, internet {}, dropped {} ({}), fast path {}, slow path {}",
         p.delivered,
         p.to_internet,
-        p.dropped.iter().map(|x| x.1).sum::<u64>(),
+        p.dropped.values().sum::<u64>(),
         if drops.is_empty() { "none".into() } else { drops },
         p.fast_path,
         p.slow_path
@@ -419,11 +426,12 @@ fn sweep_values(args: &BenchArgs) -> Result<(Vec<usize>, Vec<u16>), String> {
 }
 
 pub fn run(args: BenchArgs) -> Result<ExitCode, ExitCode> {
-    let bad = |e: String| {
-        eprintln!("error: {e}");
-        ExitCode::from(2)
+    let out = super::Out {
+        command: "bench",
+        json: args.json,
     };
-    let (name, tables) = tables_of(&args)?;
+    let bad = |e: String| out.bad(e);
+    let (name, after, tables) = tables_of(&args, &out)?;
     let mix = match &args.mix {
         Some(m) => Mix::parse(m).map_err(bad)?,
         None => Mix::default(),
@@ -449,30 +457,27 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, ExitCode> {
             points.push(p);
         }
     }
+    let mut files = BTreeMap::new();
     if !args.sweep.is_empty() {
         let csv = args.out.with_extension("csv");
         let svg = args.out.with_extension("svg");
         let w = std::fs::write(&csv, to_csv(&points))
             .and_then(|_| std::fs::write(&svg, to_svg(&points)));
         if let Err(e) = w {
-            eprintln!("error: cannot write {}: {e}", csv.display());
-            return Err(ExitCode::from(2));
+            return Err(out.bad(format!("cannot write {}: {e}", csv.display())));
         }
-        if !args.json {
-            println!("wrote {} and {}", show(&csv), show(&svg));
-        }
+        // Said on stderr with --json too: the files land beside the caller.
+        eprintln!("wrote {} and {}", show(&csv), show(&svg));
+        files.insert("csv", show(&csv));
+        files.insert("svg", show(&svg));
     }
     if args.json {
-        let doc = if points.len() == 1 {
-            serde_json::to_value(&points[0])
-        } else {
-            serde_json::to_value(&points)
-        };
-        println!(
-            "{}",
-            doc.and_then(|d| serde_json::to_string_pretty(&d))
-                .unwrap_or_default()
-        );
+        super::json::print(&super::json::envelope(
+            "bench",
+            Some(&name),
+            Some(after),
+            serde_json::json!({ "points": points, "files": files }),
+        ));
     }
     let failed = points.iter().any(|p| p.verified == Some(false));
     if failed {

@@ -6,6 +6,7 @@
 //! (arguments, scenario file, capture) — the message says what and where.
 
 pub mod bench;
+pub mod ids;
 pub mod json;
 mod render;
 mod replay;
@@ -55,8 +56,14 @@ pub enum Command {
         #[arg(long, value_name = "FILE.pcapng")]
         capture: Option<PathBuf>,
     },
-    /// Check a scenario file without running it.
-    Validate { file: PathBuf },
+    /// Check a scenario file: parse it, build its topology, and apply its steps to a copy
+    /// (no packets sent). Refusals the file does not expect, and expected refusals that do
+    /// not happen, are reported as `run` would (exit 1).
+    Validate {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the built-in scenario, to edit: `vpcsim example > my.toml`.
     Example,
     /// Build a scenario from a folder of `aliyun` Describe* JSON responses (one file per
@@ -70,7 +77,7 @@ pub enum Command {
     /// Send one probe packet and show every decision on its way.
     Trace {
         file: Option<PathBuf>,
-        /// Instance id, ENI id, or internet:IP.
+        /// Instance id or name, ENI id or name, or internet:IP.
         #[arg(long)]
         from: String,
         /// IP or IP:PORT.
@@ -137,6 +144,67 @@ pub fn load(file: Option<&std::path::Path>) -> Result<Scenario, ExitCode> {
         eprintln!("error: {e}");
         ExitCode::from(2)
     })
+}
+
+/// Where a command reports a failure that stops it before it answers: `error: …` on
+/// stderr, or with `--json` the error document on stdout. Exit code 2 (bad input).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Out<'a> {
+    pub command: &'a str,
+    pub json: bool,
+}
+
+impl Out<'_> {
+    pub fn fail(&self, err: json::ErrorDoc) -> ExitCode {
+        if self.json {
+            json::print(&json::error(self.command, err));
+        } else {
+            eprintln!("error: {}", err.text());
+        }
+        ExitCode::from(2)
+    }
+
+    /// A bad argument or value.
+    pub fn bad(&self, message: impl Into<String>) -> ExitCode {
+        self.fail(json::ErrorDoc::input(message))
+    }
+
+    /// [`load`], reporting in this command's format.
+    pub fn load(&self, file: Option<&std::path::Path>) -> Result<Scenario, ExitCode> {
+        if let Some(dir) = file.filter(|p| p.is_dir()) {
+            let (sc, warnings) = crate::import::load_scenario_from_dir(dir).map_err(|e| {
+                self.fail(json::ErrorDoc {
+                    kind: "import".into(),
+                    message: e.to_string(),
+                    file: Some(dir.display().to_string()),
+                    ..json::ErrorDoc::default()
+                })
+            })?;
+            for w in &warnings {
+                eprintln!("warning: {w}");
+            }
+            return Ok(sc);
+        }
+        Scenario::load(file).map_err(|e| self.fail(json::ErrorDoc::scenario(&e)))
+    }
+
+    /// [`after_step`], reporting in this command's format.
+    pub fn after_step(&self, sc: &Scenario, n: Option<usize>) -> Result<usize, ExitCode> {
+        match n {
+            None => Ok(sc.steps.len()),
+            Some(n) if n <= sc.steps.len() => Ok(n),
+            Some(n) => Err(self.bad(format!(
+                "--after-step {n}, but {} has {} steps",
+                sc.file,
+                sc.steps.len()
+            ))),
+        }
+    }
+}
+
+/// The `after` member for the configuration after `n` steps.
+pub(crate) fn after(_sc: &Scenario, n: usize) -> json::After {
+    json::After { step: n, id: None }
 }
 
 pub fn main() -> ExitCode {
@@ -223,53 +291,13 @@ fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Validate { file } => {
-            let sc = load(Some(&file))?;
-            println!(
-                "{}: valid scenario `{}`: {} steps, {} checks",
-                file.display(),
-                sc.name,
-                sc.steps.len(),
-                sc.checks.len()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Validate { file, json } => validate(&file, json),
         Command::Run {
             file,
             json,
             verbose,
             capture,
-        } => {
-            let sc = load(file.as_deref())?;
-            let report = run_scenario(&sc);
-            if let Some(path) = &capture {
-                // Checks each start their clock at 0: lay them end to end, a second apart.
-                let mut base = 0;
-                let mut passes = vec![];
-                for c in &report.checks {
-                    let end = c.passes.iter().map(|p| p.ts_nanos).max().unwrap_or(0);
-                    passes.extend(c.passes.iter().map(|p| crate::capture::Pass {
-                        ts_nanos: base + p.ts_nanos,
-                        ..p.clone()
-                    }));
-                    base += end + 1_000_000_000;
-                }
-                write_capture(path, passes.iter())?;
-            }
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report).unwrap_or_default()
-                );
-            } else {
-                render::run_report(&sc, &report, verbose);
-            }
-            Ok(if report.pass {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
-        }
+        } => run(file.as_deref(), json, verbose, capture.as_deref()),
         Command::Trace {
             file,
             from,
@@ -281,44 +309,20 @@ fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
             ttl,
             json,
             capture,
-        } => {
-            let sc = load(file.as_deref())?;
-            let n = after_step(&sc, n)?;
-            let cloud = sc.state_after(n);
-            let mut dp = crate::probe::dataplane(&cloud);
-            let t = std::sync::Arc::clone(dp.tables());
-            let mut req = crate::probe::request(&t, &from, &to, &proto, src).map_err(|e| {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            })?;
-            req.ttl = ttl;
-            let r = crate::probe::send(&mut dp, &req, reply, crate::time::SimTime::ZERO).map_err(
-                |e| {
-                    eprintln!("error: {e}");
-                    ExitCode::from(2)
-                },
-            )?;
-            if let Some(path) = &capture {
-                write_capture(
-                    path,
-                    r.pass
-                        .iter()
-                        .chain(r.reply.iter().filter_map(|x| x.pass.as_ref())),
-                )?;
-            }
-            if json {
-                println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
-            } else {
-                render::probe(&r, n);
-            }
-            let ok = r.disposition != "dropped"
-                && r.reply.as_ref().is_none_or(|x| x.disposition != "dropped");
-            Ok(if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
-        }
+        } => trace(
+            file.as_deref(),
+            &TraceArgs {
+                from,
+                to,
+                proto,
+                src,
+                after_step: n,
+                reply,
+                ttl,
+            },
+            json,
+            capture.as_deref(),
+        ),
         Command::Session(args) => session::run(args),
         Command::Egress {
             file,
@@ -355,4 +359,156 @@ fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn validate(file: &std::path::Path, json: bool) -> Result<ExitCode, ExitCode> {
+    let out = Out {
+        command: "validate",
+        json,
+    };
+    let sc = out.load(Some(file))?;
+    let steps = crate::scenario::run::apply_steps(&sc);
+    let ok = steps.iter().all(|s| s.as_expected);
+    if json {
+        json::print(&json::envelope(
+            "validate",
+            Some(&sc.name),
+            Some(after(&sc, sc.steps.len())),
+            serde_json::json!({
+                "file": file.display().to_string(),
+                "valid": ok,
+                "steps": steps.iter().map(render::step_json).collect::<Vec<_>>(),
+                "checks": sc.checks.len(),
+                "sessions": sc.sessions.len(),
+            }),
+        ));
+    } else {
+        for s in steps.iter().filter(|s| !s.as_expected) {
+            eprintln!(
+                "{}:{}: step {} ({}): {}",
+                file.display(),
+                s.line,
+                s.index,
+                s.op,
+                render::step_verdict(s)
+            );
+            if s.error_code.is_some() {
+                eprintln!("  {}", s.message);
+            }
+        }
+        println!(
+            "{}: {} scenario `{}`: {} steps ({} as expected), {} checks, {} sessions",
+            file.display(),
+            if ok { "valid" } else { "INVALID" },
+            sc.name,
+            sc.steps.len(),
+            steps.iter().filter(|s| s.as_expected).count(),
+            sc.checks.len(),
+            sc.sessions.len()
+        );
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn run(
+    file: Option<&std::path::Path>,
+    json: bool,
+    verbose: bool,
+    capture: Option<&std::path::Path>,
+) -> Result<ExitCode, ExitCode> {
+    let out = Out {
+        command: "run",
+        json,
+    };
+    let sc = out.load(file)?;
+    let report = run_scenario(&sc);
+    if let Some(path) = capture {
+        // Checks each start their clock at 0: lay them end to end, a second apart.
+        let mut base = 0;
+        let mut passes = vec![];
+        for c in &report.checks {
+            let end = c.passes.iter().map(|p| p.ts_nanos).max().unwrap_or(0);
+            passes.extend(c.passes.iter().map(|p| crate::capture::Pass {
+                ts_nanos: base + p.ts_nanos,
+                ..p.clone()
+            }));
+            base += end + 1_000_000_000;
+        }
+        write_capture(path, passes.iter())?;
+    }
+    if json {
+        json::print(&render::run_json(&sc, &report));
+    } else {
+        render::run_report(&sc, &report, verbose);
+    }
+    Ok(if report.pass {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `vpcsim trace`'s question (also a `serve` request).
+#[derive(Debug, Clone)]
+pub(crate) struct TraceArgs {
+    pub from: String,
+    pub to: String,
+    pub proto: String,
+    pub src: Option<std::net::Ipv4Addr>,
+    pub after_step: Option<usize>,
+    pub reply: bool,
+    pub ttl: u8,
+}
+
+fn trace(
+    file: Option<&std::path::Path>,
+    a: &TraceArgs,
+    json: bool,
+    capture: Option<&std::path::Path>,
+) -> Result<ExitCode, ExitCode> {
+    let out = Out {
+        command: "trace",
+        json,
+    };
+    let sc = out.load(file)?;
+    let n = out.after_step(&sc, a.after_step)?;
+    let cloud = sc.state_after(n);
+    let r = probe(&cloud, a).map_err(|e| out.bad(e))?;
+    if let Some(path) = capture {
+        write_capture(
+            path,
+            r.pass
+                .iter()
+                .chain(r.reply.iter().filter_map(|x| x.pass.as_ref())),
+        )?;
+    }
+    if json {
+        json::print(&render::trace_json(&sc, n, a, &r));
+    } else {
+        render::probe(&r, n);
+    }
+    let ok =
+        r.disposition != "dropped" && r.reply.as_ref().is_none_or(|x| x.disposition != "dropped");
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Sends one probe (and its reply) through a fresh data plane for `cloud`.
+pub(crate) fn probe(
+    cloud: &crate::model::Cloud,
+    a: &TraceArgs,
+) -> Result<crate::probe::ProbeResult, String> {
+    let from = ids::endpoint(cloud, &a.from, ids::Accept::InstanceOrEni)?;
+    let mut dp = crate::probe::dataplane(cloud);
+    let t = std::sync::Arc::clone(dp.tables());
+    let mut req = crate::probe::request(&t, &from, &a.to, &a.proto, a.src)?;
+    req.ttl = a.ttl;
+    crate::probe::send(&mut dp, &req, a.reply, crate::time::SimTime::ZERO)
 }

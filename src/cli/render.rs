@@ -1,7 +1,131 @@
 //! Human-readable renderings for terminals.
 
+use serde_json::{json, Value};
+
+use super::json::{envelope, packet};
 use crate::probe::{EgressRow, ProbeResult};
-use crate::scenario::{RunReport, Scenario};
+use crate::scenario::{CheckReport, RunReport, Scenario, StepReport};
+
+/// A step's outcome against what the file expects, in words.
+pub fn step_verdict(s: &StepReport) -> String {
+    match (&s.error_code, &s.expect_error, s.as_expected) {
+        (None, None, _) => "OK".to_string(),
+        (Some(code), Some(_), true) => format!("refused as expected: {code}"),
+        (Some(code), None, _) => format!("REFUSED (unexpected): {code}"),
+        (None, Some(want), _) => format!("SUCCEEDED, but the file expects {want}"),
+        (Some(code), Some(want), false) => {
+            format!("refused with {code}, but the file expects {want}")
+        }
+    }
+}
+
+/// A step for `--json`: its changes as `{resource, change}` objects.
+pub fn step_json(s: &StepReport) -> Value {
+    let changes: Vec<Value> = s
+        .changes
+        .iter()
+        .map(|c| {
+            let (resource, change) = c.split_once(": ").unwrap_or(("", c.as_str()));
+            json!({"resource": resource, "change": change})
+        })
+        .collect();
+    json!({
+        "index": s.index,
+        "op": s.op,
+        "line": s.line,
+        "ok": s.ok,
+        "error_code": s.error_code,
+        "message": s.message,
+        "expect_error": s.expect_error,
+        "as_expected": s.as_expected,
+        "changes": changes,
+        "note": s.note,
+    })
+}
+
+/// A check for `--json`: the trace as one string per line, without the text layout.
+fn check_json(c: &CheckReport) -> Value {
+    let trace: Vec<String> = c
+        .trace
+        .iter()
+        .flat_map(|l| l.lines())
+        .map(collapse)
+        .filter(|l| !l.is_empty())
+        .collect();
+    json!({
+        "name": c.name,
+        "line": c.line,
+        "after_step": c.after_step,
+        "pass": c.pass,
+        "expected": c.expected,
+        "observed": c.observed,
+        "trace": trace,
+    })
+}
+
+/// A text line without its layout: trimmed, runs of spaces (column padding) as one.
+pub fn collapse(l: &str) -> String {
+    l.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `vpcsim run --json`.
+pub fn run_json(sc: &Scenario, r: &RunReport) -> Value {
+    envelope(
+        "run",
+        Some(&sc.name),
+        Some(super::after(sc, sc.steps.len())),
+        json!({
+            "file": sc.file,
+            "pass": r.pass,
+            "first_failure": r.first_failure(),
+            "steps": r.steps.iter().map(step_json).collect::<Vec<_>>(),
+            "checks": r.checks.iter().map(check_json).collect::<Vec<_>>(),
+            "summary": {
+                "steps": r.steps.len(),
+                "steps_as_expected": r.steps.iter().filter(|s| s.as_expected).count(),
+                "checks": r.checks.len(),
+                "checks_passed": r.checks.iter().filter(|c| c.pass).count(),
+            },
+        }),
+    )
+}
+
+/// One probe's outcome as fields; packets as objects.
+pub fn probe_json(r: &ProbeResult) -> Value {
+    json!({
+        "sent": packet(&r.frame_in, &r.sent),
+        "disposition": r.disposition,
+        "eni": r.eni,
+        "instance": r.instance,
+        "reason": r.reason,
+        "received": r.received.as_ref().map(|d| packet(&r.frame_out, d)),
+        "source_seen": r.source_seen.map(|a| a.to_string()),
+        "destination_seen": r.destination_seen.map(|a| a.to_string()),
+        "hops": r.hops,
+        "generated": r.generated,
+    })
+}
+
+/// `vpcsim trace --json` (and a `serve` trace answer).
+pub fn trace_json(sc: &Scenario, n: usize, a: &super::TraceArgs, r: &ProbeResult) -> Value {
+    envelope(
+        "trace",
+        Some(&sc.name),
+        Some(super::after(sc, n)),
+        json!({
+            "request": {
+                "from": a.from,
+                "to": a.to,
+                "proto": a.proto,
+                "src": a.src.map(|s| s.to_string()),
+                "ttl": a.ttl,
+                "reply": a.reply,
+            },
+            "probe": probe_json(r),
+            "reply": r.reply.as_deref().map(probe_json),
+        }),
+    )
+}
 
 pub fn run_report(sc: &Scenario, r: &RunReport, verbose: bool) {
     println!("vpcsim: scenario `{}` ({})", sc.name, sc.file);
@@ -31,15 +155,7 @@ pub fn run_report(sc: &Scenario, r: &RunReport, verbose: bool) {
     }
     for s in &r.steps {
         println!();
-        let verdict = match (&s.error_code, &s.expect_error, s.as_expected) {
-            (None, None, _) => "OK".to_string(),
-            (Some(code), Some(_), true) => format!("refused as expected: {code}"),
-            (Some(code), None, _) => format!("REFUSED (unexpected): {code}"),
-            (None, Some(want), _) => format!("SUCCEEDED, but the file expects {want}"),
-            (Some(code), Some(want), false) => {
-                format!("refused with {code}, but the file expects {want}")
-            }
-        };
+        let verdict = step_verdict(s);
         let mark = if s.as_expected { " " } else { "✗" };
         println!("{mark} Step {:>2}  {:<32} {verdict}", s.index, s.op);
         if let Some(n) = &s.note {

@@ -82,27 +82,7 @@ pub fn run_scenario(sc: &Scenario) -> RunReport {
     };
     run_checks(&cloud, 0, &mut checks);
     for (i, st) in sc.steps.iter().enumerate() {
-        let r = cloud.apply(&st.op);
-        let (ok, code, message, changes) = match r {
-            Ok(ch) => (true, None, "OK".to_string(), ch),
-            Err(e) => (false, Some(e.code.clone()), e.message.clone(), vec![]),
-        };
-        let as_expected = match &st.expect_error {
-            None => ok,
-            Some(want) => code.as_deref() == Some(want.as_str()),
-        };
-        steps.push(StepReport {
-            index: i + 1,
-            op: st.op.name().to_string(),
-            ok,
-            error_code: code,
-            message,
-            expect_error: st.expect_error.clone(),
-            as_expected,
-            changes,
-            note: st.note.clone(),
-            line: st.line,
-        });
+        steps.push(step_report(i + 1, st, cloud.apply(&st.op)));
         if i + 1 > 0 {
             run_checks(&cloud, i + 1, &mut checks);
         }
@@ -113,6 +93,45 @@ pub fn run_scenario(sc: &Scenario) -> RunReport {
         steps,
         checks,
         pass,
+    }
+}
+
+/// Applies the steps to a copy of the initial cloud, without sending a packet: what
+/// `vpcsim validate` reports (refusals and unexpected successes, as `run` would).
+pub fn apply_steps(sc: &Scenario) -> Vec<StepReport> {
+    let mut cloud = sc.initial.clone();
+    sc.steps
+        .iter()
+        .enumerate()
+        .map(|(i, st)| step_report(i + 1, st, cloud.apply(&st.op)))
+        .collect()
+}
+
+/// One step's outcome compared with what the file expects.
+fn step_report(
+    index: usize,
+    st: &super::Step,
+    r: crate::model::ApiResult<Vec<String>>,
+) -> StepReport {
+    let (ok, code, message, changes) = match r {
+        Ok(ch) => (true, None, "OK".to_string(), ch),
+        Err(e) => (false, Some(e.code.clone()), e.message.clone(), vec![]),
+    };
+    let as_expected = match &st.expect_error {
+        None => ok,
+        Some(want) => code.as_deref() == Some(want.as_str()),
+    };
+    StepReport {
+        index,
+        op: st.op.name().to_string(),
+        ok,
+        error_code: code,
+        message,
+        expect_error: st.expect_error.clone(),
+        as_expected,
+        changes,
+        note: st.note.clone(),
+        line: st.line,
     }
 }
 
