@@ -6,6 +6,7 @@
 //! (arguments, scenario file, capture) — the message says what and where.
 
 pub mod bench;
+mod draw;
 pub mod ids;
 pub mod json;
 mod render;
@@ -122,6 +123,10 @@ pub enum Command {
     Session(session::SessionArgs),
     /// Replay a pcap/pcapng through the topology and write what leaves it to a capture.
     Replay(replay::ReplayArgs),
+    /// Draw the VPC as an SVG picture (VSwitches by zone, instances with their ENIs,
+    /// EIPs and their bindings, NAT gateways with their entries, security groups), with
+    /// the path of `--trace` probes hop by hop.
+    Draw(draw::DrawArgs),
     /// Measure the multi-core engine on synthetic traffic (Mpps, new flows/s, memory per
     /// flow) and check its output against the single-threaded pipeline.
     Bench(bench::BenchArgs),
@@ -262,6 +267,7 @@ fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
     match command {
         Command::Replay(a) => replay::run(a),
         Command::Bench(args) => bench::run(args),
+        Command::Draw(args) => draw::run(args),
         Command::Example => {
             print!("{}", crate::scenario::DEFAULT_SCENARIO);
             Ok(ExitCode::SUCCESS)
