@@ -330,3 +330,38 @@ fn an_unknown_endpoint_suggests_the_closest_ids_and_names_are_accepted() {
         "{first}"
     );
 }
+
+#[test]
+fn bench_refuses_a_mix_the_topology_cannot_serve_naming_the_paths_it_has() {
+    // The built-in scenario has no DNAT entry.
+    let (code, _, err) = vpcsim(&[
+        "bench",
+        "--mix",
+        "dnat=1",
+        "--flows",
+        "16",
+        "--packets",
+        "64",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("no dnat path") && err.contains("it has: "),
+        "{err}"
+    );
+    assert!(err.contains("snat"), "{err}");
+    let (code, out, _) = vpcsim(&[
+        "bench",
+        "--mix",
+        "dnat=1",
+        "--flows",
+        "16",
+        "--packets",
+        "64",
+        "--json",
+    ]);
+    assert_eq!(code, 2);
+    assert!(json(&out)["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("no dnat path"));
+}

@@ -91,7 +91,8 @@ pub fn closest(s: &str, candidates: &[String], n: usize) -> Vec<String> {
         .map(|c| {
             let mut score = strsim::normalized_damerau_levenshtein(s, c);
             if !s.is_empty() && c.contains(s) {
-                score = score.max(0.75);
+                // A substring is a good hint; the closer in length, the better.
+                score = score.max(0.75 + 0.2 * score);
             }
             (score, c)
         })

@@ -9,8 +9,10 @@ pub mod bench;
 mod draw;
 pub mod ids;
 pub mod json;
+pub mod operations;
 mod render;
 mod replay;
+pub mod serve;
 mod session;
 
 use std::path::PathBuf;
@@ -127,6 +129,9 @@ pub enum Command {
     /// EIPs and their bindings, NAT gateways with their entries, security groups), with
     /// the path of `--trace` probes hop by hop.
     Draw(draw::DrawArgs),
+    /// Answer JSON-lines requests on stdin (trace, session, egress, apply a step, reset,
+    /// info), one JSON line each on stdout, against the scenario loaded and compiled once.
+    Serve(serve::ServeArgs),
     /// Measure the multi-core engine on synthetic traffic (Mpps, new flows/s, memory per
     /// flow) and check its output against the single-threaded pipeline.
     Bench(bench::BenchArgs),
@@ -268,6 +273,7 @@ fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
         Command::Replay(a) => replay::run(a),
         Command::Bench(args) => bench::run(args),
         Command::Draw(args) => draw::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Example => {
             print!("{}", crate::scenario::DEFAULT_SCENARIO);
             Ok(ExitCode::SUCCESS)
@@ -511,10 +517,25 @@ pub(crate) fn probe(
     cloud: &crate::model::Cloud,
     a: &TraceArgs,
 ) -> Result<crate::probe::ProbeResult, String> {
+    probe_on(cloud, &crate::compile::Tables::compile(cloud, 1), a)
+}
+
+/// [`probe`] with `cloud` already compiled (`serve` compiles once per state): a fresh
+/// data plane per question all the same, so questions never share flows.
+pub(crate) fn probe_on(
+    cloud: &crate::model::Cloud,
+    tables: &std::sync::Arc<crate::compile::Tables>,
+    a: &TraceArgs,
+) -> Result<crate::probe::ProbeResult, String> {
     let from = ids::endpoint(cloud, &a.from, ids::Accept::InstanceOrEni)?;
-    let mut dp = crate::probe::dataplane(cloud);
-    let t = std::sync::Arc::clone(dp.tables());
-    let mut req = crate::probe::request(&t, &from, &a.to, &a.proto, a.src)?;
+    let mut dp = crate::pipeline::Dataplane::new(
+        std::sync::Arc::clone(tables),
+        crate::pipeline::DataplaneConfig {
+            conntrack_capacity: 64,
+            ..Default::default()
+        },
+    );
+    let mut req = crate::probe::request(tables, &from, &a.to, &a.proto, a.src)?;
     req.ttl = a.ttl;
     crate::probe::send(&mut dp, &req, a.reply, crate::time::SimTime::ZERO)
 }

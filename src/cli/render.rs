@@ -6,6 +6,26 @@ use super::json::{envelope, packet};
 use crate::probe::{EgressRow, ProbeResult};
 use crate::scenario::{CheckReport, RunReport, Scenario, StepReport};
 
+const GREEN: &str = "32";
+const RED: &str = "31";
+
+/// Colour on a terminal; none when stdout is piped or `NO_COLOR` is set (no-color.org).
+fn colour() -> bool {
+    use std::io::IsTerminal;
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| {
+        std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+    })
+}
+
+fn paint(s: &str, code: &str) -> String {
+    if colour() {
+        format!("\x1b[{code}m{s}\x1b[0m")
+    } else {
+        s.to_string()
+    }
+}
+
 /// A step's outcome against what the file expects, in words.
 pub fn step_verdict(s: &StepReport) -> String {
     match (&s.error_code, &s.expect_error, s.as_expected) {
@@ -106,12 +126,22 @@ pub fn probe_json(r: &ProbeResult) -> Value {
     })
 }
 
-/// `vpcsim trace --json` (and a `serve` trace answer).
+/// `vpcsim trace --json`.
 pub fn trace_json(sc: &Scenario, n: usize, a: &super::TraceArgs, r: &ProbeResult) -> Value {
+    trace_doc(Some(&sc.name), super::after(sc, n), a, r)
+}
+
+/// The trace document (also a `serve` trace answer).
+pub fn trace_doc(
+    scenario: Option<&str>,
+    after: super::json::After,
+    a: &super::TraceArgs,
+    r: &ProbeResult,
+) -> Value {
     envelope(
         "trace",
-        Some(&sc.name),
-        Some(super::after(sc, n)),
+        scenario,
+        Some(after),
         json!({
             "request": {
                 "from": a.from,
@@ -134,7 +164,11 @@ pub fn run_report(sc: &Scenario, r: &RunReport, verbose: bool) {
     }
     let checks_at = |n: usize| {
         for c in r.checks.iter().filter(|c| c.after_step == n) {
-            let mark = if c.pass { "✓" } else { "✗" };
+            let mark = if c.pass {
+                paint("✓", GREEN)
+            } else {
+                paint("✗", RED)
+            };
             println!("    {mark} check: {}", c.name);
             println!("        observed: {}", c.observed);
             if !c.pass {
@@ -156,7 +190,11 @@ pub fn run_report(sc: &Scenario, r: &RunReport, verbose: bool) {
     for s in &r.steps {
         println!();
         let verdict = step_verdict(s);
-        let mark = if s.as_expected { " " } else { "✗" };
+        let mark = if s.as_expected {
+            " ".to_string()
+        } else {
+            paint("✗", RED)
+        };
         println!("{mark} Step {:>2}  {:<32} {verdict}", s.index, s.op);
         if let Some(n) = &s.note {
             println!("          {n}");
@@ -187,9 +225,12 @@ pub fn run_report(sc: &Scenario, r: &RunReport, verbose: bool) {
         r.steps.len(),
         r.checks.len(),
         if r.pass {
-            "PASS".to_string()
+            paint("PASS", GREEN)
         } else {
-            format!("FAIL (first: {})", r.first_failure().unwrap_or_default())
+            paint(
+                &format!("FAIL (first: {})", r.first_failure().unwrap_or_default()),
+                RED,
+            )
         }
     );
 }
