@@ -310,3 +310,33 @@ fn errors_with_json_are_one_document_on_stdout_with_exit_2() {
     assert!(doc["error"]["file"].as_str().unwrap().ends_with("bad.toml"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn serve_answers_match_the_schemas_of_their_commands() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vpcsim"))
+        .arg("serve")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"{\"id\":1,\"op\":\"trace\",\"from\":\"i-web\",\"to\":\"203.0.113.80:443\",\"reply\":true}\n\
+              {\"id\":2,\"op\":\"session\",\"from\":\"i-web\",\"to\":\"203.0.113.80:80\",\"service\":\"http\"}\n\
+              {\"id\":3,\"op\":\"nope\"}\n",
+        )
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_valid("trace", &lines[0]);
+    assert_valid("session", &lines[1]);
+    assert_valid("error", &lines[2]);
+}

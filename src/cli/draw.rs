@@ -181,6 +181,7 @@ impl Svg {
     }
 
     /// A titled box with lines; registers it under `ids`.
+    #[allow(clippy::too_many_arguments)] // a position, a size and the contents
     fn card(
         &mut self,
         x: f64,

@@ -33,10 +33,10 @@ pub fn explain(src: &str, offset: usize, message: &str) -> String {
         v.chars()
             .all(|c| c.is_ascii_digit() || c == '.' || c == '/')
     };
-    if message.contains("invalid float") || (message.contains("expected") && dotted(value)) {
-        if value.matches('.').count() == 3 {
-            return format!("{message}: write IP addresses as quoted strings: {key} = \"{value}\"");
-        }
+    if (message.contains("invalid float") || (message.contains("expected") && dotted(value)))
+        && value.matches('.').count() == 3
+    {
+        return format!("{message}: write IP addresses as quoted strings: {key} = \"{value}\"");
     }
     if message.contains("invalid IP address syntax") {
         return match value.split_once('/') {
