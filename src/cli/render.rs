@@ -26,6 +26,46 @@ fn paint(s: &str, code: &str) -> String {
     }
 }
 
+/// `resource │ change` rows, wrapped to the terminal's width (none when piped).
+fn changes_table(changes: &[String], width: Option<u16>) -> String {
+    use comfy_table::{ContentArrangement, ContentLineStyle, Table, TableStyle};
+    let mut t = Table::new();
+    // `│ resource │ change`: a left rule and a column rule, nothing else.
+    t.load_style(TableStyle::new().content_lines(ContentLineStyle::none().left('│').junction('│')));
+    if let Some(w) = width {
+        t.set_content_arrangement(ContentArrangement::Dynamic);
+        t.set_width(w.saturating_sub(10).max(40));
+    }
+    for c in changes {
+        let (resource, change) = c.split_once(": ").unwrap_or(("", c.as_str()));
+        t.add_row(vec![resource, change]);
+    }
+    t.to_string()
+}
+
+/// The terminal's width in columns, when stdout is one (else `COLUMNS`, else none).
+fn terminal_width() -> Option<u16> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    #[cfg(unix)]
+    {
+        let mut ws = libc::winsize {
+            ws_row: 0,
+            ws_col: 0,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCGWINSZ fills the winsize we own; fd 1 is stdout.
+        let ok = unsafe { libc::ioctl(1, libc::TIOCGWINSZ, &mut ws) } == 0;
+        if ok && ws.ws_col > 0 {
+            return Some(ws.ws_col);
+        }
+    }
+    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok())
+}
+
 /// A step's outcome against what the file expects, in words.
 pub fn step_verdict(s: &StepReport) -> String {
     match (&s.error_code, &s.expect_error, s.as_expected) {
@@ -202,19 +242,11 @@ pub fn run_report(sc: &Scenario, r: &RunReport, verbose: bool) {
         if s.error_code.is_some() {
             println!("          {}", s.message);
         }
-        // What changed, as a two-column table: resource | change.
-        let rows: Vec<(&str, &str)> = s
-            .changes
-            .iter()
-            .map(|c| c.split_once(": ").unwrap_or(("", c.as_str())))
-            .collect();
-        let w = rows
-            .iter()
-            .map(|(r, _)| r.chars().count())
-            .max()
-            .unwrap_or(0);
-        for (resource, change) in rows {
-            println!("          │ {resource:<w$} │ {change}");
+        // What changed, as a two-column table (resource | change) that fits the terminal.
+        if !s.changes.is_empty() {
+            for line in changes_table(&s.changes, terminal_width()).lines() {
+                println!("          {}", line.trim_end());
+            }
         }
         checks_at(s.index);
     }
@@ -329,5 +361,30 @@ pub fn egress(after: usize, rows: &[EgressRow]) {
     line(&header.map(String::from));
     for c in &cells {
         line(c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_change_table_wraps_to_the_terminal_and_stays_whole_when_piped() {
+        let changes = vec![
+            "eip-web (47.96.10.20): status Available → InUse; bound to secondary ENI eni-web1 private IP 192.168.1.100 (NAT mode)".to_string(),
+            "i-web: detached".to_string(),
+        ];
+        let piped = changes_table(&changes, None);
+        assert_eq!(piped.lines().count(), 2, "{piped}");
+        assert!(piped
+            .lines()
+            .next()
+            .unwrap()
+            .starts_with("│ eip-web (47.96.10.20) │ status"));
+        let narrow = changes_table(&changes, Some(70));
+        assert!(narrow.lines().count() > 2, "{narrow}");
+        for l in narrow.lines() {
+            assert!(l.trim_end().chars().count() <= 60, "too wide: {l}");
+        }
     }
 }
