@@ -65,6 +65,8 @@ fn every_command_into_a_closed_reader_ends_without_a_panic() {
             "http",
         ],
         &["bench", "--flows", "16", "--packets", "256", "--json"],
+        &["draw"],
+        &["draw", "--trace", "--from i-web --to 203.0.113.80:443"],
         &["--help"],
     ];
     for args in cases {

@@ -340,3 +340,16 @@ fn serve_answers_match_the_schemas_of_their_commands() {
     assert_valid("session", &lines[1]);
     assert_valid("error", &lines[2]);
 }
+
+#[test]
+fn an_unknown_endpoint_error_carries_the_suggestion_as_its_fix() {
+    let (code, doc) = vpcsim(&["trace", "--from", "i-webb", "--to", "1.2.3.4:80", "--json"]);
+    assert_eq!(code, 2);
+    assert_valid("error", &doc);
+    assert!(
+        doc["error"]["fix"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("did you mean i-web")),
+        "{doc}"
+    );
+}

@@ -103,10 +103,17 @@ pub fn print(doc: &Value) {
 
 impl ErrorDoc {
     /// A problem with the arguments or another input that has no place in a file.
+    /// A "did you mean …" suggestion at the end of the message becomes the `fix`.
     pub fn input(message: impl Into<String>) -> ErrorDoc {
+        let message: String = message.into();
+        let (message, fix) = match message.split_once("; did you mean ") {
+            Some((m, f)) => (m.to_string(), Some(format!("did you mean {f}"))),
+            None => (message, None),
+        };
         ErrorDoc {
             kind: "input".into(),
-            message: message.into(),
+            message,
+            fix,
             ..ErrorDoc::default()
         }
     }
@@ -131,7 +138,7 @@ impl ErrorDoc {
             _ => self.message.clone(),
         };
         if let Some(fix) = &self.fix {
-            s.push_str(&format!("\n  fix: {fix}"));
+            s.push_str(&format!("; {fix}"));
         }
         s
     }
