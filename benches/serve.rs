@@ -28,6 +28,9 @@ fn serve(c: &mut Criterion) {
     g.bench_function("parsed_request_to_document", |b| {
         b.iter(|| black_box(server.handle(black_box(&req))))
     });
+    g.bench_function("probe_only", |b| {
+        b.iter(|| black_box(server.probe_only(black_box("i-web"), black_box("203.0.113.80:443"))))
+    });
     g.bench_function("parse_only", |b| {
         b.iter(|| black_box(parse_request(black_box(LINE))))
     });

@@ -145,6 +145,22 @@ impl Server {
         }
     }
 
+    /// The probe of a TCP trace request alone, without the answer document: for the
+    /// bench that splits a request's cost (`benches/serve.rs`).
+    #[doc(hidden)]
+    pub fn probe_only(&self, from: &str, to: &str) -> Result<&'static str, String> {
+        let a = super::TraceArgs {
+            from: from.into(),
+            to: to.into(),
+            proto: "tcp".into(),
+            src: None,
+            after_step: None,
+            reply: false,
+            ttl: 64,
+        };
+        super::probe_on(&self.cloud, &self.tables, &a).map(|r| r.disposition)
+    }
+
     /// Answers one line (without its newline).
     pub fn handle_line(&mut self, line: &[u8]) -> Value {
         let (id, req) = parse_request(line);
