@@ -277,3 +277,21 @@ pub fn scenario(data: &[u8]) {
     let _ = Tables::compile(&sc.initial, 1);
     let _ = crate::scenario::run_scenario(&sc);
 }
+
+/// A `vpcsim serve` request line: parsed and answered against the built-in scenario.
+/// Any line gets exactly one JSON object in the envelope (an answer or an error
+/// document), never a panic.
+pub fn serve_request(data: &[u8]) {
+    static SCENARIO: OnceLock<Scenario> = OnceLock::new();
+    let sc = SCENARIO.get_or_init(|| Scenario::load(None).expect("the built-in scenario loads"));
+    let (_, parsed) = crate::cli::serve::parse_request(data);
+    // Egress probes every address: fine, but bound the work per input to the parse
+    // plus one question.
+    let mut server = crate::cli::serve::Server::new(sc.clone(), sc.steps.len());
+    let answer = server.handle_line(data);
+    assert_eq!(answer["vpcsim"], 1, "not in the envelope: {answer}");
+    assert!(
+        parsed.is_ok() || answer.get("error").is_some(),
+        "a request that does not parse must get an error document: {answer}"
+    );
+}

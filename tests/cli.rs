@@ -98,9 +98,15 @@ fn trace_json_reports_disposition_source_and_hops() {
     ]);
     assert_eq!(code, 0);
     let v = json(&out);
-    assert_eq!(v["disposition"], "internet");
-    assert_eq!(v["source_seen"], "47.96.100.1");
-    assert!(v["hops"]
+    assert_eq!(v["command"], "trace");
+    assert_eq!(v["after"]["step"], 11);
+    let p = &v["probe"];
+    assert_eq!(p["disposition"], "internet");
+    assert_eq!(p["source_seen"], "47.96.100.1");
+    assert_eq!(p["sent"]["dport"], 443);
+    assert_eq!(p["sent"]["protocol"], "tcp");
+    assert_eq!(p["received"]["src"], "47.96.100.1");
+    assert!(p["hops"]
         .as_array()
         .unwrap()
         .iter()
@@ -116,7 +122,7 @@ fn trace_json_reports_disposition_source_and_hops() {
         "0",
         "--json",
     ]);
-    assert_eq!(json(&out)["source_seen"], "47.96.10.20");
+    assert_eq!(json(&out)["probe"]["source_seen"], "47.96.10.20");
     let (code, out, _) = vpcsim(&[
         "trace",
         "--from",
@@ -316,4 +322,114 @@ fn capture_writes_one_interface_per_observation_point() {
         .collect();
     assert_eq!(srcs, ["192.168.1.20", "47.96.100.1"]);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn validate_applies_the_steps_and_reports_what_run_would() {
+    let (_, example, _) = vpcsim(&["example"]);
+    let dir = std::env::temp_dir().join(format!("vpcsim-validate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("s.toml");
+    // An expected refusal that does not come (a step that succeeds) is caught without
+    // sending a packet: exit 1, the step named with its line.
+    let broken = example.replace(
+        "expect_error = \"InvalidOperation.AvailabilityZoneMismatch\"",
+        "expect_error = \"EniPerInstanceLimitExceeded\"",
+    );
+    std::fs::write(&f, broken).unwrap();
+    let (code, out, err) = vpcsim(&["validate", f.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("INVALID"), "{out}");
+    assert!(
+        err.contains("step 4") && err.contains("but the file expects EniPerInstanceLimitExceeded"),
+        "{err}"
+    );
+    let (code, out, _) = vpcsim(&["validate", f.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 1);
+    let v = json(&out);
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["steps"][3]["as_expected"], false);
+    // An unquoted address says how to write it.
+    std::fs::write(
+        &f,
+        example.replacen(
+            "private_ip = \"192.168.1.10\"",
+            "private_ip = 192.168.1.10",
+            1,
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = vpcsim(&["validate", f.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("write IP addresses as quoted strings: private_ip = \"192.168.1.10\""),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn an_unknown_endpoint_suggests_the_closest_ids_and_names_are_accepted() {
+    let (code, _, err) = vpcsim(&["trace", "--from", "i-webb", "--to", "1.2.3.4:80"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("did you mean i-web"), "{err}");
+    // An instance's name (imports carry them) works where its id does.
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/import/hangzhou"
+    );
+    let (code, out, err) = vpcsim(&[
+        "trace",
+        dir,
+        "--from",
+        "web-1",
+        "--to",
+        "203.0.113.80:443",
+        "--json",
+    ]);
+    assert!(code == 0 || code == 1, "{err}");
+    let v = json(&out);
+    assert_eq!(v["request"]["from"], "web-1");
+    let first = &v["probe"]["hops"][0];
+    assert!(
+        first["resource"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("i-bp1a5ij0ktfw6xakbzhb")),
+        "{first}"
+    );
+}
+
+#[test]
+fn bench_refuses_a_mix_the_topology_cannot_serve_naming_the_paths_it_has() {
+    // The built-in scenario has no DNAT entry.
+    let (code, _, err) = vpcsim(&[
+        "bench",
+        "--mix",
+        "dnat=1",
+        "--flows",
+        "16",
+        "--packets",
+        "64",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("no dnat path") && err.contains("it has: "),
+        "{err}"
+    );
+    assert!(err.contains("snat"), "{err}");
+    let (code, out, _) = vpcsim(&[
+        "bench",
+        "--mix",
+        "dnat=1",
+        "--flows",
+        "16",
+        "--packets",
+        "64",
+        "--json",
+    ]);
+    assert_eq!(code, 2);
+    assert!(json(&out)["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("no dnat path"));
 }

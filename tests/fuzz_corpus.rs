@@ -53,6 +53,11 @@ fn capture_corpus() {
 }
 
 #[test]
+fn serve_corpus() {
+    replay("serve", fuzzing::serve_request);
+}
+
+#[test]
 fn scenario_corpus() {
     replay("scenario", fuzzing::scenario);
 }

@@ -221,6 +221,6 @@ fn cli_session_prints_the_transcript_and_json() {
     let out = run(&["--after-step", "10", "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["session"]["verdict"], "timed_out");
-    assert_eq!(v["session"]["first_drop"]["reason"], "eni_source_check");
+    assert_eq!(v["verdict"], "timed_out");
+    assert_eq!(v["first_drop"]["reason"], "eni_source_check");
 }

@@ -7,6 +7,7 @@
 //! verification: a second engine run with per-flow digests, compared with the same
 //! packets through the same per-worker data planes on one thread. Any difference exits 1.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path as FsPath, PathBuf};
 use std::process::ExitCode;
@@ -82,7 +83,7 @@ pub struct Point {
     pub threads: u16,
     pub flows: usize,
     pub frame_len: usize,
-    pub flows_by_path: Vec<(String, usize)>,
+    pub flows_by_path: BTreeMap<String, usize>,
     pub unavailable_paths: Vec<String>,
     pub new_flows: usize,
     pub new_flow_seconds: f64,
@@ -102,7 +103,8 @@ pub struct Point {
     pub connections: usize,
     pub delivered: u64,
     pub to_internet: u64,
-    pub dropped: Vec<(String, u64)>,
+    /// Established-phase drops by reason (reasons with none left out).
+    pub dropped: BTreeMap<String, u64>,
     pub fast_path: u64,
     pub slow_path: u64,
     pub flows_created: u64,
@@ -110,18 +112,23 @@ pub struct Point {
     pub verify_detail: String,
 }
 
-fn tables_of(args: &BenchArgs) -> Result<(String, Arc<Tables>), ExitCode> {
+fn tables_of(
+    args: &BenchArgs,
+    out: &super::Out<'_>,
+) -> Result<(String, super::json::After, Arc<Tables>), ExitCode> {
     let sc = if args.bench_topology {
         Scenario::parse(engine::BENCH_SCENARIO, "engine/bench.toml")
+            .map_err(|e| out.fail(super::json::ErrorDoc::scenario(&e)))?
     } else {
-        Scenario::load(args.file.as_deref())
-    }
-    .map_err(|e| {
-        eprintln!("error: {e}");
-        ExitCode::from(2)
-    })?;
-    let cloud = sc.state_after(sc.steps.len());
-    Ok((sc.name.clone(), Tables::compile(&cloud, 1)))
+        out.load(args.file.as_deref())?
+    };
+    let n = sc.steps.len();
+    let cloud = sc.state_after(n);
+    Ok((
+        sc.name.clone(),
+        super::after(&sc, n),
+        Tables::compile(&cloud, 1),
+    ))
 }
 
 fn bar(hidden: bool, len: u64, msg: String) -> ProgressBar {
@@ -130,12 +137,73 @@ fn bar(hidden: bool, len: u64, msg: String) -> ProgressBar {
     }
     let pb = ProgressBar::new(len);
     pb.set_style(
-        ProgressStyle::with_template("{msg:40} [{bar:30}] {pos}/{len} {per_sec}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{msg:32} [{bar:30}] {human_pos}/{human_len} {rate} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key(
+            "rate",
+            |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{}/s", human_rate(s.per_sec()));
+            },
+        )
+        .progress_chars("=> "),
     );
     pb.set_message(msg);
     pb
+}
+
+/// A spinner with the elapsed time, for work that reports no progress.
+fn spinner(hidden: bool, msg: String) -> ProgressBar {
+    if hidden {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new_spinner();
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    pb.set_message(msg);
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
+    pb
+}
+
+/// `3.93M`, `412k`, `87`: rates rounded to three significant digits.
+fn human_rate(r: f64) -> String {
+    if r >= 1e6 {
+        format!("{:.2}M", r / 1e6)
+    } else if r >= 1e3 {
+        format!("{:.0}k", r / 1e3)
+    } else {
+        format!("{r:.0}")
+    }
+}
+
+/// The paths this topology can carry (a small trial generation with every path).
+fn available_paths(tables: &Arc<Tables>) -> (Vec<&'static str>, Vec<&'static str>) {
+    let base = DataplaneConfig {
+        conntrack_capacity: 4096,
+        ..Default::default()
+    };
+    let steering = Steering::new(tables, 1);
+    let t = Traffic::generate(
+        tables,
+        &base,
+        &steering,
+        &TrafficSpec {
+            flows: 64,
+            packets: 0,
+            mix: Mix::default(),
+            frame_len: 64,
+        },
+    );
+    let missing: Vec<&'static str> = t.unavailable.iter().map(|p| p.name()).collect();
+    let have = crate::engine::Path::ALL
+        .iter()
+        .map(|p| p.name())
+        .filter(|n| !missing.contains(n))
+        .collect();
+    (have, missing)
 }
 
 /// The floor: copy + parse + one fixed precompiled rewrite per packet, one thread.
@@ -188,11 +256,7 @@ pub fn measure(
         ..Default::default()
     };
     let steering = Steering::new(tables, threads);
-    let pb = bar(
-        quiet,
-        spec.flows as u64,
-        format!("generating {} flows", spec.flows),
-    );
+    let pb = spinner(quiet, format!("generating {} flows", spec.flows));
     let traffic = Arc::new(Traffic::generate(tables, &base, &steering, spec));
     pb.finish_and_clear();
     let cfg = EngineConfig {
@@ -381,7 +445,7 @@ fn text(p: &Point) {
         "  established phase: delivered {}, internet {}, dropped {} ({}), fast path {}, slow path {}",
         p.delivered,
         p.to_internet,
-        p.dropped.iter().map(|x| x.1).sum::<u64>(),
+        p.dropped.values().sum::<u64>(),
         if drops.is_empty() { "none".into() } else { drops },
         p.fast_path,
         p.slow_path
@@ -419,13 +483,32 @@ fn sweep_values(args: &BenchArgs) -> Result<(Vec<usize>, Vec<u16>), String> {
 }
 
 pub fn run(args: BenchArgs) -> Result<ExitCode, ExitCode> {
-    let bad = |e: String| {
-        eprintln!("error: {e}");
-        ExitCode::from(2)
+    let out = super::Out {
+        command: "bench",
+        json: args.json,
     };
-    let (name, tables) = tables_of(&args)?;
+    let bad = |e: String| out.bad(e);
+    let (name, after, tables) = tables_of(&args, &out)?;
     let mix = match &args.mix {
-        Some(m) => Mix::parse(m).map_err(bad)?,
+        Some(m) => {
+            let mix = Mix::parse(m).map_err(bad)?;
+            // A mix the topology cannot serve is refused, not silently replaced.
+            let (have, _) = available_paths(&tables);
+            let lacking: Vec<&str> = mix
+                .0
+                .iter()
+                .filter(|(p, w)| *w > 0 && !have.contains(&p.name()))
+                .map(|(p, _)| p.name())
+                .collect();
+            if !lacking.is_empty() {
+                return Err(bad(format!(
+                    "--mix {m}: the topology of {name} has no {} path; it has: {} (--bench-topology has every path)",
+                    lacking.join(", "),
+                    have.join(", ")
+                )));
+            }
+            mix
+        }
         None => Mix::default(),
     };
     let packets = count(&args.packets).map_err(bad)?;
@@ -449,30 +532,34 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, ExitCode> {
             points.push(p);
         }
     }
+    let mut files = BTreeMap::new();
     if !args.sweep.is_empty() {
         let csv = args.out.with_extension("csv");
         let svg = args.out.with_extension("svg");
-        let w = std::fs::write(&csv, to_csv(&points))
-            .and_then(|_| std::fs::write(&svg, to_svg(&points)));
+        let w = std::fs::write(&csv, to_csv(&points)).and_then(|_| {
+            let title = plot_title(
+                &name,
+                args.mix.as_deref().unwrap_or("default"),
+                packets,
+                args.size,
+            );
+            std::fs::write(&svg, to_svg(&points, &title))
+        });
         if let Err(e) = w {
-            eprintln!("error: cannot write {}: {e}", csv.display());
-            return Err(ExitCode::from(2));
+            return Err(out.bad(format!("cannot write {}: {e}", csv.display())));
         }
-        if !args.json {
-            println!("wrote {} and {}", show(&csv), show(&svg));
-        }
+        // Said on stderr with --json too: the files land beside the caller.
+        eprintln!("wrote {} and {}", show(&csv), show(&svg));
+        files.insert("csv", show(&csv));
+        files.insert("svg", show(&svg));
     }
     if args.json {
-        let doc = if points.len() == 1 {
-            serde_json::to_value(&points[0])
-        } else {
-            serde_json::to_value(&points)
-        };
-        println!(
-            "{}",
-            doc.and_then(|d| serde_json::to_string_pretty(&d))
-                .unwrap_or_default()
-        );
+        super::json::print(&super::json::envelope(
+            "bench",
+            Some(&name),
+            Some(after),
+            serde_json::json!({ "points": points, "files": files }),
+        ));
     }
     let failed = points.iter().any(|p| p.verified == Some(false));
     if failed {
@@ -507,90 +594,109 @@ pub fn to_csv(points: &[Point]) -> String {
     s
 }
 
-/// A hand-written SVG: Mpps against flows (log scale), one line per thread count.
-pub fn to_svg(points: &[Point]) -> String {
-    let (w, h, l, r, t, b) = (640.0, 400.0, 60.0, 20.0, 30.0, 50.0);
-    let fmin = points.iter().map(|p| p.flows.max(1)).min().unwrap_or(1) as f64;
-    let fmax = points.iter().map(|p| p.flows.max(1)).max().unwrap_or(1) as f64;
-    let ymax = points.iter().map(|p| p.mpps).fold(1.0f64, f64::max) * 1.1;
-    let (lx0, lx1) = (fmin.log10(), fmax.log10().max(fmin.log10() + 1.0));
-    let x = |f: f64| l + (f.max(1.0).log10() - lx0) / (lx1 - lx0) * (w - l - r);
-    let y = |v: f64| h - b - v / ymax * (h - t - b);
-    let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{}\" y=\"18\" text-anchor=\"middle\">vpcsim engine: established-flow throughput</text>\n",
-        w / 2.0
-    );
-    let _ = writeln!(
-        s,
-        "<line x1=\"{l}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>",
-        h - b,
-        w - r,
-        h - b
-    );
-    let _ = writeln!(
-        s,
-        "<line x1=\"{l}\" y1=\"{t}\" x2=\"{l}\" y2=\"{}\" stroke=\"black\"/>",
-        h - b
-    );
-    for i in 0..=5 {
-        let v = ymax / 5.0 * f64::from(i);
-        let _ = writeln!(
-            s,
-            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{v:.1}</text>",
-            l - 5.0,
-            y(v) + 4.0
+/// What a sweep plot is about: its title names scenario, mix, packets and machine.
+pub fn plot_title(scenario: &str, mix: &str, packets: usize, frame_len: usize) -> String {
+    format!(
+        "vpcsim bench: {scenario} · mix {mix} · {} packets of {frame_len} B · {}",
+        human(packets),
+        machine()
+    )
+}
+
+/// The CPU model and the number of cores this process may use.
+fn machine() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.split_whitespace().collect::<Vec<_>>().join(" "))
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{model}, {cores} cores")
+}
+
+/// Mpps against concurrent flows (log scale), one line per thread count, drawn with
+/// plotters' SVG backend (text as SVG text: no fonts needed to draw it).
+pub fn to_svg(points: &[Point], title: &str) -> String {
+    let mut out = String::new();
+    if let Err(e) = draw_svg(&mut out, points, title) {
+        return format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\"><text x=\"10\" y=\"20\">plot failed: {e}</text></svg>\n"
         );
     }
-    let mut e = lx0.floor() as i32;
-    while f64::from(e) <= lx1 {
-        let f = 10f64.powi(e);
-        if f >= fmin / 1.01 && f <= fmax * 1.01 {
-            let _ = writeln!(
-                s,
-                "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
-                x(f),
-                h - b + 16.0,
-                human(f as usize)
-            );
-        }
-        e += 1;
-    }
-    let _ = writeln!(
-        s,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">concurrent flows (log)</text>",
-        (l + w - r) / 2.0,
-        h - 10.0
-    );
-    let _ = writeln!(s, "<text x=\"15\" y=\"{}\" transform=\"rotate(-90 15 {})\" text-anchor=\"middle\">Mpps</text>", h / 2.0, h / 2.0);
-    let colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
+    out
+}
+
+fn draw_svg(
+    out: &mut String,
+    points: &[Point],
+    title: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use plotters::prelude::*;
+    let root = SVGBackend::with_string(out, (900, 500)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let fmin = points.iter().map(|p| p.flows.max(1)).min().unwrap_or(1) as f64;
+    let fmax = points.iter().map(|p| p.flows.max(1)).max().unwrap_or(10) as f64;
+    // Whole decades on x, a round top on y.
+    let x0 = 10f64.powf(fmin.log10().floor());
+    let x1 = 10f64.powf(fmax.log10().ceil()).max(x0 * 10.0);
+    let top = points
+        .iter()
+        .map(|p| p.mpps)
+        .fold(0.0f64, f64::max)
+        .max(0.1)
+        * 1.15;
+    let step = 10f64.powf(top.log10().floor());
+    let ymax = (top / step).ceil() * step;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 15))
+        .margin(14)
+        .x_label_area_size(44)
+        .y_label_area_size(60)
+        .build_cartesian_2d((x0..x1).log_scale(), 0f64..ymax)?;
+    chart
+        .configure_mesh()
+        .x_desc("concurrent flows (log scale)")
+        .y_desc("established-flow throughput, Mpps")
+        .x_label_formatter(&|v| human(v.round() as usize))
+        .y_label_formatter(&|v| format!("{v:.1}"))
+        .light_line_style(RGBColor(235, 235, 235))
+        .bold_line_style(RGBColor(200, 200, 200))
+        .draw()?;
+    let colors = [
+        RGBColor(31, 119, 180),
+        RGBColor(214, 39, 40),
+        RGBColor(44, 160, 44),
+        RGBColor(148, 103, 189),
+    ];
     let mut threads: Vec<u16> = points.iter().map(|p| p.threads).collect();
     threads.sort_unstable();
     threads.dedup();
     for (k, th) in threads.iter().enumerate() {
         let c = colors[k % colors.len()];
-        let mut pts: Vec<&Point> = points.iter().filter(|p| p.threads == *th).collect();
-        pts.sort_by_key(|p| p.flows);
-        let path: Vec<String> = pts
+        let mut pts: Vec<(f64, f64)> = points
             .iter()
-            .map(|p| format!("{:.1},{:.1}", x(p.flows as f64), y(p.mpps)))
+            .filter(|p| p.threads == *th)
+            .map(|p| (p.flows.max(1) as f64, p.mpps))
             .collect();
-        let _ = writeln!(
-            s,
-            "<polyline fill=\"none\" stroke=\"{c}\" stroke-width=\"2\" points=\"{}\"/>",
-            path.join(" ")
-        );
-        for p in &pts {
-            let _ = writeln!(s, "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{c}\"><title>{} thread(s), {} flows: {:.2} Mpps</title></circle>", x(p.flows as f64), y(p.mpps), p.threads, p.flows, p.mpps);
-        }
-        let _ = writeln!(
-            s,
-            "<text x=\"{}\" y=\"{}\" fill=\"{c}\">{th} thread(s)</text>",
-            w - r - 90.0,
-            t + 15.0 + 15.0 * k as f64
-        );
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        chart
+            .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?
+            .label(format!("{th} thread(s)"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+        chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, c.filled())))?;
     }
-    s.push_str("</svg>\n");
-    s
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
 }
 
 fn human(n: usize) -> String {
@@ -600,5 +706,74 @@ fn human(n: usize) -> String {
         format!("{}k", n / 1000)
     } else {
         n.to_string()
+    }
+}
+
+#[cfg(test)]
+mod plot_tests {
+    use super::*;
+
+    fn point(threads: u16, flows: usize, mpps: f64) -> Point {
+        Point {
+            scenario: "s".into(),
+            threads,
+            flows,
+            frame_len: 64,
+            flows_by_path: BTreeMap::new(),
+            unavailable_paths: vec![],
+            new_flows: flows,
+            new_flow_seconds: 0.1,
+            new_flows_per_second: 1.0,
+            new_flows_per_second_per_thread: 1.0,
+            packets: 1000,
+            established_seconds: 0.1,
+            mpps,
+            mpps_per_thread: mpps,
+            ns_per_packet: 100.0,
+            ns_per_packet_per_core: 100.0,
+            floor_ns_per_packet: 10.0,
+            established_over_floor: 10.0,
+            bytes_per_connection: 100.0,
+            connections: flows,
+            delivered: 0,
+            to_internet: 0,
+            dropped: BTreeMap::new(),
+            fast_path: 0,
+            slow_path: 0,
+            flows_created: 0,
+            verified: Some(true),
+            verify_detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_sweep_plot_has_a_title_round_ticks_and_one_line_per_thread_count() {
+        let pts = [
+            point(1, 1000, 3.93),
+            point(1, 100_000, 2.71),
+            point(2, 1000, 7.1),
+            point(2, 100_000, 5.2),
+        ];
+        let title = plot_title("same-eip-for-egress", "snat=3", 4_000_000, 64);
+        assert!(
+            title.contains("same-eip-for-egress")
+                && title.contains("snat=3")
+                && title.contains("4M packets")
+        );
+        let svg = to_svg(&pts, &title);
+        assert!(svg.contains("same-eip-for-egress"), "no title");
+        // plotters writes each label on a line of its own.
+        let labels: Vec<&str> = svg.lines().map(str::trim).collect();
+        assert!(
+            labels.contains(&"1k") && labels.contains(&"100k"),
+            "x ticks are not round decades"
+        );
+        assert!(
+            labels.contains(&"2.0") && labels.contains(&"4.0"),
+            "y ticks are not round"
+        );
+        assert!(svg.contains("#EBEBEB"), "no gridlines");
+        assert!(svg.contains("1 thread(s)") && svg.contains("2 thread(s)"));
+        assert!(!svg.contains("3.929"), "unrounded values");
     }
 }

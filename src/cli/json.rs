@@ -101,6 +101,102 @@ pub fn print(doc: &Value) {
     );
 }
 
+impl ErrorDoc {
+    /// A problem with the arguments or another input that has no place in a file.
+    /// A "did you mean …" suggestion at the end of the message becomes the `fix`.
+    pub fn input(message: impl Into<String>) -> ErrorDoc {
+        let message: String = message.into();
+        let (message, fix) = match message.split_once("; did you mean ") {
+            Some((m, f)) => (m.to_string(), Some(format!("did you mean {f}"))),
+            None => (message, None),
+        };
+        ErrorDoc {
+            kind: "input".into(),
+            message,
+            fix,
+            ..ErrorDoc::default()
+        }
+    }
+
+    /// A scenario file problem, located (line 0 = not about a place in the file).
+    pub fn scenario(e: &crate::scenario::ScenarioError) -> ErrorDoc {
+        ErrorDoc {
+            kind: "scenario".into(),
+            message: e.message.clone(),
+            file: Some(e.file.clone()),
+            line: (e.line > 0).then_some(e.line),
+            column: (e.line > 0).then_some(e.column),
+            fix: None,
+        }
+    }
+
+    /// The one-line text form for stderr: `file:line:column: message`, then the fix.
+    pub fn text(&self) -> String {
+        let mut s = match (&self.file, self.line, self.column) {
+            (Some(f), Some(l), Some(c)) => format!("{f}:{l}:{c}: {}", self.message),
+            (Some(f), _, _) => format!("{f}: {}", self.message),
+            _ => self.message.clone(),
+        };
+        if let Some(fix) = &self.fix {
+            s.push_str(&format!("; {fix}"));
+        }
+        s
+    }
+}
+
+/// A packet as fields, with the display string beside them (`display`). `frame` is an
+/// Ethernet frame; one that does not parse keeps only its display and length.
+pub fn packet(frame: &[u8], display: &str) -> Value {
+    use crate::wire::L4;
+    let mut p = Map::new();
+    p.insert("display".into(), display.into());
+    let Ok(i) = crate::wire::parse(frame) else {
+        p.insert("length".into(), frame.len().into());
+        return Value::Object(p);
+    };
+    p.insert("src".into(), i.src.to_string().into());
+    p.insert("dst".into(), i.dst.to_string().into());
+    p.insert("ttl".into(), i.ttl.into());
+    p.insert("length".into(), i.total_len.into());
+    let proto = match i.l4 {
+        L4::Tcp { .. } => "tcp",
+        L4::Udp { .. } => "udp",
+        L4::IcmpEcho { .. } | L4::IcmpError { .. } | L4::IcmpOther { .. } => "icmp",
+        L4::Fragment | L4::Other => "other",
+    };
+    p.insert("protocol".into(), proto.into());
+    p.insert("ip_protocol".into(), i.proto.into());
+    match i.l4 {
+        L4::Tcp {
+            sport,
+            dport,
+            flags,
+            ..
+        } => {
+            p.insert("sport".into(), sport.into());
+            p.insert("dport".into(), dport.into());
+            p.insert("flags".into(), flags.to_string().into());
+        }
+        L4::Udp { sport, dport } => {
+            p.insert("sport".into(), sport.into());
+            p.insert("dport".into(), dport.into());
+        }
+        L4::IcmpEcho { request, ident, .. } => {
+            p.insert("icmp_type".into(), (if request { 8 } else { 0 }).into());
+            p.insert("icmp_ident".into(), ident.into());
+        }
+        L4::IcmpError {
+            icmp_type, code, ..
+        }
+        | L4::IcmpOther { icmp_type, code } => {
+            p.insert("icmp_type".into(), icmp_type.into());
+            p.insert("icmp_code".into(), code.into());
+        }
+        L4::Fragment | L4::Other => {}
+    }
+    Value::Object(p)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

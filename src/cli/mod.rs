@@ -6,12 +6,17 @@
 //! (arguments, scenario file, capture) — the message says what and where.
 
 pub mod bench;
+mod draw;
+pub mod ids;
+mod import;
 pub mod json;
 mod live;
+pub mod operations;
 mod plan;
 mod reach;
 mod render;
 mod replay;
+pub mod serve;
 mod session;
 
 use std::path::PathBuf;
@@ -66,8 +71,14 @@ pub enum Command {
         #[arg(long, value_name = "FILE.pcapng")]
         capture: Option<PathBuf>,
     },
-    /// Check a scenario file without running it.
-    Validate { file: PathBuf },
+    /// Check a scenario file: parse it, build its topology, and apply its steps to a copy
+    /// (no packets sent). Refusals the file does not expect, and expected refusals that do
+    /// not happen, are reported as `run` would (exit 1).
+    Validate {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the built-in scenario, to edit: `vpcsim example > my.toml`.
     Example,
     /// Build a scenario from a folder of `aliyun` Describe* JSON responses (one file per
@@ -87,7 +98,7 @@ pub enum Command {
     /// Send one probe packet and show every decision on its way.
     Trace {
         file: Option<PathBuf>,
-        /// Instance id, ENI id, or internet:IP.
+        /// Instance id or name, ENI id or name, or internet:IP.
         #[arg(long)]
         from: String,
         /// IP or IP:PORT.
@@ -141,9 +152,6 @@ pub enum Command {
     /// plan.tfplan > plan.json`). Exit 1 when the cloud would refuse a call or an
     /// invariant fails.
     Plan(plan::PlanArgs),
-    /// Measure the multi-core engine on synthetic traffic (Mpps, new flows/s, memory per
-    /// flow) and check its output against the single-threaded pipeline.
-    Bench(bench::BenchArgs),
     /// What reaches what: every class of traffic between endpoints, one probe each,
     /// merged into rows (source set, destination, protocol, port ranges) → outcome.
     Reach(reach::ReachArgs),
@@ -158,44 +166,126 @@ pub enum Command {
     /// instance (a TAP per ENI: eth0, eth1, … with the guest's addresses and routing) and
     /// one for the Internet; run real ssh, curl or anything in them with --exec/--shell.
     Live(live::LiveArgs),
+    /// Draw the VPC as an SVG picture (VSwitches by zone, instances with their ENIs,
+    /// EIPs and their bindings, NAT gateways with their entries, security groups), with
+    /// the path of `--trace` probes hop by hop.
+    Draw(draw::DrawArgs),
+    /// Answer JSON-lines requests on stdin (trace, session, egress, apply a step, reset,
+    /// info), one JSON line each on stdout, against the scenario loaded and compiled once.
+    Serve(serve::ServeArgs),
+    /// Measure the multi-core engine on synthetic traffic (Mpps, new flows/s, memory per
+    /// flow) and check its output against the single-threaded pipeline.
+    Bench(bench::BenchArgs),
 }
 
 /// Loads a scenario file, a folder of `aliyun` Describe* JSON responses (imported on
 /// the fly), or the built-in scenario; prints a located error on failure.
 pub fn load(file: Option<&std::path::Path>) -> Result<Scenario, ExitCode> {
-    if let Some(dir) = file.filter(|p| p.is_dir()) {
-        let (sc, warnings) = crate::import::load_scenario_from_dir(dir).map_err(|e| {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        })?;
-        // One line, not the whole list on every command: `vpcsim import DIR` lists them.
-        if STRICT.load(std::sync::atomic::Ordering::Relaxed) && !warnings.is_empty() {
-            for w in &warnings {
-                eprintln!("error: {w}");
-            }
-            eprintln!(
-                "error: --strict: {} import warnings for {}",
-                warnings.len(),
-                dir.display()
-            );
-            return Err(ExitCode::from(2));
-        }
-        if !warnings.is_empty() {
-            let n: usize = warnings.iter().map(|w| w.count).sum();
-            let kinds: Vec<&str> = warnings.iter().map(|w| w.kind.as_str()).collect();
-            eprintln!(
-                "warning: {}: {n} import warnings ({}); `vpcsim import {}` lists them",
-                dir.display(),
-                kinds.join(", "),
-                dir.display()
-            );
-        }
-        return Ok(sc);
+    Out {
+        command: "",
+        json: false,
     }
-    Scenario::load(file).map_err(|e| {
-        eprintln!("error: {e}");
+    .load(file)
+}
+
+/// What a dump folder given as FILE says about its import: one line, not the whole list
+/// on every command (`vpcsim import DIR` lists them); with `--strict` each warning is an
+/// error and the command stops.
+fn import_warnings(
+    dir: &std::path::Path,
+    warnings: &[crate::import::Warning],
+) -> Result<(), String> {
+    if warnings.is_empty() {
+        return Ok(());
+    }
+    if STRICT.load(std::sync::atomic::Ordering::Relaxed) {
+        for w in warnings {
+            eprintln!("error: {w}");
+        }
+        return Err(format!(
+            "--strict: {} import warnings for {}",
+            warnings.len(),
+            dir.display()
+        ));
+    }
+    let n: usize = warnings.iter().map(|w| w.count).sum();
+    let kinds: Vec<&str> = warnings.iter().map(|w| w.kind.as_str()).collect();
+    eprintln!(
+        "warning: {}: {n} import warnings ({}); `vpcsim import {}` lists them",
+        dir.display(),
+        kinds.join(", "),
+        dir.display()
+    );
+    Ok(())
+}
+
+/// Where a command reports a failure that stops it before it answers: `error: …` on
+/// stderr, or with `--json` the error document on stdout. Exit code 2 (bad input).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Out<'a> {
+    pub command: &'a str,
+    pub json: bool,
+}
+
+impl Out<'_> {
+    pub fn fail(&self, err: json::ErrorDoc) -> ExitCode {
+        if self.json {
+            json::print(&json::error(self.command, err));
+        } else {
+            eprintln!("error: {}", err.text());
+        }
         ExitCode::from(2)
-    })
+    }
+
+    /// A bad argument or value.
+    pub fn bad(&self, message: impl Into<String>) -> ExitCode {
+        self.fail(json::ErrorDoc::input(message))
+    }
+
+    /// [`load`], reporting in this command's format.
+    pub fn load(&self, file: Option<&std::path::Path>) -> Result<Scenario, ExitCode> {
+        if let Some(dir) = file.filter(|p| p.is_dir()) {
+            let (sc, warnings) = crate::import::load_scenario_from_dir(dir).map_err(|e| {
+                self.fail(json::ErrorDoc {
+                    kind: "import".into(),
+                    message: e.to_string(),
+                    file: Some(dir.display().to_string()),
+                    ..json::ErrorDoc::default()
+                })
+            })?;
+            import_warnings(dir, &warnings).map_err(|m| {
+                self.fail(json::ErrorDoc {
+                    kind: "import".into(),
+                    message: m,
+                    file: Some(dir.display().to_string()),
+                    fix: Some(
+                        "run `vpcsim import DIR` to see each warning, or drop --strict".into(),
+                    ),
+                    ..json::ErrorDoc::default()
+                })
+            })?;
+            return Ok(sc);
+        }
+        Scenario::load(file).map_err(|e| self.fail(json::ErrorDoc::scenario(&e)))
+    }
+
+    /// [`after_step`], reporting in this command's format.
+    pub fn after_step(&self, sc: &Scenario, at: Option<&str>) -> Result<usize, ExitCode> {
+        match at {
+            None => Ok(sc.steps.len()),
+            Some(s) => sc
+                .resolve(&crate::check::StepRef::parse(s))
+                .map_err(|m| self.bad(format!("--after {s}: {m} ({})", sc.file))),
+        }
+    }
+}
+
+/// The `after` member for the configuration after `n` steps.
+pub(crate) fn after(sc: &Scenario, n: usize) -> json::After {
+    json::After {
+        step: n,
+        id: sc.step_id(n).map(str::to_string),
+    }
 }
 
 pub fn main() -> ExitCode {
@@ -257,6 +347,8 @@ fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
         Command::Exposure(a) => reach::exposure_cmd(a),
         Command::Diff(a) => reach::diff_cmd(a),
         Command::Live(args) => live::run(args),
+        Command::Draw(args) => draw::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Example => {
             print!("{}", crate::scenario::DEFAULT_SCENARIO);
             Ok(ExitCode::SUCCESS)
@@ -266,60 +358,20 @@ fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
             output,
             quiet,
             json,
-        } => import(
+        } => import::run(
             &dir,
             output.as_deref(),
             STRICT.load(std::sync::atomic::Ordering::Relaxed),
             quiet,
             json,
         ),
-        Command::Validate { file } => {
-            let sc = load(Some(&file))?;
-            println!(
-                "{}: valid scenario `{}`: {} steps, {} checks",
-                file.display(),
-                sc.name,
-                sc.steps.len(),
-                sc.checks.len()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Validate { file, json } => validate(&file, json),
         Command::Run {
             file,
             json,
             verbose,
             capture,
-        } => {
-            let sc = load(file.as_deref())?;
-            let report = run_scenario(&sc);
-            if let Some(path) = &capture {
-                // Checks each start their clock at 0: lay them end to end, a second apart.
-                let mut base = 0;
-                let mut passes = vec![];
-                for c in &report.checks {
-                    let end = c.passes.iter().map(|p| p.ts_nanos).max().unwrap_or(0);
-                    passes.extend(c.passes.iter().map(|p| crate::capture::Pass {
-                        ts_nanos: base + p.ts_nanos,
-                        ..p.clone()
-                    }));
-                    base += end + 1_000_000_000;
-                }
-                write_capture(path, passes.iter())?;
-            }
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report).unwrap_or_default()
-                );
-            } else {
-                render::run_report(&sc, &report, verbose);
-            }
-            Ok(if report.pass {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
-        }
+        } => run(file.as_deref(), json, verbose, capture.as_deref()),
         Command::Trace {
             file,
             from,
@@ -331,44 +383,20 @@ fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
             ttl,
             json,
             capture,
-        } => {
-            let sc = load(file.as_deref())?;
-            let n = after_step(&sc, n)?;
-            let cloud = sc.state_after(n);
-            let mut dp = crate::probe::dataplane(&cloud);
-            let t = std::sync::Arc::clone(dp.tables());
-            let mut req = crate::probe::request(&t, &from, &to, &proto, src).map_err(|e| {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            })?;
-            req.ttl = ttl;
-            let r = crate::probe::send(&mut dp, &req, reply, crate::time::SimTime::ZERO).map_err(
-                |e| {
-                    eprintln!("error: {e}");
-                    ExitCode::from(2)
-                },
-            )?;
-            if let Some(path) = &capture {
-                write_capture(
-                    path,
-                    r.pass
-                        .iter()
-                        .chain(r.reply.iter().filter_map(|x| x.pass.as_ref())),
-                )?;
-            }
-            if json {
-                println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
-            } else {
-                render::probe(&r, n);
-            }
-            let ok = r.disposition != "dropped"
-                && r.reply.as_ref().is_none_or(|x| x.disposition != "dropped");
-            Ok(if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
-        }
+        } => trace(
+            file.as_deref(),
+            &TraceArgs {
+                from,
+                to,
+                proto,
+                src,
+                after_step: n,
+                reply,
+                ttl,
+            },
+            json,
+            capture.as_deref(),
+        ),
         Command::Session(args) => session::run(args),
         Command::Egress {
             file,
@@ -415,104 +443,169 @@ fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
     }
 }
 
-/// `vpcsim import`: the scenario on stdout or in a file, the warnings on stderr (or in
-/// the JSON document), exit 2 on an error — or on any warning with `--strict`.
-fn import(
-    dir: &std::path::Path,
-    output: Option<&std::path::Path>,
-    strict: bool,
-    quiet: bool,
-    as_json: bool,
-) -> Result<ExitCode, ExitCode> {
-    let imp = match crate::import::import_dir(dir) {
-        Ok(i) => i,
-        Err(e) => {
-            if as_json {
-                json::print(&json::error(
-                    "import",
-                    json::ErrorDoc {
-                        kind: "import".into(),
-                        message: e.to_string(),
-                        file: Some(dir.display().to_string()),
-                        ..json::ErrorDoc::default()
-                    },
-                ));
-            } else {
-                eprintln!("error: {e}");
-            }
-            return Err(ExitCode::from(2));
-        }
+fn validate(file: &std::path::Path, json: bool) -> Result<ExitCode, ExitCode> {
+    let out = Out {
+        command: "validate",
+        json,
     };
-    let n: usize = imp.warnings.iter().map(|w| w.count).sum();
-    let failed = strict && !imp.warnings.is_empty();
-    let label = if strict { "error" } else { "warning" };
-    if let Some(path) = output.filter(|_| !failed) {
-        std::fs::write(path, &imp.toml).map_err(|e| {
-            eprintln!("error: cannot write {}: {e}", path.display());
-            ExitCode::from(2)
-        })?;
-    }
-    if as_json {
-        let name = crate::scenario::Scenario::parse(&imp.toml, "imported")
-            .map(|s| s.name)
-            .ok();
-        let warnings: Vec<serde_json::Value> = imp
-            .warnings
-            .iter()
-            .map(|w| {
-                serde_json::json!({
-                    "kind": w.kind, "count": w.count, "examples": w.examples, "hint": w.hint,
-                })
-            })
-            .collect();
-        let sources: Vec<serde_json::Value> = imp
-            .sources
-            .iter()
-            .map(|(f, k)| serde_json::json!({"file": f.display().to_string(), "call": k.to_string()}))
-            .collect();
+    let sc = out.load(Some(file))?;
+    let steps = crate::scenario::run::apply_steps(&sc);
+    let ok = steps.iter().all(|s| s.as_expected);
+    if json {
         json::print(&json::envelope(
-            "import",
-            name.as_deref(),
-            None,
+            "validate",
+            Some(&sc.name),
+            Some(after(&sc, sc.steps.len())),
             serde_json::json!({
-                "strict": strict,
-                "ok": !failed,
-                "warnings": warnings,
-                "sources": sources,
-                "output": output.map(|p| p.display().to_string()),
-                "toml": imp.toml,
+                "file": file.display().to_string(),
+                "valid": ok,
+                "steps": steps.iter().map(render::step_json).collect::<Vec<_>>(),
+                "checks": sc.checks.len(),
+                "sessions": sc.sessions.len(),
             }),
         ));
     } else {
-        if !quiet {
-            for w in &imp.warnings {
-                eprintln!("{label}: {w}");
-            }
-        }
-        match output {
-            Some(path) if !failed => eprintln!(
-                "wrote {} ({} source files, {n} warnings)",
-                path.display(),
-                imp.sources.len(),
-            ),
-            None if !failed => {
-                print!("{}", imp.toml);
-                if n > 0 {
-                    eprintln!("{n} warnings ({} kinds)", imp.warnings.len());
-                }
-            }
-            _ => {}
-        }
-        if failed {
+        for s in steps.iter().filter(|s| !s.as_expected) {
             eprintln!(
-                "error: --strict: {n} warnings ({} kinds); nothing written",
-                imp.warnings.len()
+                "{}:{}: step {} ({}): {}",
+                file.display(),
+                s.line,
+                s.index,
+                s.op,
+                render::step_verdict(s)
             );
+            if s.error_code.is_some() {
+                eprintln!("  {}", s.message);
+            }
         }
+        println!(
+            "{}: {} scenario `{}`: {} steps ({} as expected), {} checks, {} sessions",
+            file.display(),
+            if ok { "valid" } else { "INVALID" },
+            sc.name,
+            sc.steps.len(),
+            steps.iter().filter(|s| s.as_expected).count(),
+            sc.checks.len(),
+            sc.sessions.len()
+        );
     }
-    Ok(if failed {
-        ExitCode::from(2)
-    } else {
+    Ok(if ok {
         ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     })
+}
+
+fn run(
+    file: Option<&std::path::Path>,
+    json: bool,
+    verbose: bool,
+    capture: Option<&std::path::Path>,
+) -> Result<ExitCode, ExitCode> {
+    let out = Out {
+        command: "run",
+        json,
+    };
+    let sc = out.load(file)?;
+    let report = run_scenario(&sc);
+    if let Some(path) = capture {
+        // Checks each start their clock at 0: lay them end to end, a second apart.
+        let mut base = 0;
+        let mut passes = vec![];
+        for c in &report.checks {
+            let end = c.passes.iter().map(|p| p.ts_nanos).max().unwrap_or(0);
+            passes.extend(c.passes.iter().map(|p| crate::capture::Pass {
+                ts_nanos: base + p.ts_nanos,
+                ..p.clone()
+            }));
+            base += end + 1_000_000_000;
+        }
+        write_capture(path, passes.iter())?;
+    }
+    if json {
+        json::print(&render::run_json(&sc, &report));
+    } else {
+        render::run_report(&sc, &report, verbose);
+    }
+    Ok(if report.pass {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `vpcsim trace`'s question (also a `serve` request).
+#[derive(Debug, Clone)]
+pub(crate) struct TraceArgs {
+    pub from: String,
+    pub to: String,
+    pub proto: String,
+    pub src: Option<std::net::Ipv4Addr>,
+    pub after_step: Option<String>,
+    pub reply: bool,
+    pub ttl: u8,
+}
+
+fn trace(
+    file: Option<&std::path::Path>,
+    a: &TraceArgs,
+    json: bool,
+    capture: Option<&std::path::Path>,
+) -> Result<ExitCode, ExitCode> {
+    let out = Out {
+        command: "trace",
+        json,
+    };
+    let sc = out.load(file)?;
+    let n = out.after_step(&sc, a.after_step.as_deref())?;
+    let cloud = sc.state_after(n);
+    let r = probe(&cloud, a).map_err(|e| out.bad(e))?;
+    if let Some(path) = capture {
+        write_capture(
+            path,
+            r.pass
+                .iter()
+                .chain(r.reply.iter().filter_map(|x| x.pass.as_ref())),
+        )?;
+    }
+    if json {
+        json::print(&render::trace_json(&sc, n, a, &r));
+    } else {
+        render::probe(&r, n);
+    }
+    let ok =
+        r.disposition != "dropped" && r.reply.as_ref().is_none_or(|x| x.disposition != "dropped");
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Sends one probe (and its reply) through a fresh data plane for `cloud`.
+pub(crate) fn probe(
+    cloud: &crate::model::Cloud,
+    a: &TraceArgs,
+) -> Result<crate::probe::ProbeResult, String> {
+    probe_on(cloud, &crate::compile::Tables::compile(cloud, 1), a)
+}
+
+/// [`probe`] with `cloud` already compiled (`serve` compiles once per state): a fresh
+/// data plane per question all the same, so questions never share flows.
+pub(crate) fn probe_on(
+    cloud: &crate::model::Cloud,
+    tables: &std::sync::Arc<crate::compile::Tables>,
+    a: &TraceArgs,
+) -> Result<crate::probe::ProbeResult, String> {
+    let from = ids::endpoint(cloud, &a.from, ids::Accept::InstanceOrEni)?;
+    let mut dp = crate::pipeline::Dataplane::new(
+        std::sync::Arc::clone(tables),
+        crate::pipeline::DataplaneConfig {
+            conntrack_capacity: 64,
+            ..Default::default()
+        },
+    );
+    let mut req = crate::probe::request(tables, &from, &a.to, &a.proto, a.src)?;
+    req.ttl = a.ttl;
+    crate::probe::send(&mut dp, &req, a.reply, crate::time::SimTime::ZERO)
 }

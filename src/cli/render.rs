@@ -1,7 +1,206 @@
 //! Human-readable renderings for terminals.
 
+use serde_json::{json, Value};
+
+use super::json::{envelope, packet};
 use crate::probe::{EgressRow, ProbeResult};
-use crate::scenario::{RunReport, Scenario};
+use crate::scenario::{CheckReport, RunReport, Scenario, StepReport};
+
+const GREEN: &str = "32";
+const RED: &str = "31";
+
+/// Colour on a terminal; none when stdout is piped or `NO_COLOR` is set (no-color.org).
+fn colour() -> bool {
+    use std::io::IsTerminal;
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| {
+        std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+    })
+}
+
+fn paint(s: &str, code: &str) -> String {
+    if colour() {
+        format!("\x1b[{code}m{s}\x1b[0m")
+    } else {
+        s.to_string()
+    }
+}
+
+/// `resource │ change` rows, wrapped to the terminal's width (none when piped).
+fn changes_table(changes: &[String], width: Option<u16>) -> String {
+    use comfy_table::{ContentArrangement, ContentLineStyle, Table, TableStyle};
+    let mut t = Table::new();
+    // `│ resource │ change`: a left rule and a column rule, nothing else.
+    t.load_style(TableStyle::new().content_lines(ContentLineStyle::none().left('│').junction('│')));
+    if let Some(w) = width {
+        t.set_content_arrangement(ContentArrangement::Dynamic);
+        t.set_width(w.saturating_sub(10).max(40));
+    }
+    for c in changes {
+        let (resource, change) = c.split_once(": ").unwrap_or(("", c.as_str()));
+        t.add_row(vec![resource, change]);
+    }
+    t.to_string()
+}
+
+/// The terminal's width in columns, when stdout is one (else `COLUMNS`, else none).
+fn terminal_width() -> Option<u16> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    #[cfg(unix)]
+    {
+        let mut ws = libc::winsize {
+            ws_row: 0,
+            ws_col: 0,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCGWINSZ fills the winsize we own; fd 1 is stdout.
+        let ok = unsafe { libc::ioctl(1, libc::TIOCGWINSZ, &mut ws) } == 0;
+        if ok && ws.ws_col > 0 {
+            return Some(ws.ws_col);
+        }
+    }
+    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok())
+}
+
+/// A step's outcome against what the file expects, in words.
+pub fn step_verdict(s: &StepReport) -> String {
+    match (&s.error_code, &s.expect_error, s.as_expected) {
+        (None, None, _) => "OK".to_string(),
+        (Some(code), Some(_), true) => format!("refused as expected: {code}"),
+        (Some(code), None, _) => format!("REFUSED (unexpected): {code}"),
+        (None, Some(want), _) => format!("SUCCEEDED, but the file expects {want}"),
+        (Some(code), Some(want), false) => {
+            format!("refused with {code}, but the file expects {want}")
+        }
+    }
+}
+
+/// A step for `--json`: its changes as `{resource, change}` objects.
+pub fn step_json(s: &StepReport) -> Value {
+    let changes: Vec<Value> = s
+        .changes
+        .iter()
+        .map(|c| {
+            let (resource, change) = c.split_once(": ").unwrap_or(("", c.as_str()));
+            json!({"resource": resource, "change": change})
+        })
+        .collect();
+    json!({
+        "index": s.index,
+        "id": s.id,
+        "op": s.op,
+        "line": s.line,
+        "ok": s.ok,
+        "error_code": s.error_code,
+        "message": s.message,
+        "expect_error": s.expect_error,
+        "as_expected": s.as_expected,
+        "changes": changes,
+        "note": s.note,
+    })
+}
+
+/// A check for `--json`: the trace as one string per line, without the text layout.
+fn check_json(c: &CheckReport) -> Value {
+    let trace: Vec<String> = c
+        .trace
+        .iter()
+        .flat_map(|l| l.lines())
+        .map(collapse)
+        .filter(|l| !l.is_empty())
+        .collect();
+    json!({
+        "name": c.name,
+        "line": c.line,
+        "after_step": c.after_step,
+        "after_id": c.after_id,
+        "pass": c.pass,
+        "expected": c.expected,
+        "observed": c.observed,
+        "trace": trace,
+    })
+}
+
+/// A text line without its layout: trimmed, runs of spaces (column padding) as one.
+pub fn collapse(l: &str) -> String {
+    l.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `vpcsim run --json`.
+pub fn run_json(sc: &Scenario, r: &RunReport) -> Value {
+    envelope(
+        "run",
+        Some(&sc.name),
+        Some(super::after(sc, sc.steps.len())),
+        json!({
+            "file": sc.file,
+            "pass": r.pass,
+            "first_failure": r.first_failure(),
+            "steps": r.steps.iter().map(step_json).collect::<Vec<_>>(),
+            "checks": r.checks.iter().map(check_json).collect::<Vec<_>>(),
+            "invariants": r.invariants,
+            "summary": {
+                "steps": r.steps.len(),
+                "steps_as_expected": r.steps.iter().filter(|s| s.as_expected).count(),
+                "checks": r.checks.len(),
+                "checks_passed": r.checks.iter().filter(|c| c.pass).count(),
+                "invariants": r.invariants.len(),
+                "invariants_held": r.invariants.iter().filter(|i| i.pass).count(),
+            },
+        }),
+    )
+}
+
+/// One probe's outcome as fields; packets as objects.
+pub fn probe_json(r: &ProbeResult) -> Value {
+    json!({
+        "sent": packet(&r.frame_in, &r.sent),
+        "disposition": r.disposition,
+        "eni": r.eni,
+        "instance": r.instance,
+        "reason": r.reason,
+        "received": r.received.as_ref().map(|d| packet(&r.frame_out, d)),
+        "source_seen": r.source_seen.map(|a| a.to_string()),
+        "destination_seen": r.destination_seen.map(|a| a.to_string()),
+        "hops": r.hops,
+        "generated": r.generated,
+    })
+}
+
+/// `vpcsim trace --json`.
+pub fn trace_json(sc: &Scenario, n: usize, a: &super::TraceArgs, r: &ProbeResult) -> Value {
+    trace_doc(Some(&sc.name), super::after(sc, n), a, r)
+}
+
+/// The trace document (also a `serve` trace answer).
+pub fn trace_doc(
+    scenario: Option<&str>,
+    after: super::json::After,
+    a: &super::TraceArgs,
+    r: &ProbeResult,
+) -> Value {
+    envelope(
+        "trace",
+        scenario,
+        Some(after),
+        json!({
+            "request": {
+                "from": a.from,
+                "to": a.to,
+                "proto": a.proto,
+                "src": a.src.map(|s| s.to_string()),
+                "ttl": a.ttl,
+                "reply": a.reply,
+            },
+            "probe": probe_json(r),
+            "reply": r.reply.as_deref().map(probe_json),
+        }),
+    )
+}
 
 pub fn run_report(sc: &Scenario, r: &RunReport, verbose: bool) {
     println!("vpcsim: scenario `{}` ({})", sc.name, sc.file);
@@ -10,7 +209,11 @@ pub fn run_report(sc: &Scenario, r: &RunReport, verbose: bool) {
     }
     let checks_at = |n: usize| {
         for c in r.checks.iter().filter(|c| c.after_step == n) {
-            let mark = if c.pass { "✓" } else { "✗" };
+            let mark = if c.pass {
+                paint("✓", GREEN)
+            } else {
+                paint("✗", RED)
+            };
             println!("    {mark} check: {}", c.name);
             println!("        observed: {}", c.observed);
             if !c.pass {
@@ -34,16 +237,12 @@ pub fn run_report(sc: &Scenario, r: &RunReport, verbose: bool) {
     }
     for s in &r.steps {
         println!();
-        let verdict = match (&s.error_code, &s.expect_error, s.as_expected) {
-            (None, None, _) => "OK".to_string(),
-            (Some(code), Some(_), true) => format!("refused as expected: {code}"),
-            (Some(code), None, _) => format!("REFUSED (unexpected): {code}"),
-            (None, Some(want), _) => format!("SUCCEEDED, but the file expects {want}"),
-            (Some(code), Some(want), false) => {
-                format!("refused with {code}, but the file expects {want}")
-            }
+        let verdict = step_verdict(s);
+        let mark = if s.as_expected {
+            " ".to_string()
+        } else {
+            paint("✗", RED)
         };
-        let mark = if s.as_expected { " " } else { "✗" };
         println!("{mark} Step {:>2}  {:<32} {verdict}", s.index, s.op);
         if let Some(id) = &s.id {
             println!("          id: {id}");
@@ -54,19 +253,11 @@ pub fn run_report(sc: &Scenario, r: &RunReport, verbose: bool) {
         if s.error_code.is_some() {
             println!("          {}", s.message);
         }
-        // What changed, as a two-column table: resource | change.
-        let rows: Vec<(&str, &str)> = s
-            .changes
-            .iter()
-            .map(|c| c.split_once(": ").unwrap_or(("", c.as_str())))
-            .collect();
-        let w = rows
-            .iter()
-            .map(|(r, _)| r.chars().count())
-            .max()
-            .unwrap_or(0);
-        for (resource, change) in rows {
-            println!("          │ {resource:<w$} │ {change}");
+        // What changed, as a two-column table (resource | change) that fits the terminal.
+        if !s.changes.is_empty() {
+            for line in changes_table(&s.changes, terminal_width()).lines() {
+                println!("          {}", line.trim_end());
+            }
         }
         checks_at(s.index);
         invariants_broken_at(r, s.index);
@@ -106,9 +297,12 @@ pub fn run_report(sc: &Scenario, r: &RunReport, verbose: bool) {
         r.steps.len(),
         r.checks.len(),
         if r.pass {
-            "PASS".to_string()
+            paint("PASS", GREEN)
         } else {
-            format!("FAIL (first: {})", r.first_failure().unwrap_or_default())
+            paint(
+                &format!("FAIL (first: {})", r.first_failure().unwrap_or_default()),
+                RED,
+            )
         }
     );
 }
@@ -239,5 +433,30 @@ pub fn egress(after: usize, id: Option<&str>, rows: &[EgressRow]) {
     line(&header.map(String::from));
     for c in &cells {
         line(c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_change_table_wraps_to_the_terminal_and_stays_whole_when_piped() {
+        let changes = vec![
+            "eip-web (47.96.10.20): status Available → InUse; bound to secondary ENI eni-web1 private IP 192.168.1.100 (NAT mode)".to_string(),
+            "i-web: detached".to_string(),
+        ];
+        let piped = changes_table(&changes, None);
+        assert_eq!(piped.lines().count(), 2, "{piped}");
+        assert!(piped
+            .lines()
+            .next()
+            .unwrap()
+            .starts_with("│ eip-web (47.96.10.20) │ status"));
+        let narrow = changes_table(&changes, Some(70));
+        assert!(narrow.lines().count() > 2, "{narrow}");
+        for l in narrow.lines() {
+            assert!(l.trim_end().chars().count() <= 60, "too wide: {l}");
+        }
     }
 }

@@ -9,7 +9,7 @@ use crate::hosts::session::{self, Client, Service, SessionRequest, SessionResult
 pub struct SessionArgs {
     /// Scenario file (default: the built-in scenario).
     pub file: Option<PathBuf>,
-    /// The client: an instance id, or internet:IP.
+    /// The client: an instance id or name, or internet:IP.
     #[arg(long)]
     pub from: String,
     /// The server: ADDR:PORT.
@@ -29,37 +29,30 @@ pub struct SessionArgs {
     pub capture: Option<PathBuf>,
 }
 
-fn bad(e: String) -> ExitCode {
-    eprintln!("error: {e}");
-    ExitCode::from(2)
-}
-
 pub fn run(a: SessionArgs) -> Result<ExitCode, ExitCode> {
-    let sc = super::load(a.file.as_deref())?;
-    let n = super::after_step(&sc, a.after_step.as_deref())?;
-    let client = Client::parse(&a.from).map_err(bad)?;
-    if let Client::Instance(id) = &client {
-        if !sc.initial.instances.contains_key(id) {
-            return Err(bad(format!(
-                "--from {id}: no such instance in {}; use an instance id or internet:IP",
-                sc.file
-            )));
-        }
-    }
-    let (server, port) = session::parse_addr_port(&a.to).map_err(bad)?;
+    let out = super::Out {
+        command: "session",
+        json: a.json,
+    };
+    let sc = out.load(a.file.as_deref())?;
+    let n = out.after_step(&sc, a.after_step.as_deref())?;
+    let cloud = sc.state_after(n);
+    let from = super::ids::endpoint(&cloud, &a.from, super::ids::Accept::Instance)
+        .map_err(|e| out.bad(format!("--from: {e}")))?;
+    let client = Client::parse(&from).map_err(|e| out.bad(e))?;
+    let (server, port) = session::parse_addr_port(&a.to).map_err(|e| out.bad(e))?;
     let req = SessionRequest {
         client,
         server,
         port,
-        service: Service::parse(&a.service).map_err(bad)?,
+        service: Service::parse(&a.service).map_err(|e| out.bad(e))?,
     };
-    let r = session::run(&sc.state_after(n), &req);
+    let r = session::run(&cloud, &req);
     if let Some(path) = &a.capture {
         super::write_capture(path, r.passes.iter())?;
     }
     if a.json {
-        let doc = serde_json::json!({ "after_step": n, "session": r });
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        super::json::print(&json(&sc, n, &a.from, &a.to, &r));
     } else {
         render(&r, n);
     }
@@ -67,6 +60,26 @@ pub fn run(a: SessionArgs) -> Result<ExitCode, ExitCode> {
         Verdict::Banner | Verdict::Body => ExitCode::SUCCESS,
         _ => ExitCode::from(1),
     })
+}
+
+/// `vpcsim session --json` (and a `serve` session answer): the result's fields beside
+/// the envelope, the request as given.
+pub(crate) fn json(
+    sc: &crate::scenario::Scenario,
+    n: usize,
+    from: &str,
+    to: &str,
+    r: &SessionResult,
+) -> serde_json::Value {
+    let mut doc = super::json::envelope("session", Some(&sc.name), Some(super::after(sc, n)), r);
+    doc["request"] = serde_json::json!({"from": from, "to": to, "service": r.service});
+    // The transcript without its text layout (indentation, alignment).
+    doc["transcript"] = r
+        .transcript
+        .iter()
+        .map(|l| super::render::collapse(l))
+        .collect();
+    doc
 }
 
 fn render(r: &SessionResult, after: usize) {

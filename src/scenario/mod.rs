@@ -6,6 +6,7 @@
 
 pub mod build;
 pub mod format;
+mod hint;
 mod invariant;
 pub mod run;
 
@@ -119,7 +120,7 @@ impl Scenario {
         let loc = Locator { file, src };
         let parsed: format::ScenarioFile = toml::from_str(src).map_err(|e| {
             let off = e.span().map_or(0, |s| s.start);
-            loc.at(off, e.message().trim_end().to_string())
+            loc.at(off, hint::explain(src, off, e.message().trim_end()))
         })?;
         let initial = build::build_topology(&parsed, &loc)?;
         let mut steps = Vec::new();

@@ -157,28 +157,7 @@ pub fn run_scenario(sc: &Scenario) -> RunReport {
     run_checks(&cloud, 0, &mut checks);
     check_invariants(&cloud, 0, &mut invariants);
     for (i, st) in sc.steps.iter().enumerate() {
-        let r = cloud.apply(&st.op);
-        let (ok, code, message, changes) = match r {
-            Ok(ch) => (true, None, "OK".to_string(), ch),
-            Err(e) => (false, Some(e.code.clone()), e.message.clone(), vec![]),
-        };
-        let as_expected = match &st.expect_error {
-            None => ok,
-            Some(want) => code.as_deref() == Some(want.as_str()),
-        };
-        steps.push(StepReport {
-            index: i + 1,
-            id: st.id.clone(),
-            op: st.op.name().to_string(),
-            ok,
-            error_code: code,
-            message,
-            expect_error: st.expect_error.clone(),
-            as_expected,
-            changes,
-            note: st.note.clone(),
-            line: st.line,
-        });
+        steps.push(step_report(i + 1, st, cloud.apply(&st.op)));
         run_checks(&cloud, i + 1, &mut checks);
         check_invariants(&cloud, i + 1, &mut invariants);
     }
@@ -191,6 +170,46 @@ pub fn run_scenario(sc: &Scenario) -> RunReport {
         checks,
         invariants,
         pass,
+    }
+}
+
+/// Applies the steps to a copy of the initial cloud, without sending a packet: what
+/// `vpcsim validate` reports (refusals and unexpected successes, as `run` would).
+pub fn apply_steps(sc: &Scenario) -> Vec<StepReport> {
+    let mut cloud = sc.initial.clone();
+    sc.steps
+        .iter()
+        .enumerate()
+        .map(|(i, st)| step_report(i + 1, st, cloud.apply(&st.op)))
+        .collect()
+}
+
+/// One step's outcome compared with what the file expects.
+fn step_report(
+    index: usize,
+    st: &super::Step,
+    r: crate::model::ApiResult<Vec<String>>,
+) -> StepReport {
+    let (ok, code, message, changes) = match r {
+        Ok(ch) => (true, None, "OK".to_string(), ch),
+        Err(e) => (false, Some(e.code.clone()), e.message.clone(), vec![]),
+    };
+    let as_expected = match &st.expect_error {
+        None => ok,
+        Some(want) => code.as_deref() == Some(want.as_str()),
+    };
+    StepReport {
+        index,
+        id: st.id.clone(),
+        op: st.op.name().to_string(),
+        ok,
+        error_code: code,
+        message,
+        expect_error: st.expect_error.clone(),
+        as_expected,
+        changes,
+        note: st.note.clone(),
+        line: st.line,
     }
 }
 

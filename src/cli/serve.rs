@@ -1,0 +1,398 @@
+//! `vpcsim serve`: questions as JSON lines on stdin, one JSON line per answer on stdout,
+//! against a scenario loaded and compiled once — for scripts that ask thousands of
+//! questions (a process per question costs milliseconds; a request here, microseconds).
+//!
+//! Request: an object with `op` and the op's fields, and optionally `id` (any JSON value,
+//! echoed in the answer):
+//!
+//! * `{"op":"trace","from":"i-web","to":"203.0.113.80:443"}` (+ `proto`, `src`, `ttl`,
+//!   `reply`) → the `vpcsim trace --json` document;
+//! * `{"op":"session","from":"i-web","to":"203.0.113.80:80","service":"http"}`;
+//! * `{"op":"egress"}` (+ `ingress_port`) → the egress rows;
+//! * `{"op":"apply","step":{"op":"AttachNetworkInterface", …OpenAPI parameters}}` →
+//!   the changes, or the cloud's refusal; later questions see the new state;
+//! * `{"op":"reset"}` (back to the loaded state), `{"op":"info"}`.
+//!
+//! Each answer is the command's envelope plus `id`. A line that is not a valid request
+//! gets the error document (`{"vpcsim", "command": "serve", "error": {…}}`) and the
+//! server goes on; lines longer than [`MAX_LINE`] are refused without being held.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::json::{self, After, ErrorDoc};
+use crate::compile::Tables;
+use crate::model::{Cloud, Operation};
+use crate::scenario::Scenario;
+
+/// The longest request line read (bytes); longer lines are answered with an error.
+pub const MAX_LINE: usize = 1 << 20;
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Scenario file or import folder (default: the built-in scenario).
+    pub file: Option<PathBuf>,
+    /// Start from the state after this step: a number (0 = the initial topology) or a
+    /// step id (default: all).
+    #[arg(long, alias = "after-step", value_name = "STEP")]
+    pub after: Option<String>,
+}
+
+/// One request, by `op`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    Trace {
+        from: String,
+        to: String,
+        #[serde(default = "tcp")]
+        proto: String,
+        #[serde(default)]
+        src: Option<std::net::Ipv4Addr>,
+        #[serde(default = "ttl64")]
+        ttl: u8,
+        #[serde(default)]
+        reply: bool,
+    },
+    Session {
+        from: String,
+        to: String,
+        service: String,
+    },
+    Egress {
+        #[serde(default = "port22")]
+        ingress_port: u16,
+    },
+    Apply {
+        step: Value,
+    },
+    Reset,
+    Info,
+}
+
+fn tcp() -> String {
+    "tcp".into()
+}
+fn ttl64() -> u8 {
+    64
+}
+fn port22() -> u16 {
+    22
+}
+
+/// Parses one request line: `(id, request)`, or `(id, error message)`. Never panics.
+pub fn parse_request(line: &[u8]) -> (Value, Result<Request, String>) {
+    let text = match std::str::from_utf8(line) {
+        Ok(t) => t,
+        Err(e) => return (Value::Null, Err(format!("the line is not UTF-8: {e}"))),
+    };
+    let mut v: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            return (
+                Value::Null,
+                Err(format!(
+                    "not a JSON object ({e}); send one object per line, e.g. {{\"op\":\"trace\",\"from\":\"i-web\",\"to\":\"203.0.113.80:443\"}}"
+                )),
+            )
+        }
+    };
+    let Some(obj) = v.as_object_mut() else {
+        return (
+            Value::Null,
+            Err("a request is a JSON object with `op`".into()),
+        );
+    };
+    let id = obj.remove("id").unwrap_or(Value::Null);
+    let r = Request::deserialize(v)
+        .map_err(|e| format!("{e}; ops: trace, session, egress, apply, reset, info"));
+    (id, r)
+}
+
+/// The loaded scenario and the current state, compiled.
+pub struct Server {
+    sc: Scenario,
+    start: usize,
+    cloud: Cloud,
+    tables: Arc<Tables>,
+    /// Steps applied: the file's first `start`, then each `apply` that succeeded.
+    applied: usize,
+    epoch: u64,
+}
+
+impl Server {
+    pub fn new(sc: Scenario, after: usize) -> Server {
+        let cloud = sc.state_after(after);
+        let tables = Tables::compile(&cloud, 1);
+        Server {
+            sc,
+            start: after,
+            cloud,
+            tables,
+            applied: after,
+            epoch: 1,
+        }
+    }
+
+    fn after(&self) -> After {
+        After {
+            step: self.applied,
+            id: None,
+        }
+    }
+
+    /// The probe of a TCP trace request alone, without the answer document: for the
+    /// bench that splits a request's cost (`benches/serve.rs`).
+    #[doc(hidden)]
+    pub fn probe_only(&self, from: &str, to: &str) -> Result<&'static str, String> {
+        let a = super::TraceArgs {
+            from: from.into(),
+            to: to.into(),
+            proto: "tcp".into(),
+            src: None,
+            after_step: None,
+            reply: false,
+            ttl: 64,
+        };
+        super::probe_on(&self.cloud, &self.tables, &a).map(|r| r.disposition)
+    }
+
+    /// Answers one line (without its newline).
+    pub fn handle_line(&mut self, line: &[u8]) -> Value {
+        let (id, req) = parse_request(line);
+        let mut doc = match req {
+            Ok(r) => self.handle(&r),
+            Err(e) => json::error("serve", ErrorDoc::input(e)),
+        };
+        if let Some(o) = doc.as_object_mut() {
+            o.insert("id".into(), id);
+        }
+        doc
+    }
+
+    pub fn handle(&mut self, r: &Request) -> Value {
+        let name = Some(self.sc.name.as_str());
+        match r {
+            Request::Trace {
+                from,
+                to,
+                proto,
+                src,
+                ttl,
+                reply,
+            } => {
+                let a = super::TraceArgs {
+                    from: from.clone(),
+                    to: to.clone(),
+                    proto: proto.clone(),
+                    src: *src,
+                    after_step: None,
+                    reply: *reply,
+                    ttl: *ttl,
+                };
+                match super::probe_on(&self.cloud, &self.tables, &a) {
+                    Ok(p) => super::render::trace_doc(name, self.after(), &a, &p),
+                    Err(e) => json::error("trace", ErrorDoc::input(e)),
+                }
+            }
+            Request::Session { from, to, service } => {
+                let req = super::ids::endpoint(&self.cloud, from, super::ids::Accept::Instance)
+                    .and_then(|f| crate::hosts::session::Client::parse(&f))
+                    .and_then(|client| {
+                        let (server, port) = crate::hosts::session::parse_addr_port(to)?;
+                        Ok(crate::hosts::session::SessionRequest {
+                            client,
+                            server,
+                            port,
+                            service: crate::hosts::session::Service::parse(service)?,
+                        })
+                    });
+                match req {
+                    Ok(req) => {
+                        let res = crate::hosts::session::run(&self.cloud, &req);
+                        super::session::json(&self.sc, self.applied, from, to, &res)
+                    }
+                    Err(e) => json::error("session", ErrorDoc::input(e)),
+                }
+            }
+            Request::Egress { ingress_port } => json::envelope(
+                "egress",
+                name,
+                Some(self.after()),
+                json!({ "rows": crate::probe::egress_table(&self.cloud, *ingress_port) }),
+            ),
+            Request::Apply { step } => {
+                let op = match Operation::deserialize(step) {
+                    Ok(op) => op,
+                    Err(e) => {
+                        return json::error(
+                            "apply",
+                            ErrorDoc::input(format!(
+                                "step: {e}; a step is {{\"op\": \"CreateSnatEntry\", …}} with the OpenAPI parameter names (docs/OPERATIONS.md)"
+                            )),
+                        )
+                    }
+                };
+                let body = match self.cloud.apply(&op) {
+                    Ok(changes) => {
+                        self.applied += 1;
+                        self.epoch += 1;
+                        self.tables = Tables::compile(&self.cloud, self.epoch);
+                        json!({"op": op.name(), "ok": true, "error_code": null, "message": "OK", "changes": changes})
+                    }
+                    Err(e) => {
+                        json!({"op": op.name(), "ok": false, "error_code": e.code, "message": e.message, "changes": []})
+                    }
+                };
+                json::envelope("apply", name, Some(self.after()), body)
+            }
+            Request::Reset => {
+                *self = Server::new(self.sc.clone(), self.start);
+                json::envelope("reset", Some(&self.sc.name), Some(self.after()), json!({}))
+            }
+            Request::Info => json::envelope(
+                "info",
+                name,
+                Some(self.after()),
+                json!({
+                    "file": self.sc.file,
+                    "steps_in_file": self.sc.steps.len(),
+                    "instances": self.cloud.instances.keys().collect::<Vec<_>>(),
+                    "enis": self.cloud.enis.keys().collect::<Vec<_>>(),
+                    "ops": ["trace", "session", "egress", "apply", "reset", "info"],
+                }),
+            ),
+        }
+    }
+}
+
+pub fn run(a: ServeArgs) -> Result<ExitCode, ExitCode> {
+    let out = super::Out {
+        command: "serve",
+        json: true,
+    };
+    let sc = out.load(a.file.as_deref())?;
+    let n = out.after_step(&sc, a.after.as_deref())?;
+    let mut server = Server::new(sc, n);
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let stdout = std::io::stdout();
+    let mut w = std::io::BufWriter::new(stdout.lock());
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        // Read at most MAX_LINE + 1 bytes of the line; the rest of a longer one is
+        // skipped, not held.
+        let got = std::io::Read::take(&mut input, MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| {
+                out.fail(ErrorDoc {
+                    kind: "io".into(),
+                    message: format!("reading stdin: {e}"),
+                    ..ErrorDoc::default()
+                })
+            })?;
+        if got == 0 {
+            break;
+        }
+        let doc = if buf.len() > MAX_LINE && buf.last() != Some(&b'\n') {
+            skip_rest_of_line(&mut input);
+            json::error(
+                "serve",
+                ErrorDoc::input(format!("request line longer than {MAX_LINE} bytes")),
+            )
+        } else {
+            let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            server.handle_line(line)
+        };
+        let wrote = serde_json::to_writer(&mut w, &doc)
+            .map_err(std::io::Error::other)
+            .and_then(|_| w.write_all(b"\n"))
+            .and_then(|_| w.flush());
+        if wrote.is_err() {
+            // The reader went away: nothing more to answer.
+            break;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn skip_rest_of_line(input: &mut impl BufRead) {
+    loop {
+        let (done, used) = match input.fill_buf() {
+            Ok([]) | Err(_) => return,
+            Ok(b) => match b.iter().position(|&c| c == b'\n') {
+                Some(i) => (true, i + 1),
+                None => (false, b.len()),
+            },
+        };
+        input.consume(used);
+        if done {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server() -> Server {
+        let sc = Scenario::load(None).unwrap();
+        let n = sc.steps.len();
+        Server::new(sc, n)
+    }
+
+    #[test]
+    fn a_trace_request_is_answered_with_the_trace_envelope_and_its_id() {
+        let mut s = server();
+        let a = s.handle_line(br#"{"id":7,"op":"trace","from":"i-web","to":"203.0.113.80:443"}"#);
+        assert_eq!(a["id"], 7);
+        assert_eq!(a["command"], "trace");
+        assert_eq!(a["probe"]["disposition"], "internet");
+        assert_eq!(a["probe"]["source_seen"], "47.96.100.1");
+    }
+
+    #[test]
+    fn bad_lines_get_an_error_line_and_the_server_goes_on() {
+        let mut s = server();
+        for bad in [
+            &b"not json"[..],
+            b"[1,2]",
+            b"{\"op\":\"nope\"}",
+            b"{\"op\":\"trace\",\"from\":\"i-web\"}",
+            b"{\"op\":\"trace\",\"from\":\"i-nope\",\"to\":\"1.2.3.4:80\"}",
+            b"\xff\xfe",
+            b"{\"op\":\"apply\",\"step\":{\"op\":\"Bogus\"}}",
+        ] {
+            let a = s.handle_line(bad);
+            assert!(a["error"]["message"].is_string(), "{a}");
+        }
+        let a = s.handle_line(br#"{"op":"trace","from":"i-web","to":"203.0.113.80:443"}"#);
+        assert_eq!(a["probe"]["disposition"], "internet");
+    }
+
+    #[test]
+    fn apply_changes_what_later_questions_see_and_reset_undoes_it() {
+        let sc = Scenario::load(None).unwrap();
+        let mut s = Server::new(sc, 0);
+        let before = s.handle_line(br#"{"op":"trace","from":"i-web","to":"203.0.113.80:443"}"#);
+        assert_eq!(before["probe"]["source_seen"], "47.96.10.20");
+        let a = s.handle_line(
+            br#"{"op":"apply","step":{"op":"ConvertNatPublicIpToEip","InstanceId":"i-web"}}"#,
+        );
+        assert_eq!(a["ok"], true, "{a}");
+        assert_eq!(a["after"]["step"], 1);
+        let r = s.handle_line(br#"{"op":"reset"}"#);
+        assert_eq!(r["after"]["step"], 0);
+    }
+}
