@@ -204,6 +204,35 @@ fn run_json_matches_its_schema() {
 }
 
 #[test]
+fn plan_json_matches_its_schema() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/terraform");
+    for (f, want) in [
+        ("procedure.plan.json", 0),
+        ("refused-halfway.plan.json", 1),
+        ("unknowns.plan.json", 0),
+        ("unsupported.plan.json", 0),
+    ] {
+        let path = format!("{dir}/{f}");
+        let (code, doc) = vpcsim(&["plan", &path, "--json"]);
+        assert_eq!(code, want, "{f}");
+        assert_valid("plan", &doc);
+    }
+    let inv = format!("{dir}/procedure.invariants.toml");
+    let (code, doc) = vpcsim(&[
+        "plan",
+        &format!("{dir}/procedure.plan.json"),
+        "--invariants",
+        &inv,
+        "--json",
+    ]);
+    assert_eq!(code, 1);
+    assert_valid("plan", &doc);
+    let (code, doc) = vpcsim(&["plan", "/nonexistent/plan.json", "--json"]);
+    assert_eq!(code, 2);
+    assert_valid("plan", &doc);
+}
+
+#[test]
 fn validate_json_matches_its_schema() {
     let file = format!("{}/src/scenario/default.toml", env!("CARGO_MANIFEST_DIR"));
     let (code, doc) = vpcsim(&["validate", &file, "--json"]);
