@@ -260,7 +260,11 @@ impl ReplaySummary {
     fn source_mac_stamped(&mut self, t: &Tables, e: EniIdx, was: [u8; 6]) {
         self.source_mac_rewritten += 1;
         let eni = t.eni(e);
-        if self.source_mac_notes.iter().any(|n| n.starts_with(&format!("{} ", eni.id))) {
+        if self
+            .source_mac_notes
+            .iter()
+            .any(|n| n.starts_with(&format!("{} ", eni.id)))
+        {
             return;
         }
         self.source_mac_notes.push(format!(

@@ -452,7 +452,11 @@ fn kernel_routing_equals_the_guest_model_on_multi_subnet_guests() {
     );
 
     // MTU from the compiled tables: 8500 for the jumbo-frame type, 1500 elsewhere.
-    assert_eq!(device_mtu(&live, "i-peer", "eth0"), 8500, "jumbo i-peer eth0");
+    assert_eq!(
+        device_mtu(&live, "i-peer", "eth0"),
+        8500,
+        "jumbo i-peer eth0"
+    );
     assert_eq!(device_mtu(&live, "i-multi", "eth1"), 1500, "i-multi eth1");
     // Real ARP: i-peer reaches eth1 of i-multi on their shared VSwitch (no listener: the
     // guest answers RST), resolving it by ARP, which the data plane's VSwitch answers.

@@ -97,11 +97,22 @@ fn replay_of_a_real_capture_against_a_generated_mac_stamps_it_and_says_so() {
     assert!(own.internet > 0, "{own:?}");
     assert_eq!(eni_source_mac_drops(&real), 0, "{real:?}");
     assert_eq!(real.source_mac_rewritten, real.injected);
-    assert_eq!((real.internet, real.delivered), (own.internet, own.delivered));
+    assert_eq!(
+        (real.internet, real.delivered),
+        (own.internet, own.delivered)
+    );
     assert_eq!(real.egress_sources, own.egress_sources);
-    assert_eq!(real_out, own_out, "the stamped replay leaves exactly as the other");
+    assert_eq!(
+        real_out, own_out,
+        "the stamped replay leaves exactly as the other"
+    );
     // One note, naming the ENI, the capture's MAC and how to check source MACs instead.
-    assert_eq!(real.source_mac_notes.len(), 1, "{:?}", real.source_mac_notes);
+    assert_eq!(
+        real.source_mac_notes.len(),
+        1,
+        "{:?}",
+        real.source_mac_notes
+    );
     let note = &real.source_mac_notes[0];
     assert!(note.contains(&eth0.id), "{note}");
     assert!(note.contains("set mac = \"00:16:3e:aa:bb:cc\""), "{note}");
@@ -183,12 +194,15 @@ fn cli_replay_reports_the_rewrite_in_text_and_json() {
 }
 
 fn import_fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// `MacAddress` of every ENI in a fixture's DescribeNetworkInterfaces file.
 fn dump_macs(file: &Path) -> Vec<(String, String)> {
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
     v["NetworkInterfaceSets"]["NetworkInterfaceSet"]
         .as_array()
         .unwrap()
@@ -258,4 +272,45 @@ fn replay_at_an_imported_instance_with_its_real_mac_is_not_dropped() {
     // The imported MAC is the scenario's own: another MAC is the VSwitch's drop.
     let (s, _) = run(&sc, web, &[syn(REAL_MAC, "192.168.1.10")]);
     assert_eq!(eni_source_mac_drops(&s), 1, "{s:?}");
+}
+
+#[test]
+fn import_warns_on_macs_that_disagree_or_repeat_and_never_fails_the_load() {
+    let src = import_fixture("import/hangzhou");
+    let dir = std::env::temp_dir().join(format!("vpcsim-import-macs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let p = e.unwrap().path();
+        let mut text = std::fs::read_to_string(&p).unwrap();
+        let name = p.file_name().unwrap().to_str().unwrap().to_string();
+        if name == "network-interfaces.json" {
+            // eni-bp1b2zc3bhj5kmjo7xcg's MAC repeats eni-bp1a5ij0ktfw6xakbzhe's.
+            text = text.replace("00:16:3e:1f:8f:9f", "00:16:3e:1f:43:65");
+        }
+        if name == "instances-page2.json" {
+            // DescribeInstances disagrees with DescribeNetworkInterfaces on eni-bp1c7r0….
+            text = text.replace("00:16:3e:1f:e9:63", "00:16:3e:99:99:99");
+        }
+        std::fs::write(dir.join(&name), text).unwrap();
+    }
+    let imp = vpcsim::import::import_dir(&dir).unwrap();
+    let kinds: Vec<(&str, usize)> = imp
+        .warnings
+        .iter()
+        .map(|w| (w.kind.as_str(), w.count))
+        .collect();
+    assert!(kinds.contains(&("ENI MACs left out", 2)), "{kinds:?}");
+    // eni-bp1c7r0… and eni-bp1b2… (whose instance still lists its own MAC).
+    assert!(kinds.contains(&("ENI MACs that disagree", 2)), "{kinds:?}");
+    let (sc, _) = load_scenario_from_dir(&dir).unwrap();
+    let t = Tables::compile(&sc.state_after(0), 1);
+    let eni = |id: &str| t.eni(t.eni_index[id]);
+    for shared in ["eni-bp1a5ij0ktfw6xakbzhe", "eni-bp1b2zc3bhj5kmjo7xcg"] {
+        assert!(!eni(shared).mac_explicit, "{shared}: generated instead");
+    }
+    let db = eni("eni-bp1c7r0jhzkxn2xzbf1h");
+    assert!(db.mac_explicit);
+    assert_eq!(vpcsim::model::mac_string(db.mac), "00:16:3e:1f:e9:63");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -83,6 +83,8 @@ pub(super) fn eni_macs(d: &Dump, w: &mut Warnings) -> BTreeMap<String, String> {
 
 /// MACs compared as the API may write them (case, `-` or `:`).
 fn same_mac(a: &str, b: &str) -> bool {
-    parse_eni_mac(a).ok().is_some_and(|x| parse_eni_mac(b).ok() == Some(x))
+    parse_eni_mac(a)
+        .ok()
+        .is_some_and(|x| parse_eni_mac(b).ok() == Some(x))
         || a.eq_ignore_ascii_case(b)
 }

@@ -241,7 +241,14 @@ impl Live {
         let n = Some(ns.as_str());
         sys::ip(
             n,
-            &["link", "set", "eth0", "mtu", &ETHERNET_MTU.to_string(), "up"],
+            &[
+                "link",
+                "set",
+                "eth0",
+                "mtu",
+                &ETHERNET_MTU.to_string(),
+                "up",
+            ],
         )?;
         for a in self.internet_addrs.clone() {
             sys::ip(n, &["addr", "add", &format!("{a}/32"), "dev", "eth0"])?;
@@ -493,6 +500,8 @@ mod tests {
         assert_eq!(d[0].addrs, vec![(Ipv4Addr::new(192, 168, 1, 10), 24)]);
         assert_eq!(d[1].addrs, vec![(Ipv4Addr::new(192, 168, 1, 100), 24)]);
         assert_eq!(d[1].mac, t.eni(t.eni_index["eni-web1"]).mac);
+        // The TAP's MTU is the ENI's (the built-in types have no jumbo frames).
+        assert!(d.iter().all(|x| x.mtu == 1500));
         assert_eq!(d[0].gateway, Ipv4Addr::new(192, 168, 1, 253));
         assert!(d[0].policy_sources.is_empty());
         assert_eq!(d[1].policy_sources, vec![Ipv4Addr::new(192, 168, 1, 100)]);
