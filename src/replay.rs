@@ -18,7 +18,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::capture::Capture;
-use crate::compile::Tables;
+use crate::compile::{EniIdx, Tables};
 use crate::pcapio::{self, Payload, PcapError, PcapWriter, PcapngWriter, Record, RecordIssue};
 use crate::pipeline::{drop, guest, Dataplane, Disposition, Ingress, INTERNET_MAC, VROUTER_MAC};
 use crate::time::SimTime;
@@ -83,6 +83,38 @@ pub fn ethernet_for(t: &Tables, at: Ingress, payload: Payload<'_>) -> Vec<u8> {
             payload.to_ethernet(src, dst)
         }
     }
+}
+
+/// [decision] A capture's source MAC against an ENI whose MAC vpcsim generated: the
+/// guest OS sends with its ENI's MAC, and a generated MAC says nothing about the real
+/// one, so an Ethernet frame injected at an instance or ENI whose (chosen) ENI has a
+/// generated MAC is stamped with that MAC instead of dropping as `eni_source_mac`. An
+/// ENI whose MAC the scenario set keeps the check. Returns the ENI and the MAC the
+/// capture carried when it stamped one.
+pub fn stamp_generated_mac(t: &Tables, at: Ingress, frame: &mut [u8]) -> Option<(EniIdx, [u8; 6])> {
+    let src: [u8; 6] = frame.get(6..12)?.try_into().ok()?;
+    let candidates: Vec<EniIdx> = match at {
+        Ingress::Internet => return None,
+        Ingress::Eni(e) => vec![e],
+        Ingress::Guest(i) => t.instances.get(usize::from(i))?.devices.clone(),
+    };
+    if candidates
+        .iter()
+        .any(|&e| t.enis.get(usize::from(e)).is_some_and(|x| x.mac == src))
+    {
+        return None;
+    }
+    // The device the guest would send on: its routing's choice for the packet.
+    let ethertype = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
+    let (want, _) = macs_for(t, at, ethertype, frame.get(14..).unwrap_or_default());
+    let e = candidates
+        .into_iter()
+        .find(|&e| t.enis.get(usize::from(e)).is_some_and(|x| x.mac == want))?;
+    if t.eni(e).mac_explicit {
+        return None;
+    }
+    frame[6..12].copy_from_slice(&want);
+    Some((e, src))
 }
 
 /// Conntrack sweeps happen at most this often (virtual time): a sweep is O(capacity).
@@ -205,6 +237,10 @@ pub struct ReplaySummary {
     /// Distinct source addresses of the packets delivered to ENIs.
     pub delivered_sources: BTreeSet<Ipv4Addr>,
     pub capture_issues: CaptureIssues,
+    /// Frames whose source MAC was replaced by their ENI's generated MAC
+    /// ([`stamp_generated_mac`]); one note per ENI says so and how to check instead.
+    pub source_mac_rewritten: u64,
+    pub source_mac_notes: Vec<String>,
     /// Virtual time from the first to the last packet, in seconds.
     pub duration_secs: f64,
     /// Set when the replay stopped early; everything before it was processed and written.
@@ -219,6 +255,25 @@ impl ReplaySummary {
             .drop_categories
             .entry(drop::category(reason).to_string())
             .or_default() += 1;
+    }
+
+    fn source_mac_stamped(&mut self, t: &Tables, e: EniIdx, was: [u8; 6]) {
+        self.source_mac_rewritten += 1;
+        let eni = t.eni(e);
+        if self
+            .source_mac_notes
+            .iter()
+            .any(|n| n.starts_with(&format!("{} ", eni.id)))
+        {
+            return;
+        }
+        self.source_mac_notes.push(format!(
+            "{} has no MAC in the scenario: the capture's source MAC {} was replaced by its generated {} [decision]; set mac = \"{}\" on the ENI (or its instance) to check source MACs",
+            eni.id,
+            crate::model::mac_string(was),
+            crate::model::mac_string(eni.mac),
+            crate::model::mac_string(was),
+        ));
     }
 
     fn issue(&mut self, rec: &Record, issue: RecordIssue) {
@@ -339,6 +394,10 @@ where
                 continue;
             }
         };
+        let mut entered = entered;
+        if let Some((e, was)) = stamp_generated_mac(&t, at, &mut entered) {
+            s.source_mac_stamped(&t, e, was);
+        }
         s.injected += 1;
         let mut buf = entered.clone();
         let o = dp.process(&mut buf, at, now, None);

@@ -246,6 +246,8 @@ fn procedure_step_6_with_real_ssh_and_curl() {
     // Before step 1: i-web leaves with its static public IP; ssh reaches eth0.
     assert_guest_model_agrees(&live);
     assert_eq!(curl_myip(&live), EIP_WEB, "before: curl myip on i-web");
+    // The gateway was resolved by real ARP, answered by the data plane's VSwitch.
+    assert_learnt_by_arp(&live, "i-web", "eth0", "192.168.1.253");
     let (err, _) = ssh_banner(&live);
     assert!(err.contains(BANNER), "before: ssh to {EIP_WEB}: {err}");
 
@@ -301,6 +303,12 @@ const MULTI: &str = r#"
 [scenario]
 name = "live-guest-routing"
 
+[[instance_types]]
+name = "ecs.jumbo.large"
+max_enis = 3
+max_private_ips_per_eni = 6
+jumbo_frames = true
+
 [[vpcs]]
 id = "vpc-1"
 cidr = "10.0.0.0/16"
@@ -349,6 +357,7 @@ guest = { policy_routes = true }
 [[instances]]
 id = "i-peer"
 vswitch = "vsw-b"
+instance_type = "ecs.jumbo.large"
 private_ip = "10.0.2.20"
 security_groups = ["sg-open"]
 
@@ -441,9 +450,51 @@ fn kernel_routing_equals_the_guest_model_on_multi_subnet_guests() {
         via("i-plain", Some("10.0.2.110"), "203.0.113.80").as_deref(),
         Some("eth0")
     );
+
+    // MTU from the compiled tables: 8500 for the jumbo-frame type, 1500 elsewhere.
+    assert_eq!(
+        device_mtu(&live, "i-peer", "eth0"),
+        8500,
+        "jumbo i-peer eth0"
+    );
+    assert_eq!(device_mtu(&live, "i-multi", "eth1"), 1500, "i-multi eth1");
+    // Real ARP: i-peer reaches eth1 of i-multi on their shared VSwitch (no listener: the
+    // guest answers RST), resolving it by ARP, which the data plane's VSwitch answers.
+    let (code, _, err) = run_in(&live, "i-peer", "curl -s -m 3 http://10.0.2.100:22/");
+    assert_ne!(code, 28, "curl from i-peer to 10.0.2.100 timed out: {err}");
+    assert_learnt_by_arp(&live, "i-peer", "eth0", "10.0.2.100");
     let prefix = live.prefix().to_string();
     drop(live);
     assert_eq!(leftovers(&prefix), Vec::<String>::new(), "left behind");
+}
+
+/// The MTU the kernel gives `dev` in `who`'s namespace.
+fn device_mtu(live: &Live, who: &str, dev: &str) -> u32 {
+    let (code, out, err) = run_in(live, who, &format!("ip -o link show dev {dev}"));
+    assert_eq!(code, 0, "ip link in {who}: {err}");
+    out.split_whitespace()
+        .skip_while(|w| *w != "mtu")
+        .nth(1)
+        .and_then(|m| m.parse().ok())
+        .unwrap_or_else(|| panic!("no mtu in {out}"))
+}
+
+/// `who`'s kernel learnt `addr` on `dev` as the VSwitch's `ee:ff:ff:ff:ff:ff` by ARP: a
+/// dynamic entry (REACHABLE, STALE, DELAY or PROBE), not a PERMANENT one vpcsim wrote.
+fn assert_learnt_by_arp(live: &Live, who: &str, dev: &str, addr: &str) {
+    let (code, out, err) = run_in(live, who, &format!("ip neigh show dev {dev} {addr}"));
+    assert_eq!(code, 0, "ip neigh in {who}: {err}");
+    let line = out.trim();
+    assert!(
+        line.contains("lladdr ee:ff:ff:ff:ff:ff"),
+        "{who} {dev}: {addr} not resolved to the VSwitch gateway MAC: `{line}`"
+    );
+    assert!(
+        ["REACHABLE", "STALE", "DELAY", "PROBE"]
+            .iter()
+            .any(|s| line.ends_with(s)),
+        "{who} {dev}: {addr} not learnt by ARP: `{line}`"
+    );
 }
 
 /// `vpcsim live --exec` on the built-in scenario after the last step: real curl prints

@@ -243,6 +243,15 @@ fn render(a: &ReplayArgs, s: &ReplaySummary, mismatch: Option<&str>) {
             list(&s.delivered_sources)
         );
     }
+    if s.source_mac_rewritten > 0 {
+        println!(
+            "  source MAC rewritten on {} frames:",
+            s.source_mac_rewritten
+        );
+        for n in &s.source_mac_notes {
+            println!("    {n}");
+        }
+    }
     let ci = &s.capture_issues;
     let issues = ci.zero_length + ci.snap_cut + ci.link;
     if issues > 0 {

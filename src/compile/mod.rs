@@ -36,6 +36,8 @@ pub struct EniT {
     pub gateway: Ipv4Addr,
     pub route_table: u16,
     pub mac: [u8; 6],
+    /// The MAC was set in the scenario (`mac = "…"`, or imported), not generated.
+    pub mac_explicit: bool,
     pub private_ips: Vec<Ipv4Addr>,
     /// Public addresses the guest sees on this device (cut-through, multi-EIP).
     pub visible_public: Vec<Ipv4Addr>,
@@ -317,6 +319,7 @@ impl Tables {
                 gateway: vsw.map_or(Ipv4Addr::UNSPECIFIED, |v| v.gateway()),
                 route_table: vsw.map_or(0, |v| rt_idx(&v.route_table)),
                 mac: e.mac,
+                mac_explicit: e.mac_explicit,
                 private_ips: e.private_ips().collect(),
                 visible_public,
                 cut_through,

@@ -16,7 +16,7 @@
 //!   VpcAttributes, PublicIpAddress, EipAddress, NetworkInterfaces, SecurityGroupIds).
 //! - DescribeNetworkInterfaces: `services/ecs/struct_network_interface_set.go`
 //!   (NetworkInterfaceId, Status, Type, VpcId, VSwitchId, ZoneId, PrivateIpAddress,
-//!   InstanceId, SecurityGroupIds, PrivateIpSets, Ipv6Sets, Tags).
+//!   MacAddress (see `macs`), InstanceId, SecurityGroupIds, PrivateIpSets, Ipv6Sets, Tags).
 //! - DescribeEipAddresses: `services/vpc/struct_eip_address.go` (AllocationId,
 //!   IpAddress, PrivateIpAddress, InstanceId, InstanceType, Mode, InternetChargeType,
 //!   ResourceGroupId, RegionId, Status).
@@ -434,6 +434,8 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
         Ok(())
     };
 
+    let macs = super::macs::eni_macs(d, w);
+
     // ---- instances ----
     let known_types: BTreeSet<String> = builtin_instance_types()
         .into_iter()
@@ -564,6 +566,9 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
         }
         if let Some(p) = primary {
             writeln!(body, "primary_eni = {}", q(&p)).ok();
+            if let Some(m) = macs.get(&p) {
+                writeln!(body, "mac = {}", q(m)).ok();
+            }
         }
         body.push('\n');
     }
@@ -628,6 +633,9 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
         }
         let gl: Vec<String> = groups.iter().map(|g| q(g)).collect();
         writeln!(body, "security_groups = [{}]", gl.join(", ")).ok();
+        if let Some(m) = macs.get(id) {
+            writeln!(body, "mac = {}", q(m)).ok();
+        }
         if let Some(i) = inst {
             if !instances.contains(i) {
                 return Err(missing(

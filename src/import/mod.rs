@@ -14,6 +14,7 @@
 
 mod convert;
 mod load;
+mod macs;
 mod routes;
 mod rules;
 mod scope;

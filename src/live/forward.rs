@@ -185,7 +185,16 @@ impl Forwarder {
                                 _ => stats.tap_full += 1,
                             }
                         };
-                        emit(frame, out.disposition, &mut stats);
+                        // Too big without DF for the next link: it leaves as fragments.
+                        if out.fragments.is_empty() {
+                            emit(frame, out.disposition, &mut stats);
+                        } else {
+                            for f in &out.fragments {
+                                emit(f, out.disposition, &mut stats);
+                            }
+                        }
+                        // ARP answers and ICMP errors go back to the TAP they answer
+                        // (`Delivered` to the ENI that sent the request).
                         for (f, d) in out.generated.iter().chain(out.released.iter()) {
                             emit(f, *d, &mut stats);
                         }

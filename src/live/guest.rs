@@ -7,13 +7,9 @@
 use std::net::Ipv4Addr;
 
 use crate::compile::{EniIdx, InstanceT, Tables};
-use crate::pipeline::VROUTER_MAC;
 
 use super::sys::{self, LiveError};
 
-/// The MTU given to every device. [decision] vpcsim's tables carry no per-ENI MTU yet;
-/// 1500 is the ECS default for ENIs.
-pub const MTU: u32 = 1500;
 /// Policy-route tables and rule priorities are 1000 + device index (as `guest.rs` shows).
 pub const POLICY_BASE: u32 = 1000;
 
@@ -23,11 +19,14 @@ pub struct Device {
     pub eni: EniIdx,
     pub index: usize,
     pub mac: [u8; 6],
+    /// The ENI's MTU from the compiled tables (1500, 8500 for jumbo-frame instance types).
+    pub mtu: u16,
     /// (address, prefix length).
     pub addrs: Vec<(Ipv4Addr, u8)>,
     pub gateway: Ipv4Addr,
-    /// Addresses on this device's link the guest must resolve: the gateway and the
-    /// VPC's other private addresses in its subnet.
+    /// Addresses on this device's link: the gateway and the VPC's other private
+    /// addresses in its subnet. The guest resolves them by ARP, answered by the data
+    /// plane's VSwitch; the cross-check asks the kernel's route to each.
     pub neighbours: Vec<Ipv4Addr>,
     /// Sources whose packets policy routes send out of this device.
     pub policy_sources: Vec<Ipv4Addr>,
@@ -84,6 +83,7 @@ pub fn devices(t: &Tables, inst: &InstanceT) -> Vec<Device> {
             eni: e,
             index: n,
             mac: eni.mac,
+            mtu: eni.mtu,
             addrs,
             gateway: eni.gateway,
             neighbours,
@@ -94,12 +94,13 @@ pub fn devices(t: &Tables, inst: &InstanceT) -> Vec<Device> {
 }
 
 /// Configures device `d` (already present, named `ethN`) in namespace `ns`: link, addresses,
-/// routes, neighbours and policy rules. Idempotent: what an earlier configuration of this
+/// routes and policy rules. No neighbour entries: the guest's kernel resolves its gateway
+/// and peers by ARP, which the data plane's VSwitch answers (SEMANTICS.md §5). Idempotent: what an earlier configuration of this
 /// device left (addresses, its policy table and rules) is removed first.
 pub fn configure(ns: &str, d: &Device) -> Result<(), LiveError> {
     let name = d.name();
     let mac = sys::mac_text(d.mac);
-    let mtu = MTU.to_string();
+    let mtu = d.mtu.to_string();
     let ns = Some(ns);
     sys::ip(
         ns,
@@ -120,26 +121,6 @@ pub fn configure(ns: &str, d: &Device) -> Result<(), LiveError> {
             "route", "replace", "default", "via", &gw, "dev", &name, "onlink", "metric", &metric,
         ],
     )?;
-    // [workaround] ARP: permanent neighbours with the virtual router's MAC until the data
-    // plane answers ARP itself (SEMANTICS.md §5).
-    let vr = sys::mac_text(VROUTER_MAC);
-    for n in &d.neighbours {
-        let a = n.to_string();
-        sys::ip(
-            ns,
-            &[
-                "neigh",
-                "replace",
-                &a,
-                "lladdr",
-                &vr,
-                "dev",
-                &name,
-                "nud",
-                "permanent",
-            ],
-        )?;
-    }
     let table = (POLICY_BASE + d.index as u32).to_string();
     let _ = sys::ip(ns, &["route", "flush", "table", &table]);
     for _ in 0..64 {

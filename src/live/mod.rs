@@ -11,11 +11,16 @@
 //! An edge: it uses everything below it, nothing uses it. Nothing touches the host's own
 //! namespace or routes except the short-lived TAP device before it moves (see [`sys`]).
 //!
-//! [workaround] ARP: until the data plane answers ARP requests itself (SEMANTICS.md §5),
-//! every guest gets permanent neighbour entries with the virtual router's MAC
-//! (`ee:ff:ff:ff:ff:ff`) for its gateways and the VPC's private addresses in its subnets,
-//! and the Internet namespace for its gateway; an address outside that list is not
-//! resolved.
+//! Layer 2 is the data plane's: a guest resolves its gateway and its peers by real ARP,
+//! which the VSwitch answers with `ee:ff:ff:ff:ff:ff` (SEMANTICS.md §5; the answer is an
+//! `Outcome::generated` frame the forwarder writes back to the TAP the request came
+//! from), and each TAP has its ENI's MTU (1500, or 8500 for jumbo-frame instance types).
+//!
+//! [decision] The Internet namespace keeps one permanent neighbour entry: its next hop
+//! (`INTERNET_GATEWAY`) stands for the upstream routers of the Internet, which are not a
+//! VSwitch — the data plane ignores ARP from the Internet edge (`arp_ignored`) as the
+//! cloud's edge is no layer-2 segment anyone on the Internet shares. Its MTU is the
+//! Internet edge's 1500.
 //!
 //! Changes while it runs ([`Live::apply`]): the new tables replace the old, which today
 //! flushes every flow (the `Dataplane::set_tables` decision): an established connection's
@@ -37,6 +42,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::Sender;
 
 use crate::compile::Tables;
+use crate::model::limits::ETHERNET_MTU;
 use crate::pipeline::{self, Dataplane, DataplaneConfig, INTERNET_MAC, VROUTER_MAC};
 use crate::scenario::Scenario;
 
@@ -235,12 +241,20 @@ impl Live {
         let n = Some(ns.as_str());
         sys::ip(
             n,
-            &["link", "set", "eth0", "mtu", &guest::MTU.to_string(), "up"],
+            &[
+                "link",
+                "set",
+                "eth0",
+                "mtu",
+                &ETHERNET_MTU.to_string(),
+                "up",
+            ],
         )?;
         for a in self.internet_addrs.clone() {
             sys::ip(n, &["addr", "add", &format!("{a}/32"), "dev", "eth0"])?;
         }
         let gw = INTERNET_GATEWAY.to_string();
+        // [decision] (module doc): the Internet edge answers no ARP; one static entry.
         sys::ip(
             n,
             &[
@@ -486,6 +500,8 @@ mod tests {
         assert_eq!(d[0].addrs, vec![(Ipv4Addr::new(192, 168, 1, 10), 24)]);
         assert_eq!(d[1].addrs, vec![(Ipv4Addr::new(192, 168, 1, 100), 24)]);
         assert_eq!(d[1].mac, t.eni(t.eni_index["eni-web1"]).mac);
+        // The TAP's MTU is the ENI's (the built-in types have no jumbo frames).
+        assert!(d.iter().all(|x| x.mtu == 1500));
         assert_eq!(d[0].gateway, Ipv4Addr::new(192, 168, 1, 253));
         assert!(d[0].policy_sources.is_empty());
         assert_eq!(d[1].policy_sources, vec![Ipv4Addr::new(192, 168, 1, 100)]);

@@ -197,6 +197,10 @@ pub struct Eni {
     pub vswitch: String,
     pub zone: String,
     pub mac: [u8; 6],
+    /// The scenario (or an import) gave the MAC; false: vpcsim generated it, so it says
+    /// nothing about a real capture's source MACs (replay stamps it, see `replay`).
+    #[serde(skip)]
+    pub mac_explicit: bool,
     pub primary_ip: Ipv4Addr,
     pub secondary_ips: Vec<Ipv4Addr>,
     pub security_groups: Vec<String>,

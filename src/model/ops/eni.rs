@@ -68,6 +68,7 @@ impl Cloud {
                 vswitch: vswitch_id.to_string(),
                 zone: vsw.zone.clone(),
                 mac,
+                mac_explicit: false,
                 primary_ip: ip,
                 secondary_ips: vec![],
                 security_groups: vec![sg.to_string()],
