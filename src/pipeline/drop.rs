@@ -58,10 +58,14 @@ pub enum DropReason {
     HairpinLoop,
     /// An ICMP error about a flow vpcsim has no state for.
     IcmpErrorNoFlow,
+    /// An established connection that a configuration change ended: its original
+    /// direction, judged against the new tables, is now dropped or translated
+    /// differently (SEMANTICS.md §5, see `pipeline::revalidate`).
+    FlowEndedByChange,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 22] = [
+    pub const ALL: [DropReason; 23] = [
         DropReason::MalformedFrame,
         DropReason::Ipv4Options,
         DropReason::Fragment,
@@ -84,6 +88,7 @@ impl DropReason {
         DropReason::ConntrackFull,
         DropReason::HairpinLoop,
         DropReason::IcmpErrorNoFlow,
+        DropReason::FlowEndedByChange,
     ];
 
     /// Stable snake_case name (JSON, counters, `expect_reason` in scenario checks).
@@ -111,6 +116,7 @@ impl DropReason {
             DropReason::ConntrackFull => "conntrack_full",
             DropReason::HairpinLoop => "hairpin_loop",
             DropReason::IcmpErrorNoFlow => "icmp_error_no_flow",
+            DropReason::FlowEndedByChange => "flow_ended_by_change",
         }
     }
 
