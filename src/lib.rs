@@ -23,3 +23,4 @@ pub mod replay;
 pub mod scenario;
 pub mod time;
 pub mod wire;
+pub mod timeline;

@@ -10,6 +10,7 @@ pub mod json;
 mod render;
 mod replay;
 mod session;
+mod timeline;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -133,6 +134,10 @@ pub enum Command {
     Session(session::SessionArgs),
     /// Replay a pcap/pcapng through the topology and write what leaves it to a capture.
     Replay(replay::ReplayArgs),
+    /// Run the scenario on one virtual clock with its [[traffic]] flowing: steps at
+    /// their times on one long-lived data plane; per connection and probe, when it
+    /// broke and why; per endpoint, the outage windows; address changes.
+    Timeline(timeline::TimelineArgs),
     /// Measure the multi-core engine on synthetic traffic (Mpps, new flows/s, memory per
     /// flow) and check its output against the single-threaded pipeline.
     Bench(bench::BenchArgs),
@@ -229,6 +234,7 @@ pub(crate) fn after_step<S: AsRef<str>>(sc: &Scenario, at: Option<S>) -> Result<
 fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
     match command {
         Command::Replay(a) => replay::run(a),
+        Command::Timeline(a) => timeline::run(a),
         Command::Bench(args) => bench::run(args),
         Command::Example => {
             print!("{}", crate::scenario::DEFAULT_SCENARIO);

@@ -77,6 +77,9 @@ pub struct Step {
     pub expect_error: Option<String>,
     pub note: Option<String>,
     pub line: usize,
+    /// `at = "12.5s"`: when the step happens on the timeline (default: 1 s after the
+    /// previous step; see [`Scenario::step_times`]).
+    pub at: Option<crate::time::SimTime>,
 }
 
 /// A loaded scenario: the initial cloud, the steps and checks, ready to run.
@@ -92,6 +95,10 @@ pub struct Scenario {
     pub sessions: Vec<(usize, crate::hosts::session::SessionSpec)>,
     /// `[[invariants]]`: checks evaluated on the initial topology and after every step.
     pub invariants: Vec<(usize, format::Invariant)>,
+    /// `[[traffic]]`: what runs throughout on `vpcsim timeline` (line, spec).
+    pub traffic: Vec<(usize, format::TrafficSpec)>,
+    /// `[flow_semantics] on_change`.
+    pub on_change: crate::pipeline::OnChange,
 }
 
 impl Scenario {
@@ -151,6 +158,9 @@ impl Scenario {
             }
             let expect_error = take_str(&mut table, "expect_error")?;
             let note = take_str(&mut table, "note")?;
+            let at = take_str(&mut table, "at")?
+                .map(|a| format::parse_time(&a).map_err(|m| loc.at(span.start, format!("step at = {m}"))))
+                .transpose()?;
             let opname = table.get("op").and_then(|v| v.as_str()).map(str::to_string);
             let op = Operation::deserialize(toml::Value::Table(table)).map_err(|e| {
                 let what = opname.as_deref().unwrap_or("a step without `op`");
@@ -169,6 +179,7 @@ impl Scenario {
                 expect_error,
                 note,
                 line,
+                at,
             });
         }
         let ids: Vec<Option<String>> = steps.iter().map(|s| s.id.clone()).collect();
@@ -227,7 +238,30 @@ impl Scenario {
             }
             invariants.push((loc.at(t.span().start, "").line, inv));
         }
+        let mut traffic = Vec::new();
+        for t in &parsed.traffic {
+            let spec = t.get_ref().clone();
+            spec.validate(&initial)
+                .map_err(|m| loc.at(t.span().start, format!("traffic `{}`: {m}", spec.name)))?;
+            traffic.push((loc.at(t.span().start, "").line, spec));
+        }
+        let mut last = crate::time::SimTime::ZERO;
+        for (i, s) in steps.iter().enumerate() {
+            if let Some(at) = s.at {
+                if at < last {
+                    return Err(loc.at(
+                        0,
+                        format!("step {} (line {}): at = {:.3}s is before the previous step ({:.3}s); steps happen in file order", i + 1, s.line, at.as_secs_f64(), last.as_secs_f64()),
+                    ));
+                }
+                last = at;
+            } else {
+                last = crate::time::SimTime(last.0 + 1_000_000_000);
+            }
+        }
         Ok(Scenario {
+            traffic,
+            on_change: parsed.flow_semantics.unwrap_or_default().on_change,
             file: file.to_string(),
             name: parsed.scenario.name.clone(),
             description: parsed.scenario.description.clone(),
@@ -237,6 +271,19 @@ impl Scenario {
             sessions,
             invariants,
         })
+    }
+
+    /// When each step happens on the timeline: its `at`, or 1 s after the previous
+    /// one (the first at 1 s).
+    pub fn step_times(&self) -> Vec<crate::time::SimTime> {
+        let mut last = crate::time::SimTime::ZERO;
+        self.steps
+            .iter()
+            .map(|s| {
+                last = s.at.unwrap_or(crate::time::SimTime(last.0 + 1_000_000_000));
+                last
+            })
+            .collect()
     }
 
     /// The steps' ids in order (None for a step without one).
