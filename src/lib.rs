@@ -22,5 +22,5 @@ pub mod probe;
 pub mod replay;
 pub mod scenario;
 pub mod time;
-pub mod wire;
 pub mod timeline;
+pub mod wire;

@@ -270,7 +270,8 @@ fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
             capture,
         } => {
             let sc = load(file.as_deref())?;
-            let report = run_scenario(&sc);
+            let mut report = run_scenario(&sc);
+            report.outages = timeline::outage_summary(&sc, file.as_deref());
             if let Some(path) = &capture {
                 // Checks each start their clock at 0: lay them end to end, a second apart.
                 let mut base = 0;
@@ -292,6 +293,7 @@ fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
                 );
             } else {
                 render::run_report(&sc, &report, verbose);
+                timeline::print_outages(&report.outages);
             }
             Ok(if report.pass {
                 ExitCode::SUCCESS

@@ -67,3 +67,31 @@ pub fn run(a: TimelineArgs) -> Result<ExitCode, ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// The timeline's outage summary for `vpcsim run` (empty without `[[traffic]]`; a
+/// traffic entry that cannot run is a warning there, not a failure of the run).
+pub(super) fn outage_summary(
+    sc: &crate::scenario::Scenario,
+    file: Option<&std::path::Path>,
+) -> Vec<String> {
+    if sc.traffic.is_empty() {
+        return Vec::new();
+    }
+    match crate::timeline::run(sc, file) {
+        Ok(r) => r.timeline.summary,
+        Err(e) => {
+            eprintln!("warning: {}: the timeline cannot run: {e}", sc.file);
+            Vec::new()
+        }
+    }
+}
+
+pub(super) fn print_outages(lines: &[String]) {
+    if lines.is_empty() {
+        return;
+    }
+    println!("\nWhile traffic flows through the steps (`vpcsim timeline` for the full report):");
+    for l in lines {
+        println!("  {l}");
+    }
+}

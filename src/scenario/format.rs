@@ -504,7 +504,9 @@ pub fn parse_time(s: &str) -> Result<crate::time::SimTime, String> {
         .parse()
         .map_err(|_| format!("`{s}` is not a time: write e.g. \"12.5s\" or \"500ms\""))?;
     if !v.is_finite() || v < 0.0 || v * scale > 1e18 {
-        return Err(format!("`{s}`: a time must be between 0 and about 31 years"));
+        return Err(format!(
+            "`{s}`: a time must be between 0 and about 31 years"
+        ));
     }
     Ok(crate::time::SimTime((v * scale).round() as u64))
 }
@@ -514,7 +516,11 @@ impl TrafficSpec {
     /// endpoints, and that a named instance exists.
     pub fn validate(&self, cloud: &crate::model::Cloud) -> Result<(), String> {
         use crate::hosts::session::{parse_addr_port, Client, Service};
-        for (k, v) in [("at", &self.at), ("until", &self.until), ("every", &self.every)] {
+        for (k, v) in [
+            ("at", &self.at),
+            ("until", &self.until),
+            ("every", &self.every),
+        ] {
             if let Some(v) = v {
                 parse_time(v).map_err(|m| format!("{k} = {m}"))?;
             }
@@ -534,7 +540,11 @@ impl TrafficSpec {
                     .as_deref()
                     .ok_or("needs `to = \"ADDR:PORT\"` (e.g. \"47.96.10.20:22\")")?;
                 parse_addr_port(to)?;
-                Service::parse(self.service.as_deref().ok_or("needs `service = \"ssh\"` or \"http\"")?)?;
+                Service::parse(
+                    self.service
+                        .as_deref()
+                        .ok_or("needs `service = \"ssh\"` or \"http\"")?,
+                )?;
                 if let Client::Instance(id) = Client::parse(&self.from)? {
                     if !cloud.instances.contains_key(&id) {
                         return Err(format!(
@@ -548,7 +558,9 @@ impl TrafficSpec {
                     return Err("kind = \"replay\" needs `pcap = \"FILE\"`".into());
                 }
                 if self.to.is_some() || self.service.is_some() || self.every.is_some() {
-                    return Err("a replay takes `pcap`, `from` and `at` (not to/service/every)".into());
+                    return Err(
+                        "a replay takes `pcap`, `from` and `at` (not to/service/every)".into(),
+                    );
                 }
             }
         }

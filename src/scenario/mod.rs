@@ -159,7 +159,9 @@ impl Scenario {
             let expect_error = take_str(&mut table, "expect_error")?;
             let note = take_str(&mut table, "note")?;
             let at = take_str(&mut table, "at")?
-                .map(|a| format::parse_time(&a).map_err(|m| loc.at(span.start, format!("step at = {m}"))))
+                .map(|a| {
+                    format::parse_time(&a).map_err(|m| loc.at(span.start, format!("step at = {m}")))
+                })
                 .transpose()?;
             let opname = table.get("op").and_then(|v| v.as_str()).map(str::to_string);
             let op = Operation::deserialize(toml::Value::Table(table)).map_err(|e| {

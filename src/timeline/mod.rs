@@ -116,7 +116,6 @@ struct Traffic {
     next: SimTime,
     /// A session's connection is open (or being opened).
     active: bool,
-    next_port: u16,
 }
 
 struct Sim<'a> {
@@ -133,6 +132,8 @@ struct Sim<'a> {
     /// Epoch → the step that compiled it.
     epoch_step: Vec<(u64, String)>,
     seen_passes: usize,
+    /// The next ephemeral port of each client host.
+    ports: Vec<(usize, u16)>,
     replays: Vec<(usize, Vec<(SimTime, Ingress, Vec<u8>)>)>,
 }
 
@@ -162,6 +163,7 @@ pub fn run(sc: &Scenario, base: Option<&Path>) -> Result<Run, TimelineError> {
         steps: vec![],
         epoch_step: vec![],
         seen_passes: 0,
+        ports: vec![],
         replays: vec![],
     };
     sim.setup(base, end)?;
@@ -276,7 +278,6 @@ impl Sim<'_> {
                 reconnect: spec.reconnect.unwrap_or(true),
                 next: start,
                 active: false,
-                next_port: FIRST_CLIENT_PORT,
             };
             if spec.kind == TrafficKind::Replay {
                 let frames = self.load_replay(spec, base, start, &t).map_err(bad)?;
@@ -284,19 +285,19 @@ impl Sim<'_> {
             } else {
                 let service =
                     Service::parse(spec.service.as_deref().unwrap_or_default()).map_err(bad)?;
-                let (addr, port) = parse_addr_port(spec.to.as_deref().unwrap_or_default())
-                    .map_err(bad)?;
+                let (addr, port) =
+                    parse_addr_port(spec.to.as_deref().unwrap_or_default()).map_err(bad)?;
                 let (client, src) = match Client::parse(&spec.from).map_err(bad)? {
                     Client::Instance(id) => {
                         let i = *t
                             .instance_index
                             .get(&id)
                             .ok_or_else(|| bad(format!("no instance `{id}`")))?;
-                        let src = crate::pipeline::guest::default_source(
-                            &t,
-                            &t.instances[i as usize],
-                        )
-                        .ok_or_else(|| bad(format!("instance {id} has no network interface")))?;
+                        let src =
+                            crate::pipeline::guest::default_source(&t, &t.instances[i as usize])
+                                .ok_or_else(|| {
+                                    bad(format!("instance {id} has no network interface"))
+                                })?;
                         (self.net.add_guest(i), src)
                     }
                     Client::Internet(a) => (self.net.add_internet(a), a),
@@ -305,7 +306,11 @@ impl Sim<'_> {
                 // Internet with sshd on 22 and the "what is my IP" server on 80.
                 let owned = t.public.contains_key(&u32::from(addr))
                     || t.vpcs.iter().any(|(_, c)| c.contains(&addr))
-                    || self.sc.steps.iter().any(|s| format!("{:?}", s.op).contains(&addr.to_string()));
+                    || self
+                        .sc
+                        .steps
+                        .iter()
+                        .any(|s| format!("{:?}", s.op).contains(&addr.to_string()));
                 if !owned && self.net.host_of(HostKind::Internet(addr)).is_none() {
                     let h = self.net.add_internet(addr);
                     self.listen(h, 22, Service::Ssh);
@@ -459,8 +464,18 @@ impl Sim<'_> {
                 continue;
             };
             let every = tr.every;
-            let sport = tr.next_port;
+            let session = tr.kind == TrafficKind::Session;
             let src = tr.src;
+            let sport = match self.ports.iter_mut().find(|(h, _)| *h == host) {
+                Some((_, p)) => {
+                    *p = p.checked_add(1).unwrap_or(FIRST_CLIENT_PORT);
+                    *p
+                }
+                None => {
+                    self.ports.push((host, FIRST_CLIENT_PORT));
+                    FIRST_CLIENT_PORT
+                }
+            };
             let mut sock = tcp_socket();
             let remote = IpEndpoint::new(IpAddress::Ipv4(addr), port);
             let local = IpEndpoint::new(IpAddress::Ipv4(src), sport);
@@ -470,7 +485,6 @@ impl Sim<'_> {
             }
             let handle = h.sockets.add(sock);
             let tr = &mut self.traffic[ti];
-            tr.next_port = tr.next_port.wrapping_add(1).max(FIRST_CLIENT_PORT);
             tr.next = SimTime(now.0 + every.0);
             tr.active = tr.kind == TrafficKind::Session;
             let lane = &mut self.lanes[ti];
@@ -488,8 +502,12 @@ impl Sim<'_> {
                 broke: None,
                 steps: vec![],
             });
-            // A probe has until the next one; a session's handshake as long.
-            let deadline = SimTime(now.0 + every.0);
+            // A probe has until the next one; a session's handshake at least 1 s.
+            let deadline = if session {
+                SimTime(now.0 + every.0.max(SEC))
+            } else {
+                SimTime(now.0 + every.0)
+            };
             self.live.push(Live {
                 lane: ti,
                 idx,
@@ -695,7 +713,9 @@ impl Sim<'_> {
             // Progress: the banner, a body, or the keep-alive echo.
             let text = String::from_utf8_lossy(&c.got).to_string();
             let answered = match service {
-                Service::Ssh => text.contains("\r\n") && text.len() >= SSH_BANNER.len() + c.awaiting,
+                Service::Ssh => {
+                    text.contains("\r\n") && text.len() >= SSH_BANNER.len() + c.awaiting
+                }
                 Service::Http => text.contains("Current IP:") && text.ends_with('\n'),
             };
             if answered && !late {
@@ -724,7 +744,12 @@ impl Sim<'_> {
                 }
             }
             // Sessions: a keep-alive every `every` once up.
-            if session && conn.ok && !c.closing && c.awaiting_since.is_none() && now >= c.next_keepalive {
+            if session
+                && conn.ok
+                && !c.closing
+                && c.awaiting_since.is_none()
+                && now >= c.next_keepalive
+            {
                 c.next_keepalive = SimTime(now.0 + every.0);
                 c.awaiting_since = Some(now);
                 match service {
@@ -739,10 +764,20 @@ impl Sim<'_> {
             // Broken?
             let blackhole_after = SimTime((2 * every.0).max(SEC));
             let broke: Option<(&str, SimTime)> = if !c.closing && state == State::Closed {
-                Some((if c.established.is_some() { "reset" } else { "refused" }, now))
+                Some((
+                    if c.established.is_some() {
+                        "reset"
+                    } else {
+                        "refused"
+                    },
+                    now,
+                ))
             } else if c.established.is_none() && now >= c.deadline {
                 Some(("timed_out", c.started))
-            } else if let Some(since) = c.awaiting_since.filter(|s| now.0 >= s.0 + blackhole_after.0) {
+            } else if let Some(since) = c
+                .awaiting_since
+                .filter(|s| now.0 >= s.0 + blackhole_after.0)
+            {
                 Some(("blackholed", since))
             } else if !session && !conn.ok && now >= c.deadline {
                 Some(("timed_out", c.started))
@@ -764,7 +799,9 @@ impl Sim<'_> {
                     noticed_s: f(now),
                     how: how.to_string(),
                     reason,
-                    step: step.as_ref().map(|s| s.split(": ").next().unwrap_or("").to_string()),
+                    step: step
+                        .as_ref()
+                        .map(|s| s.split(": ").next().unwrap_or("").to_string()),
                     detail: step.unwrap_or_default(),
                 });
                 conn.ended_s = Some(f(now));
@@ -803,7 +840,10 @@ impl Sim<'_> {
             t = t.min(s);
         }
         for tr in &self.traffic {
-            if tr.kind != TrafficKind::Replay && tr.next < tr.until && !(tr.kind == TrafficKind::Session && tr.active) {
+            if tr.kind != TrafficKind::Replay
+                && tr.next < tr.until
+                && !(tr.kind == TrafficKind::Session && tr.active)
+            {
                 t = t.min(tr.next);
             }
         }
@@ -833,8 +873,11 @@ impl Sim<'_> {
                 conn.ok = conn.broke.is_none();
             }
         }
-        let applied: Vec<&StepEvent> =
-            self.steps.iter().filter(|s| s.outcome == "applied").collect();
+        let applied: Vec<&StepEvent> = self
+            .steps
+            .iter()
+            .filter(|s| s.outcome == "applied")
+            .collect();
         for l in &mut self.lanes {
             if l.kind != "session" {
                 continue;

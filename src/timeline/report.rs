@@ -162,7 +162,11 @@ pub(super) fn lane_outages(l: &Lane) -> Vec<Window> {
                 out.push(w);
             }
         }
-        let failed = if l.kind == "probe" { !c.ok } else { c.broke.is_some() };
+        let failed = if l.kind == "probe" {
+            !c.ok
+        } else {
+            c.broke.is_some()
+        };
         if failed && open.is_none() {
             let b = c.broke.as_ref();
             let from = if l.kind == "probe" {
@@ -285,11 +289,17 @@ fn window_text(w: &Window) -> String {
 pub(super) fn summary(t: &Timeline) -> Vec<String> {
     let mut out = vec![];
     for e in &t.endpoints {
-        let resets = e.broken.len();
-        let conns = match resets {
+        let mut by: Vec<String> = vec![];
+        for b in &e.broken {
+            let s = b.step.clone().unwrap_or_else(|| b.how.clone());
+            if !by.contains(&s) {
+                by.push(s);
+            }
+        }
+        let conns = match e.broken.len() {
             0 => String::new(),
-            1 => ", 1 connection broken".into(),
-            n => format!(", {n} connections broken"),
+            1 => format!(", 1 connection broken ({})", by.join(", ")),
+            n => format!(", {n} connections broken ({})", by.join(", ")),
         };
         if e.outages.is_empty() {
             out.push(format!("{} reachable throughout{conns}", e.endpoint));
@@ -386,7 +396,12 @@ pub fn render(t: &Timeline, scenario: &str) -> String {
             }
             line(d);
             for e in &c.steps {
-                line(format!("        {} {} at {}", e.effect, e.step, secs(e.at_s)));
+                line(format!(
+                    "        {} {} at {}",
+                    e.effect,
+                    e.step,
+                    secs(e.at_s)
+                ));
             }
         }
         if l.kind == "probe" && l.connections.len() > 8 {

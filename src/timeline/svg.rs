@@ -149,7 +149,12 @@ pub fn render(t: &Timeline, title: &str) -> String {
                     r#"<text class="break" x="{:.1}" y="{:.1}" font-size="14" font-weight="bold">✕<title>{}</title></text>"#,
                     x(b.at_s) - 5.0,
                     bar_y + 14.0,
-                    esc(&format!("#{} {} {}", c.n, b.how, b.reason.as_deref().unwrap_or("")))
+                    esc(&format!(
+                        "#{} {} {}",
+                        c.n,
+                        b.how,
+                        b.reason.as_deref().unwrap_or("")
+                    ))
                 );
             }
         }
