@@ -189,6 +189,7 @@ impl Live {
 
     /// An Internet client opens a connection to `to:port`; the server's guest answers
     /// from `server_ip:server_port`. Returns the connection once the handshake passed.
+    #[allow(clippy::too_many_arguments)]
     fn inbound(
         &mut self,
         client: Ipv4Addr,

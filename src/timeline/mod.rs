@@ -70,6 +70,9 @@ fn f(t: SimTime) -> f64 {
     (t.as_secs_f64() * 1000.0).round() / 1000.0
 }
 
+/// A replayed frame: when, where it enters, its bytes.
+type Frame = (SimTime, Ingress, Vec<u8>);
+
 /// A client's connection in flight.
 struct Live {
     lane: usize,
@@ -134,7 +137,8 @@ struct Sim<'a> {
     seen_passes: usize,
     /// The next ephemeral port of each client host.
     ports: Vec<(usize, u16)>,
-    replays: Vec<(usize, Vec<(SimTime, Ingress, Vec<u8>)>)>,
+    /// Replay lanes and their frames still to inject.
+    replays: Vec<(usize, Vec<Frame>)>,
 }
 
 /// Runs `sc` on one clock. `base` resolves relative capture paths of replay traffic.
@@ -335,7 +339,7 @@ impl Sim<'_> {
         base: Option<&Path>,
         start: SimTime,
         t: &Tables,
-    ) -> Result<Vec<(SimTime, Ingress, Vec<u8>)>, String> {
+    ) -> Result<Vec<Frame>, String> {
         let at = crate::replay::parse_at(&spec.from, t)?;
         let rel = spec.pcap.as_deref().unwrap_or_default();
         let path = match base.and_then(Path::parent) {

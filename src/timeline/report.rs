@@ -274,8 +274,8 @@ pub(super) fn address_changes(lanes: &[Lane], steps: &[StepEvent]) -> Vec<Addres
 pub(super) fn step_at(steps: &[StepEvent], t: f64) -> Option<String> {
     steps
         .iter()
-        .filter(|s| s.outcome == "applied" && s.at_s <= t + 1e-9)
-        .last()
+        .rev()
+        .find(|s| s.outcome == "applied" && s.at_s <= t + 1e-9)
         .map(StepEvent::label)
 }
 
