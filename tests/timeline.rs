@@ -386,3 +386,37 @@ fn a_replayed_capture_runs_on_the_same_clock() {
     assert_eq!(counts.dropped, vec![("eip_unbound".to_string(), 2)]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_check_at_a_time_runs_on_the_configuration_in_force_then() {
+    let sc = with(
+        r#"
+[[checks]]
+name = "between unbind and bind i-web leaves by SNAT"
+at = "8.5s"
+from = "i-web"
+to = "203.0.113.80:443"
+expect = "internet"
+expect_source = "47.96.100.1"
+"#,
+    )
+    .unwrap();
+    let (_, c) = sc.checks.last().unwrap();
+    let unbind = sc
+        .steps
+        .iter()
+        .position(|s| s.id.as_deref() == Some("unbind-eip"))
+        .unwrap()
+        + 1;
+    assert_eq!(c.after_step, Some(vpcsim::check::StepRef::Index(unbind)));
+    let r = vpcsim::scenario::run_scenario(&sc);
+    let rep = r
+        .checks
+        .iter()
+        .find(|c| c.name.starts_with("between"))
+        .unwrap();
+    assert!(rep.pass, "{}", rep.observed);
+    let e = with("[[checks]]\nname = \"x\"\nat = \"1s\"\nafter_step = 2\nresource = \"i-web\"\nfield = \"status\"\nequals = \"Running\"\n")
+        .unwrap_err();
+    assert!(e.contains("not both"), "{e}");
+}

@@ -190,6 +190,15 @@ impl Scenario {
             let spec = c.get_ref().clone();
             let bad = |m: &str| loc.at(c.span().start, format!("check `{}`: {m}", spec.name));
             spec.validate().map_err(|m| bad(&m))?;
+            let mut spec = spec.clone();
+            if let Some(at) = spec.at.take() {
+                if spec.after_step.is_some() {
+                    return Err(bad("give `at` (a time) or `after_step`, not both"));
+                }
+                let t = format::parse_time(&at).map_err(|m| bad(&format!("at = {m}")))?;
+                let n = step_times(&steps).iter().filter(|s| **s <= t).count();
+                spec.after_step = Some(check::StepRef::Index(n));
+            }
             if let Some(at) = &spec.after_step {
                 at.resolve(&ids)
                     .map_err(|m| bad(&format!("after_step = {at}: {m}")))?;
@@ -278,14 +287,7 @@ impl Scenario {
     /// When each step happens on the timeline: its `at`, or 1 s after the previous
     /// one (the first at 1 s).
     pub fn step_times(&self) -> Vec<crate::time::SimTime> {
-        let mut last = crate::time::SimTime::ZERO;
-        self.steps
-            .iter()
-            .map(|s| {
-                last = s.at.unwrap_or(crate::time::SimTime(last.0 + 1_000_000_000));
-                last
-            })
-            .collect()
+        step_times(&self.steps)
     }
 
     /// The steps' ids in order (None for a step without one).
@@ -316,6 +318,17 @@ impl Scenario {
 }
 
 use serde::Deserialize;
+
+fn step_times(steps: &[Step]) -> Vec<crate::time::SimTime> {
+    let mut last = crate::time::SimTime::ZERO;
+    steps
+        .iter()
+        .map(|s| {
+            last = s.at.unwrap_or(crate::time::SimTime(last.0 + 1_000_000_000));
+            last
+        })
+        .collect()
+}
 
 pub(crate) fn api_at(loc: &Locator<'_>, offset: usize, what: &str, e: ApiError) -> ScenarioError {
     loc.at(offset, format!("{what}: the cloud refuses this: {e}"))
