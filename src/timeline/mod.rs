@@ -585,7 +585,10 @@ impl Sim<'_> {
                     // A client packet that left: what the server sees, and by which ENI.
                     if c.ends.first() == Some(&src) {
                         let conn = &mut self.lanes[c.lane].connections[c.idx];
-                        if let (Disposition::Delivered { eni }, None) = (d, &conn.server_eni) {
+                        let in_time = p.ts_nanos < c.deadline.0 || c.established.is_some();
+                        if let (Disposition::Delivered { eni }, None, true) =
+                            (d, &conn.server_eni, in_time)
+                        {
                             conn.server_eni = Some(p.tables.eni(eni).id.clone());
                         }
                         if let Ok(a) = wire::parse(&p.after) {

@@ -411,6 +411,18 @@ pub fn render(t: &Timeline, scenario: &str) -> String {
                 l.connections.len()
             ));
         }
+        // The addresses the "what is my IP" server reported, run by run.
+        let mut runs: Vec<(String, f64, f64)> = vec![];
+        for c in &l.connections {
+            let Some(a) = &c.address else { continue };
+            match runs.last_mut() {
+                Some((prev, _, last)) if prev == a => *last = c.started_s,
+                _ => runs.push((a.clone(), c.started_s, c.started_s)),
+            }
+        }
+        for (a, from, to) in &runs {
+            line(format!("  sees {a} from {} to {}", secs(*from), secs(*to)));
+        }
         for w in &l.outages {
             line(format!("  out {}", window_text(w)));
         }

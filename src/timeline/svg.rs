@@ -34,6 +34,10 @@ pub fn render(t: &Timeline, title: &str) -> String {
         r#"<text x="10" y="22" font-size="15" font-weight="bold">{}</text>"#,
         esc(title)
     );
+    let _ = writeln!(
+        o,
+        r##"<text class="legend" x="10" y="42" fill="#444" font-size="11">green: working · red: out (the drop reason of the first lost packet) · ✕: a connection broke · dashed: steps (grey: refused)</text>"##
+    );
     let axis_y = TOP + LANE_H * lanes + 10.0;
     // Time axis.
     let _ = writeln!(
