@@ -84,6 +84,20 @@ fn builtin_ssh_session_survives_the_convert_breaks_at_the_unbind_and_a_new_one_w
         .expect("a new session");
     assert!(second["established_s"].as_f64().unwrap() >= bind);
     assert!(second["break"].is_null() && second["ok"] == true);
+    // Without policy routes its replies leave by eth0 and are dropped: it stalls, and
+    // recovers once the routes are back.
+    let stall = &second["stalls"][0];
+    assert_eq!(stall["reason"], "eni_source_check");
+    let (removed, from) = (
+        step_at(&doc, "remove-policy-routes"),
+        stall["from_s"].as_f64().unwrap(),
+    );
+    assert!(from >= removed && from < removed + 1.0, "{from}");
+    assert!(stall["to_s"].as_f64().unwrap() >= step_at(&doc, "restore-policy-routes"));
+    let effects = second["steps"].as_array().unwrap();
+    assert!(effects
+        .iter()
+        .any(|e| e["step"] == "remove-policy-routes" && e["effect"] == "stalled"));
 }
 
 #[test]
@@ -174,8 +188,9 @@ fn the_svg_renders_with_rsvg_convert_and_shows_lanes_steps_outages_and_the_addre
     // Every step is a vertical line; applied ones are labelled.
     assert_eq!(text.matches(r#"<line class="step""#).count(), 11);
     assert!(text.contains("8 unbind-eip") && text.contains("9 bind-eip-to-eni"));
-    // Outages in red: the session's and the probe's two.
-    assert_eq!(text.matches(r#"class="outage""#).count(), 3);
+    // Outages in red: the session's two (broken by the unbind, stalled without policy
+    // routes) and the probe's two.
+    assert_eq!(text.matches(r#"class="outage""#).count(), 4);
     assert!(text.contains(">eni_source_check<") && text.contains(">eip_unbound<"));
     assert!(
         text.contains("47.96.10.20 → 47.96.100.1"),

@@ -504,6 +504,7 @@ impl Sim<'_> {
                 ok: false,
                 ended_s: None,
                 broke: None,
+                stalls: vec![],
                 steps: vec![],
             });
             // A probe has until the next one; a session's handshake at least 1 s.
@@ -744,7 +745,13 @@ impl Sim<'_> {
                     c.got.clear();
                 }
                 conn.ok = true;
-                c.first_drop = None;
+                if let (Some((t, reason, _)), true) = (c.first_drop.take(), session) {
+                    conn.stalls.push(report::Window {
+                        from_s: f(t),
+                        to_s: Some(f(now)),
+                        reason,
+                    });
+                }
                 if !session && !c.closing {
                     sk.close();
                     c.closing = true;
@@ -900,10 +907,28 @@ impl Sim<'_> {
                             .broke
                             .as_ref()
                             .is_some_and(|b| b.step.as_deref() == Some(s.label().as_str()));
+                        // Stalled: packets were lost after this step (and before the
+                        // next change), but the connection recovered.
+                        let next = applied
+                            .iter()
+                            .map(|n| n.at_s)
+                            .find(|t| *t > s.at_s)
+                            .unwrap_or(f64::INFINITY);
+                        let stalled = c
+                            .stalls
+                            .iter()
+                            .any(|w| w.from_s >= s.at_s && w.from_s < next);
                         c.steps.push(StepEffect {
                             step: s.label(),
                             at_s: s.at_s,
-                            effect: if ended { "ended" } else { "survived" }.into(),
+                            effect: if ended {
+                                "ended"
+                            } else if stalled {
+                                "stalled"
+                            } else {
+                                "survived"
+                            }
+                            .into(),
                         });
                     }
                 }

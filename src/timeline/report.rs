@@ -47,7 +47,8 @@ pub struct Break {
 pub struct StepEffect {
     pub step: String,
     pub at_s: f64,
-    /// `survived` or `ended`.
+    /// `survived`, `stalled` (packets lost after it, then the connection recovered)
+    /// or `ended`.
     pub effect: String,
 }
 
@@ -69,6 +70,9 @@ pub struct Connection {
     pub ended_s: Option<f64>,
     #[serde(rename = "break")]
     pub broke: Option<Break>,
+    /// Sessions: stretches where packets were lost but the connection recovered
+    /// (from the first lost packet to the answer that came through).
+    pub stalls: Vec<Window>,
     pub steps: Vec<StepEffect>,
 }
 
@@ -185,6 +189,11 @@ pub(super) fn lane_outages(l: &Lane) -> Vec<Window> {
         }
     }
     out.extend(open);
+    // A session that stalled and recovered was out too.
+    if l.kind == "session" {
+        out.extend(l.connections.iter().flat_map(|c| c.stalls.iter().cloned()));
+        out.sort_by(|a, b| a.from_s.total_cmp(&b.from_s));
+    }
     out
 }
 
@@ -395,6 +404,9 @@ pub fn render(t: &Timeline, scenario: &str) -> String {
                 )),
             }
             line(d);
+            for w in &c.stalls {
+                line(format!("        stalled {}", window_text(w)));
+            }
             for e in &c.steps {
                 line(format!(
                     "        {} {} at {}",
