@@ -712,3 +712,31 @@ SourceCidrIp = "0.0.0.0/0"
     l.survives(&c);
     assert!(l.dp.take_ended().is_empty());
 }
+
+#[test]
+fn a_connection_is_judged_once_per_change_then_takes_the_cached_action() {
+    let mut l = Live::new(OnChange::Revalidate);
+    let c = ssh(&mut l);
+    l.change(
+        r#"
+op = "JoinSecurityGroup"
+SecurityGroupId = "sg-extra"
+InstanceId = "i-web"
+"#,
+    );
+    let confirmed = |t: &Trace| {
+        t.lines()
+            .iter()
+            .any(|l| l.contains("confirmed for epoch 2"))
+    };
+    let (_, _, first) = l.send(&c.client, TcpFlags(0x18));
+    assert!(confirmed(&first), "{:?}", first.lines());
+    let (_, _, reply) = l.send(&c.server, TcpFlags(0x18));
+    assert!(
+        !confirmed(&reply),
+        "the reply direction shares the confirmation"
+    );
+    let (_, _, second) = l.send(&c.client, TcpFlags(0x18));
+    assert!(!confirmed(&second));
+    assert_eq!(l.dp.connections(), 1);
+}

@@ -91,13 +91,11 @@ impl Epochs {
 
     #[inline]
     fn stale(&self, conn: ConnId, epoch: u64) -> bool {
-        self.stale_possible
-            && self
-                .of_slot
-                .get(conn.index() as usize)
-                .copied()
-                .unwrap_or(0)
-                != epoch
+        self.of_slot
+            .get(conn.index() as usize)
+            .copied()
+            .unwrap_or(0)
+            != epoch
     }
 }
 
@@ -158,8 +156,9 @@ impl Dataplane {
         now: SimTime,
         trace: &mut TraceRef<'_>,
     ) -> Option<Outcome> {
-        let epoch = self.tables.epoch;
-        if !self.epochs.stale(hit.conn, epoch) {
+        // The common case (no change since the table last emptied) is one branch on a
+        // flag; the tables' epoch is read only after a change.
+        if !self.epochs.stale_possible || !self.epochs.stale(hit.conn, self.tables.epoch) {
             return None;
         }
         self.rejudge(hit, now, trace)
