@@ -164,6 +164,9 @@ pub struct CheckSpec {
     pub expect_reply: bool,
     /// Send the reply and require it to be dropped with this reason.
     pub expect_reply_reason: Option<String>,
+    /// `at = "9.5s"`: run on the configuration in force at that time of the timeline
+    /// (after the last step at or before it); instead of `after_step`.
+    pub at: Option<String>,
 }
 
 impl CheckSpec {

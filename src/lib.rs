@@ -25,4 +25,5 @@ pub mod replay;
 pub mod scenario;
 pub mod terraform;
 pub mod time;
+pub mod timeline;
 pub mod wire;

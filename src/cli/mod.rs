@@ -18,6 +18,7 @@ mod render;
 mod replay;
 pub mod serve;
 mod session;
+mod timeline;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -173,6 +174,10 @@ pub enum Command {
     /// Answer JSON-lines requests on stdin (trace, session, egress, apply a step, reset,
     /// info), one JSON line each on stdout, against the scenario loaded and compiled once.
     Serve(serve::ServeArgs),
+    /// Run the scenario on one virtual clock with its [[traffic]] flowing: steps at
+    /// their times on one long-lived data plane; per connection and probe, when it
+    /// broke and why; per endpoint, the outage windows; address changes.
+    Timeline(timeline::TimelineArgs),
     /// Measure the multi-core engine on synthetic traffic (Mpps, new flows/s, memory per
     /// flow) and check its output against the single-threaded pipeline.
     Bench(bench::BenchArgs),
@@ -341,6 +346,7 @@ pub(crate) fn after_step<S: AsRef<str>>(sc: &Scenario, at: Option<S>) -> Result<
 fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
     match command {
         Command::Replay(a) => replay::run(a),
+        Command::Timeline(a) => timeline::run(a),
         Command::Bench(args) => bench::run(args),
         Command::Plan(args) => plan::run(args),
         Command::Reach(a) => reach::reach(a),
@@ -507,7 +513,8 @@ fn run(
         json,
     };
     let sc = out.load(file)?;
-    let report = run_scenario(&sc);
+    let mut report = run_scenario(&sc);
+    report.outages = timeline::outage_summary(&sc, file);
     if let Some(path) = capture {
         // Checks each start their clock at 0: lay them end to end, a second apart.
         let mut base = 0;
@@ -526,6 +533,7 @@ fn run(
         json::print(&render::run_json(&sc, &report));
     } else {
         render::run_report(&sc, &report, verbose);
+        timeline::print_outages(&report.outages);
     }
     Ok(if report.pass {
         ExitCode::SUCCESS

@@ -143,6 +143,7 @@ pub fn run_json(sc: &Scenario, r: &RunReport) -> Value {
             "steps": r.steps.iter().map(step_json).collect::<Vec<_>>(),
             "checks": r.checks.iter().map(check_json).collect::<Vec<_>>(),
             "invariants": r.invariants,
+            "outages": r.outages,
             "summary": {
                 "steps": r.steps.len(),
                 "steps_as_expected": r.steps.iter().filter(|s| s.as_expected).count(),

@@ -58,6 +58,30 @@ impl EniT {
         idx + 1
     }
 
+    /// The slot of an ENI deleted on a long-lived data plane (`Tables::compile_after`):
+    /// nothing reaches it and it sends nothing.
+    fn deleted(id: &str) -> EniT {
+        EniT {
+            id: id.to_string(),
+            instance: None,
+            device: 0,
+            vpc: 0,
+            vswitch: String::new(),
+            subnet: Ipv4Net::default(),
+            gateway: Ipv4Addr::UNSPECIFIED,
+            route_table: 0,
+            mac: [0; 6],
+            mac_explicit: false,
+            private_ips: Vec::new(),
+            visible_public: Vec::new(),
+            cut_through: false,
+            live: false,
+            attached: false,
+            mtu: crate::model::ETHERNET_MTU,
+            sg: SgSet::default(),
+        }
+    }
+
     pub fn owns_source(&self, ip: Ipv4Addr) -> bool {
         (!self.cut_through && self.private_ips.contains(&ip)) || self.visible_public.contains(&ip)
     }
@@ -203,10 +227,27 @@ fn instance_mtu(c: &Cloud, i: &crate::model::Instance) -> u16 {
 
 impl Tables {
     pub fn compile(c: &Cloud, epoch: u64) -> Arc<Tables> {
-        Arc::new(Self::build(c, epoch))
+        Arc::new(Self::build(c, epoch, None))
     }
 
-    fn build(c: &Cloud, epoch: u64) -> Tables {
+    /// Compiles a configuration that follows `prev` on a long-lived data plane: every
+    /// ENI keeps its index (its observation port), new ENIs come after, and a deleted
+    /// ENI stays as a dead slot (not live, no addresses). Connections installed under
+    /// `prev` keep meaning the same ports (see `pipeline::revalidate`).
+    pub fn compile_after(c: &Cloud, epoch: u64, prev: &Tables) -> Arc<Tables> {
+        let mut order: Vec<String> = prev.enis.iter().map(|e| e.id.clone()).collect();
+        let known: HashSet<&str> = order.iter().map(String::as_str).collect();
+        let new: Vec<String> = c
+            .enis
+            .keys()
+            .filter(|k| !known.contains(k.as_str()))
+            .cloned()
+            .collect();
+        order.extend(new);
+        Arc::new(Self::build(c, epoch, Some(order)))
+    }
+
+    fn build(c: &Cloud, epoch: u64, order: Option<Vec<String>>) -> Tables {
         let vpcs: Vec<(String, Ipv4Net)> =
             c.vpcs.values().map(|v| (v.id.clone(), v.cidr)).collect();
         let vpc_idx = |id: &str| vpcs.iter().position(|(v, _)| v == id).unwrap_or(0) as u16;
@@ -219,7 +260,7 @@ impl Tables {
             .enumerate()
             .map(|(i, id)| (id.clone(), i as u16))
             .collect();
-        let eni_ids: Vec<String> = c.enis.keys().cloned().collect();
+        let eni_ids: Vec<String> = order.unwrap_or_else(|| c.enis.keys().cloned().collect());
         let eni_index: HashMap<String, EniIdx> = eni_ids
             .iter()
             .enumerate()
@@ -240,8 +281,12 @@ impl Tables {
             members.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
         let empty = Arc::new(HashSet::new());
 
-        let mut enis = Vec::with_capacity(c.enis.len());
-        for e in c.enis.values() {
+        let mut enis = Vec::with_capacity(eni_ids.len());
+        for id in &eni_ids {
+            let Some(e) = c.enis.get(id) else {
+                enis.push(EniT::deleted(id));
+                continue;
+            };
             let vsw = c.vswitches.get(&e.vswitch);
             let attached = e.instance.as_ref().and_then(|i| c.instances.get(i));
             let device = c.eni_device(&e.id).map_or(0, |(_, d)| d);

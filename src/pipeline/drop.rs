@@ -83,10 +83,14 @@ pub enum DropReason {
     /// Any other EtherType that is neither IPv4 nor ARP (the trace names it).
     #[serde(rename = "unsupported_ethertype.other")]
     UnsupportedEthertypeOther,
+    /// An established connection that a configuration change ended: its original
+    /// direction, judged against the new tables, is now dropped or translated
+    /// differently (SEMANTICS.md §5, see `pipeline::revalidate`).
+    FlowEndedByChange,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 30] = [
+    pub const ALL: [DropReason; 31] = [
         DropReason::MalformedFrame,
         DropReason::Ipv4Options,
         DropReason::Fragment,
@@ -117,6 +121,7 @@ impl DropReason {
         DropReason::UnsupportedEthertypeVlan,
         DropReason::UnsupportedEthertypeIpv6,
         DropReason::UnsupportedEthertypeOther,
+        DropReason::FlowEndedByChange,
     ];
 
     /// Stable snake_case name (JSON, counters, `expect_reason` in scenario checks).
@@ -152,6 +157,7 @@ impl DropReason {
             DropReason::UnsupportedEthertypeVlan => "unsupported_ethertype.vlan",
             DropReason::UnsupportedEthertypeIpv6 => "unsupported_ethertype.ipv6",
             DropReason::UnsupportedEthertypeOther => "unsupported_ethertype.other",
+            DropReason::FlowEndedByChange => "flow_ended_by_change",
         }
     }
 

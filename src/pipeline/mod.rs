@@ -19,6 +19,7 @@
 pub mod drop;
 pub mod frag;
 pub mod guest;
+pub mod revalidate;
 pub mod trace;
 
 use std::net::Ipv4Addr;
@@ -32,6 +33,7 @@ use crate::wire::{self, CompiledRewrite, FrameInfo, Rewrite, RewriteDeltas, L4};
 pub use drop::{Counters, DropReason};
 pub use frag::{FragLimits, Fragments};
 pub use layer2::{sender_mac, stamp_sender_mac};
+pub use revalidate::{EndCause, EndedFlow, OnChange};
 pub use trace::{summary, Trace};
 
 /// The MAC the VPC's virtual router answers with (as Alibaba Cloud's gateway does).
@@ -179,6 +181,8 @@ pub struct DataplaneConfig {
     pub workers: u16,
     /// Bounds of IPv4 fragment virtual reassembly.
     pub fragments: FragLimits,
+    /// What a new configuration does to established connections (`revalidate`).
+    pub on_change: OnChange,
 }
 
 impl Default for DataplaneConfig {
@@ -189,6 +193,7 @@ impl Default for DataplaneConfig {
             worker: 0,
             workers: 1,
             fragments: FragLimits::default(),
+            on_change: OnChange::default(),
         }
     }
 }
@@ -202,6 +207,8 @@ pub struct Dataplane {
     expired: Vec<SnatBinding>,
     frags: Fragments,
     config: DataplaneConfig,
+    epochs: revalidate::Epochs,
+    ended: Vec<EndedFlow>,
 }
 
 type TraceRef<'a> = Option<&'a mut Trace>;
@@ -294,6 +301,8 @@ impl Dataplane {
             expired: Vec::new(),
             frags: Fragments::new(config.fragments),
             config,
+            epochs: Default::default(),
+            ended: Vec::new(),
         }
     }
 
@@ -301,10 +310,16 @@ impl Dataplane {
         &self.tables
     }
 
-    /// Installs a new configuration. [decision] a new epoch flushes every flow, so each
-    /// connection is judged again against the new rules (as after a conntrack flush).
+    /// Installs a new configuration. With `OnChange::Revalidate` (the default) the
+    /// connections stay and each is judged again at its next packet (see [`revalidate`];
+    /// compile the tables with `Tables::compile_after` so ENI ports keep their meaning);
+    /// with `OnChange::Flush` a new epoch forgets every flow.
     pub fn set_tables(&mut self, tables: Arc<Tables>) {
-        if tables.epoch != self.tables.epoch {
+        if tables.epoch != self.tables.epoch && self.config.on_change == OnChange::Revalidate {
+            self.epochs.changed(self.conns.len());
+            let lost = self.frags.clear();
+            self.counters.dropped[DropReason::Fragment.index()] += lost;
+        } else if tables.epoch != self.tables.epoch {
             self.conns = ConnTable::new(self.config.conntrack_capacity, self.config.timeouts);
             self.snat = SnatPorts::new(
                 tables.snat_connections_per_destination,
@@ -336,6 +351,9 @@ impl Dataplane {
             }
         }
         self.expired = out;
+        if self.conns.is_empty() {
+            self.epochs.emptied();
+        }
         let lost = self.frags.expire(now);
         self.counters.dropped[DropReason::Fragment.index()] += lost;
         n
@@ -529,6 +547,9 @@ impl Dataplane {
         trace: &mut TraceRef<'_>,
         depth: u8,
     ) -> Outcome {
+        if let Some(ended) = self.revalidate(&hit, now, trace) {
+            return ended;
+        }
         self.counters.fast_path += 1;
         self.conns.observe(hit.conn, hit.dir, tcp_flags, now);
         let rw = hit.action.rewrite(&hit.other);
@@ -704,7 +725,8 @@ impl Dataplane {
             tcp_flags(info),
             now,
         ) {
-            Ok(_) => {
+            Ok(conn) => {
+                self.epochs.installed(conn, self.tables.epoch);
                 self.counters.flows_created += 1;
                 Ok((fwd, fwd_action))
             }

@@ -51,6 +51,10 @@ pub struct ScenarioFile {
     /// Changes `vpcsim diff` accepts as intended (see [`ExpectChangeSpec`]).
     #[serde(default)]
     pub expect_change: Vec<Spanned<ExpectChangeSpec>>,
+    #[serde(default)]
+    pub traffic: Vec<Spanned<TrafficSpec>>,
+    #[serde(default)]
+    pub flow_semantics: Option<FlowSemantics>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -514,5 +518,136 @@ impl ExpectChangeSpec {
             }
         }
         None
+    }
+}
+
+/// `[flow_semantics]`: what a configuration change does to established connections on
+/// a long-lived data plane (`vpcsim timeline`).
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowSemantics {
+    /// `revalidate` (default, SEMANTICS.md §5) or `flush`.
+    #[serde(default)]
+    pub on_change: crate::pipeline::OnChange,
+}
+
+/// What a `[[traffic]]` entry runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrafficKind {
+    /// One long-lived connection with a keep-alive every `every`; reconnects (a new
+    /// connection) after a break unless `reconnect = false`.
+    Session,
+    /// A new short connection every `every` (ssh: read the banner; http: ask the "what
+    /// is my IP" server which address it sees), each given until the next to succeed.
+    Probe,
+    /// The frames of a capture, injected at `from` with their timestamps shifted to
+    /// start at `at`.
+    Replay,
+}
+
+/// A `[[traffic]]` entry: traffic that runs through the whole scenario on one clock.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrafficSpec {
+    pub name: String,
+    pub kind: TrafficKind,
+    /// Instance id or `internet:IP` (replay: also an ENI id or `internet`).
+    pub from: String,
+    /// ADDR:PORT (sessions and probes).
+    pub to: Option<String>,
+    /// `ssh` or `http` (sessions and probes).
+    pub service: Option<String>,
+    /// When it starts (default 0 s).
+    pub at: Option<String>,
+    /// When it stops (default: the end of the timeline).
+    pub until: Option<String>,
+    /// Probe interval / keep-alive interval (default 1 s).
+    pub every: Option<String>,
+    /// Sessions: open a new connection after a break (default true).
+    pub reconnect: Option<bool>,
+    /// Replay: the capture file (relative to the scenario file).
+    pub pcap: Option<String>,
+}
+
+/// A duration or point in virtual time as scenario files write it: `12.5s`, `500ms`,
+/// `2m` (a bare number is seconds).
+pub fn parse_time(s: &str) -> Result<crate::time::SimTime, String> {
+    let t = s.trim();
+    let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1e6)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1e9)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60e9)
+    } else {
+        (t, 1e9)
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a time: write e.g. \"12.5s\" or \"500ms\""))?;
+    if !v.is_finite() || v < 0.0 || v * scale > 1e18 {
+        return Err(format!(
+            "`{s}`: a time must be between 0 and about 31 years"
+        ));
+    }
+    Ok(crate::time::SimTime((v * scale).round() as u64))
+}
+
+impl TrafficSpec {
+    /// Checks what can be checked before running: the fields each kind needs, times,
+    /// endpoints, and that a named instance exists.
+    pub fn validate(&self, cloud: &crate::model::Cloud) -> Result<(), String> {
+        use crate::hosts::session::{parse_addr_port, Client, Service};
+        for (k, v) in [
+            ("at", &self.at),
+            ("until", &self.until),
+            ("every", &self.every),
+        ] {
+            if let Some(v) = v {
+                parse_time(v).map_err(|m| format!("{k} = {m}"))?;
+            }
+        }
+        if let Some(e) = &self.every {
+            if parse_time(e)? < crate::time::SimTime::from_millis(100) {
+                return Err(format!("every = \"{e}\": use at least 100ms"));
+            }
+        }
+        match self.kind {
+            TrafficKind::Session | TrafficKind::Probe => {
+                if self.pcap.is_some() {
+                    return Err("`pcap` belongs to kind = \"replay\"".into());
+                }
+                let to = self
+                    .to
+                    .as_deref()
+                    .ok_or("needs `to = \"ADDR:PORT\"` (e.g. \"47.96.10.20:22\")")?;
+                parse_addr_port(to)?;
+                Service::parse(
+                    self.service
+                        .as_deref()
+                        .ok_or("needs `service = \"ssh\"` or \"http\"")?,
+                )?;
+                if let Client::Instance(id) = Client::parse(&self.from)? {
+                    if !cloud.instances.contains_key(&id) {
+                        return Err(format!(
+                            "from = \"{id}\": no such instance; use an instance id or internet:IP"
+                        ));
+                    }
+                }
+            }
+            TrafficKind::Replay => {
+                if self.pcap.is_none() {
+                    return Err("kind = \"replay\" needs `pcap = \"FILE\"`".into());
+                }
+                if self.to.is_some() || self.service.is_some() || self.every.is_some() {
+                    return Err(
+                        "a replay takes `pcap`, `from` and `at` (not to/service/every)".into(),
+                    );
+                }
+            }
+        }
+        Ok(())
     }
 }

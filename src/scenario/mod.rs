@@ -79,6 +79,9 @@ pub struct Step {
     pub expect_error: Option<String>,
     pub note: Option<String>,
     pub line: usize,
+    /// `at = "12.5s"`: when the step happens on the timeline (default: 1 s after the
+    /// previous step; see [`Scenario::step_times`]).
+    pub at: Option<crate::time::SimTime>,
 }
 
 /// A loaded scenario: the initial cloud, the steps and checks, ready to run.
@@ -96,6 +99,10 @@ pub struct Scenario {
     pub invariants: Vec<(usize, format::Invariant)>,
     /// `[[expect_change]]` entries (line, entry): the changes `vpcsim diff` accepts.
     pub expect_change: Vec<(usize, format::ExpectChangeSpec)>,
+    /// `[[traffic]]`: what runs throughout on `vpcsim timeline` (line, spec).
+    pub traffic: Vec<(usize, format::TrafficSpec)>,
+    /// `[flow_semantics] on_change`.
+    pub on_change: crate::pipeline::OnChange,
 }
 
 impl Scenario {
@@ -155,6 +162,11 @@ impl Scenario {
             }
             let expect_error = take_str(&mut table, "expect_error")?;
             let note = take_str(&mut table, "note")?;
+            let at = take_str(&mut table, "at")?
+                .map(|a| {
+                    format::parse_time(&a).map_err(|m| loc.at(span.start, format!("step at = {m}")))
+                })
+                .transpose()?;
             let opname = table.get("op").and_then(|v| v.as_str()).map(str::to_string);
             let op = Operation::deserialize(toml::Value::Table(table)).map_err(|e| {
                 let what = opname.as_deref().unwrap_or("a step without `op`");
@@ -173,6 +185,7 @@ impl Scenario {
                 expect_error,
                 note,
                 line,
+                at,
             });
         }
         let ids: Vec<Option<String>> = steps.iter().map(|s| s.id.clone()).collect();
@@ -181,6 +194,15 @@ impl Scenario {
             let spec = c.get_ref().clone();
             let bad = |m: &str| loc.at(c.span().start, format!("check `{}`: {m}", spec.name));
             spec.validate().map_err(|m| bad(&m))?;
+            let mut spec = spec.clone();
+            if let Some(at) = spec.at.take() {
+                if spec.after_step.is_some() {
+                    return Err(bad("give `at` (a time) or `after_step`, not both"));
+                }
+                let t = format::parse_time(&at).map_err(|m| bad(&format!("at = {m}")))?;
+                let n = step_times(&steps).iter().filter(|s| **s <= t).count();
+                spec.after_step = Some(check::StepRef::Index(n));
+            }
             if let Some(at) = &spec.after_step {
                 at.resolve(&ids)
                     .map_err(|m| bad(&format!("after_step = {at}: {m}")))?;
@@ -238,7 +260,30 @@ impl Scenario {
             }
             expect_change.push((loc.at(x.span().start, "").line, x.get_ref().clone()));
         }
+        let mut traffic = Vec::new();
+        for t in &parsed.traffic {
+            let spec = t.get_ref().clone();
+            spec.validate(&initial)
+                .map_err(|m| loc.at(t.span().start, format!("traffic `{}`: {m}", spec.name)))?;
+            traffic.push((loc.at(t.span().start, "").line, spec));
+        }
+        let mut last = crate::time::SimTime::ZERO;
+        for (i, s) in steps.iter().enumerate() {
+            if let Some(at) = s.at {
+                if at < last {
+                    return Err(loc.at(
+                        0,
+                        format!("step {} (line {}): at = {:.3}s is before the previous step ({:.3}s); steps happen in file order", i + 1, s.line, at.as_secs_f64(), last.as_secs_f64()),
+                    ));
+                }
+                last = at;
+            } else {
+                last = crate::time::SimTime(last.0 + 1_000_000_000);
+            }
+        }
         Ok(Scenario {
+            traffic,
+            on_change: parsed.flow_semantics.unwrap_or_default().on_change,
             file: file.to_string(),
             expect_change,
             name: parsed.scenario.name.clone(),
@@ -249,6 +294,12 @@ impl Scenario {
             sessions,
             invariants,
         })
+    }
+
+    /// When each step happens on the timeline: its `at`, or 1 s after the previous
+    /// one (the first at 1 s).
+    pub fn step_times(&self) -> Vec<crate::time::SimTime> {
+        step_times(&self.steps)
     }
 
     /// The steps' ids in order (None for a step without one).
@@ -279,6 +330,17 @@ impl Scenario {
 }
 
 use serde::Deserialize;
+
+fn step_times(steps: &[Step]) -> Vec<crate::time::SimTime> {
+    let mut last = crate::time::SimTime::ZERO;
+    steps
+        .iter()
+        .map(|s| {
+            last = s.at.unwrap_or(crate::time::SimTime(last.0 + 1_000_000_000));
+            last
+        })
+        .collect()
+}
 
 pub(crate) fn api_at(loc: &Locator<'_>, offset: usize, what: &str, e: ApiError) -> ScenarioError {
     loc.at(offset, format!("{what}: the cloud refuses this: {e}"))

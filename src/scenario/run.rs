@@ -35,6 +35,10 @@ pub struct RunReport {
     /// `[[invariants]]`, each evaluated on the initial topology and after every step.
     pub invariants: Vec<InvariantReport>,
     pub pass: bool,
+    /// With `[[traffic]]`: the outage summary of the timeline (`vpcsim timeline`),
+    /// filled by the caller (the timeline runs above this module).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outages: Vec<String>,
 }
 
 /// An invariant over the whole run.
@@ -170,6 +174,7 @@ pub fn run_scenario(sc: &Scenario) -> RunReport {
         checks,
         invariants,
         pass,
+        outages: Vec::new(),
     }
 }
 
