@@ -340,10 +340,7 @@ impl<A: Copy, M: Copy> ConnTable<A, M> {
             buckets: vec![Bucket::EMPTY; nbuckets].into_boxed_slice(),
             entry_mask,
             // Whatever the caller passes (even 1, 2, 3), the secrets are well mixed.
-            seed: [
-                splitmix(seed[0] ^ splitmix(seed[2])),
-                splitmix(seed[1] ^ 1),
-            ],
+            seed: [splitmix(seed[0] ^ splitmix(seed[2])), splitmix(seed[1] ^ 1)],
             capacity,
             len: 0,
             free_head: NIL,
