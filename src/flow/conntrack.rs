@@ -130,13 +130,11 @@ impl Bucket {
             let p = self as *const Bucket as *const __m128i;
             let a = _mm_set1_epi32(and as i32);
             let w = _mm_set1_epi32(want as i32);
-            let mut m = 0u32;
-            for q in 0..4 {
-                let v = _mm_and_si128(_mm_load_si128(p.add(q)), a);
-                let eq = _mm_castsi128_ps(_mm_cmpeq_epi32(v, w));
-                m |= (_mm_movemask_ps(eq) as u32) << (4 * q);
-            }
-            m & ((1 << BUCKET_SLOTS) - 1)
+            let eq = |q: usize| _mm_cmpeq_epi32(_mm_and_si128(_mm_load_si128(p.add(q)), a), w);
+            // Narrow the four 32-bit masks to one byte per slot, in slot order.
+            let lo = _mm_packs_epi32(eq(0), eq(1));
+            let hi = _mm_packs_epi32(eq(2), eq(3));
+            (_mm_movemask_epi8(_mm_packs_epi16(lo, hi)) as u32) & ((1 << BUCKET_SLOTS) - 1)
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
@@ -621,7 +619,7 @@ impl<A: Copy, M: Copy> ConnTable<A, M> {
 
     /// [`ConnTable::lookup`] with the key's [`ConnTable::hash`] already computed (the
     /// batch path: hash every packet, prefetch every bucket, then look up).
-    #[inline]
+    #[inline(always)]
     pub fn lookup_hashed(&self, key: &FlowKey, h: u64, now: SimTime) -> Option<Hit<A>> {
         debug_assert_eq!(h, self.hash(key));
         let e = self.find_hashed(key, h)?;
