@@ -1,4 +1,5 @@
-//! Connection-table hot path: lookup hit/miss at 4k and 1M flows, and insert.
+//! Connection-table hot path: lookup hit/miss at 4k and 1M flows (one at a time, and a
+//! burst of 32 hashed and prefetched first, as the batch path will do), and insert.
 //!
 //! Run: `cargo bench --bench flow` (add `-- --quick` for a short run). Hits walk the
 //! installed keys in a shuffled order so the 1M case pays its real cache misses.
@@ -80,6 +81,30 @@ fn lookups(c: &mut Criterion) {
             b.iter(|| {
                 i = if i + 1 == misses.len() { 0 } else { i + 1 };
                 black_box(t.lookup(black_box(&misses[i]), now))
+            })
+        });
+        // The batch path: hash a burst of 32 keys, prefetch their buckets, then look
+        // them up, so the index misses of the burst overlap (reported per lookup).
+        const BURST: usize = 32;
+        g.throughput(Throughput::Elements(BURST as u64));
+        let mut i = 0usize;
+        g.bench_function("hit_burst32_prefetched", |b| {
+            b.iter(|| {
+                if i + BURST > hits.len() {
+                    i = 0;
+                }
+                let keys = &hits[i..i + BURST];
+                i += BURST;
+                let mut hs = [0u64; BURST];
+                for (h, k) in hs.iter_mut().zip(keys) {
+                    *h = t.hash(k);
+                    t.prefetch(*h);
+                }
+                let mut sum = 0u32;
+                for (h, k) in hs.iter().zip(keys) {
+                    sum = sum.wrapping_add(t.lookup_hashed(k, *h, now).unwrap().conn.index());
+                }
+                black_box(sum)
             })
         });
         g.finish();

@@ -60,6 +60,42 @@ pub struct BenchArgs {
     /// Skip the single-threaded comparison (not recommended).
     #[arg(long)]
     pub no_verify: bool,
+    /// Measure each figure this many times (fresh engine each time) and report the
+    /// minimum, median and maximum.
+    #[arg(long, default_value_t = 5)]
+    pub repeat: usize,
+    /// First packets timed per repeat at least (k and M suffixes allowed): below this
+    /// many flows the new-flow phase is run again on fresh engines until it is reached.
+    #[arg(long, default_value = "1M")]
+    pub new_flows: String,
+}
+
+/// The spread of one figure over the repeats.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Spread {
+    pub min: f64,
+    pub median: f64,
+    pub max: f64,
+    /// Every repeat's value, in the order measured.
+    pub runs: Vec<f64>,
+}
+
+impl Spread {
+    pub fn of(runs: Vec<f64>) -> Spread {
+        let mut v = runs.clone();
+        v.sort_by(f64::total_cmp);
+        let median = match v.len() {
+            0 => 0.0,
+            n if n % 2 == 1 => v[n / 2],
+            n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+        };
+        Spread {
+            min: v.first().copied().unwrap_or(0.0),
+            median,
+            max: v.last().copied().unwrap_or(0.0),
+            runs,
+        }
+    }
 }
 
 /// Parses `4096`, `4k`, `1M`.
@@ -80,6 +116,15 @@ pub fn count(s: &str) -> Result<usize, String> {
 #[derive(Debug, Clone, Serialize)]
 pub struct Point {
     pub scenario: String,
+    /// Repeats behind each spread. `mpps`, `new_flows_per_second` and
+    /// `established_over_floor` are the medians of their spreads; the other single-value
+    /// figures come from the repeat whose established Mpps is the median.
+    pub repeat: usize,
+    pub mpps_spread: Spread,
+    pub new_flows_per_second_spread: Spread,
+    pub established_over_floor_spread: Spread,
+    /// First packets timed per repeat (new flows × rounds on fresh engines).
+    pub new_flows_timed: usize,
     pub threads: u16,
     pub flows: usize,
     pub frame_len: usize,
@@ -241,7 +286,19 @@ pub fn floor_ns(traffic: &Traffic, max_packets: usize) -> f64 {
     el.as_nanos() as f64 / order.len() as f64
 }
 
-/// Runs one measurement.
+/// One repeat's raw figures.
+struct Repeat {
+    new_flows_timed: usize,
+    new_s: f64,
+    r_new: engine::RunReport,
+    r_est: engine::RunReport,
+    floor: f64,
+}
+
+/// Runs one measurement: `repeat` times (fresh engines each time) new flows (at least
+/// `min_new_flows` first packets, in rounds on fresh engines), established packets and
+/// the floor; then one untimed verification.
+#[allow(clippy::too_many_arguments)]
 pub fn measure(
     name: &str,
     tables: &Arc<Tables>,
@@ -249,8 +306,11 @@ pub fn measure(
     threads: u16,
     verify: bool,
     quiet: bool,
+    repeat: usize,
+    min_new_flows: usize,
 ) -> Point {
     let threads = threads.max(1);
+    let repeat = repeat.max(1);
     let base = DataplaneConfig {
         conntrack_capacity: (spec.flows + spec.flows / 4 + 1024).min((1 << 30) - 1),
         ..Default::default()
@@ -264,21 +324,50 @@ pub fn measure(
         dataplane: base.clone(),
         ..Default::default()
     };
-    let eng = Engine::new(Arc::clone(tables), cfg.clone());
-    let new_lists = eng.plan(&traffic, &traffic.new_flows);
-    let est_lists = eng.plan(&traffic, &traffic.established);
+    let new_lists = engine::plan(&steering, &traffic, &traffic.new_flows);
+    let est_lists = engine::plan(&steering, &traffic, &traffic.established);
     let now = SimTime::ZERO;
-    let pb = bar(quiet, traffic.new_flows.len() as u64, "new flows".into());
-    let r_new = eng.run(&traffic, &new_lists, now, |n| pb.set_position(n));
-    pb.finish_and_clear();
-    let pb = bar(
-        quiet,
-        traffic.established.len() as u64,
-        "established".into(),
-    );
-    let r_est = eng.run(&traffic, &est_lists, now, |n| pb.set_position(n));
-    pb.finish_and_clear();
-    let floor = floor_ns(&traffic, 4 << 20);
+    let per_round = traffic.new_flows.len().max(1);
+    let rounds = min_new_flows.div_ceil(per_round).max(1);
+    let mut reps = Vec::with_capacity(repeat);
+    for r in 0..repeat {
+        let pb = bar(
+            quiet,
+            (rounds * traffic.new_flows.len()) as u64,
+            format!("[{}/{repeat}] new flows", r + 1),
+        );
+        // Every round but the last on a throw-away engine; the last one's tables carry
+        // the established phase. Only the runs are timed, not engine start-up.
+        let mut new_s = 0.0;
+        let mut eng = None;
+        for k in 0..rounds {
+            let e = Engine::new(Arc::clone(tables), cfg.clone());
+            let done = (k * traffic.new_flows.len()) as u64;
+            let rep = e.run(&traffic, &new_lists, now, |n| pb.set_position(done + n));
+            new_s += rep.elapsed.as_secs_f64();
+            eng = Some((e, rep));
+        }
+        pb.finish_and_clear();
+        let Some((eng, r_new)) = eng else {
+            continue;
+        };
+        let pb = bar(
+            quiet,
+            traffic.established.len() as u64,
+            format!("[{}/{repeat}] established", r + 1),
+        );
+        let r_est = eng.run(&traffic, &est_lists, now, |n| pb.set_position(n));
+        pb.finish_and_clear();
+        drop(eng);
+        let floor = floor_ns(&traffic, 4 << 20);
+        reps.push(Repeat {
+            new_flows_timed: rounds * traffic.new_flows.len(),
+            new_s,
+            r_new,
+            r_est,
+            floor,
+        });
+    }
     let (verified, verify_detail) = if verify {
         let pb = bar(quiet, 0, "verifying against one thread".into());
         pb.tick();
@@ -296,13 +385,40 @@ pub fn measure(
     } else {
         (None, "not checked".into())
     };
+    let ns_of = |r: &Repeat| r.r_est.elapsed.as_secs_f64() * 1e9 / r.r_est.packets.max(1) as f64;
+    let mpps_spread: Spread = Spread::of(reps.iter().map(|r| r.r_est.mpps()).collect());
+    let new_spread = Spread::of(
+        reps.iter()
+            .map(|r| r.new_flows_timed as f64 / r.new_s.max(1e-12))
+            .collect(),
+    );
+    let ratio_spread = Spread::of(
+        reps.iter()
+            .map(|r| ns_of(r) * f64::from(threads) / r.floor.max(1e-9))
+            .collect(),
+    );
+    // The single-value fields describe the repeat with the median Mpps.
+    let mut order: Vec<usize> = (0..reps.len()).collect();
+    order.sort_by(|&a, &b| reps[a].r_est.mpps().total_cmp(&reps[b].r_est.mpps()));
+    let Some(mid) = order.get(order.len() / 2).map(|&i| &reps[i]) else {
+        // repeat >= 1 and every repeat runs at least one round.
+        unreachable!("bench: no repeat measured")
+    };
+    let (r_new, r_est, floor) = (&mid.r_new, &mid.r_est, mid.floor);
     let c = &r_est.counters;
     let est_s = r_est.elapsed.as_secs_f64();
-    let new_s = r_new.elapsed.as_secs_f64();
-    let ns = est_s * 1e9 / r_est.packets.max(1) as f64;
+    let new_s = mid.new_s;
+    let ns = ns_of(mid);
     let connections = r_est.workers.iter().map(|w| w.connections).sum();
+    let (mpps_med, new_med, ratio_med) =
+        (mpps_spread.median, new_spread.median, ratio_spread.median);
     Point {
         scenario: name.to_string(),
+        repeat: reps.len(),
+        mpps_spread,
+        new_flows_per_second_spread: new_spread,
+        established_over_floor_spread: ratio_spread,
+        new_flows_timed: mid.new_flows_timed,
         threads,
         flows: traffic.flows.len(),
         frame_len: traffic.frame_len,
@@ -318,18 +434,16 @@ pub fn measure(
             .collect(),
         new_flows: traffic.new_flows.len(),
         new_flow_seconds: new_s,
-        new_flows_per_second: traffic.new_flows.len() as f64 / new_s.max(1e-12),
-        new_flows_per_second_per_thread: traffic.new_flows.len() as f64
-            / new_s.max(1e-12)
-            / f64::from(threads),
+        new_flows_per_second: new_med,
+        new_flows_per_second_per_thread: new_med / f64::from(threads),
         packets: r_est.packets,
         established_seconds: est_s,
-        mpps: r_est.mpps(),
-        mpps_per_thread: r_est.mpps() / f64::from(threads),
+        mpps: mpps_med,
+        mpps_per_thread: mpps_med / f64::from(threads),
         ns_per_packet: ns,
         ns_per_packet_per_core: ns * f64::from(threads),
         floor_ns_per_packet: floor,
-        established_over_floor: ns * f64::from(threads) / floor.max(1e-9),
+        established_over_floor: ratio_med,
         bytes_per_connection: r_est
             .workers
             .first()
@@ -416,19 +530,28 @@ fn text(p: &Point) {
             p.unavailable_paths.join(", ")
         );
     }
-    println!(
-        "  established: {:.2} Mpps ({:.2} Mpps/thread), {:.1} ns/packet wall, {:.1} ns/packet per core, {} packets in {:.3} s",
-        p.mpps, p.mpps_per_thread, p.ns_per_packet, p.ns_per_packet_per_core, p.packets, p.established_seconds
+    let (m, n, o) = (
+        &p.mpps_spread,
+        &p.new_flows_per_second_spread,
+        &p.established_over_floor_spread,
     );
     println!(
-        "  floor (copy + parse + fixed rewrite, 1 thread): {:.1} ns/packet; established/floor = {:.2}×",
-        p.floor_ns_per_packet, p.established_over_floor
+        "  established: {:.2} Mpps median of {} (min {:.2}, max {:.2}); median run: {:.2} Mpps/thread, {:.1} ns/packet wall, {:.1} ns/packet per core, {} packets in {:.3} s",
+        m.median, p.repeat, m.min, m.max, p.mpps_per_thread, p.ns_per_packet, p.ns_per_packet_per_core, p.packets, p.established_seconds
     );
     println!(
-        "  new flows: {:.2} M/s ({:.2} M/s/thread), {} flows in {:.3} s",
-        p.new_flows_per_second / 1e6,
+        "  floor (copy + parse + fixed rewrite, 1 thread): {:.1} ns/packet; established/floor = {:.2}× median (min {:.2}, max {:.2})",
+        p.floor_ns_per_packet, o.median, o.min, o.max
+    );
+    println!(
+        "  new flows: {:.2} M/s median (min {:.2}, max {:.2}), {:.2} M/s/thread; {} first packets per repeat ({} flows × {} rounds on fresh engines) in {:.3} s",
+        n.median / 1e6,
+        n.min / 1e6,
+        n.max / 1e6,
         p.new_flows_per_second_per_thread / 1e6,
+        p.new_flows_timed,
         p.new_flows,
+        p.new_flows_timed / p.new_flows.max(1),
         p.new_flow_seconds
     );
     println!(
@@ -512,6 +635,10 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, ExitCode> {
         None => Mix::default(),
     };
     let packets = count(&args.packets).map_err(bad)?;
+    let min_new_flows = count(&args.new_flows).map_err(bad)?;
+    if args.repeat == 0 {
+        return Err(bad("--repeat must be at least 1".into()));
+    }
     let (flow_list, thread_list) = sweep_values(&args).map_err(bad)?;
     if thread_list.contains(&0) {
         return Err(bad("--threads must be at least 1".into()));
@@ -525,7 +652,16 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, ExitCode> {
                 mix: mix.clone(),
                 frame_len: args.size,
             };
-            let p = measure(&name, &tables, &spec, t, !args.no_verify, args.json);
+            let p = measure(
+                &name,
+                &tables,
+                &spec,
+                t,
+                !args.no_verify,
+                args.json,
+                args.repeat,
+                min_new_flows,
+            );
             if !args.json {
                 text(&p);
             }
@@ -574,14 +710,17 @@ fn show(p: &FsPath) -> String {
 }
 
 pub fn to_csv(points: &[Point]) -> String {
-    let mut s = String::from("threads,flows,mpps,mpps_per_thread,ns_per_packet_per_core,floor_ns,new_flows_per_s,bytes_per_connection,verified\n");
+    let mut s = String::from("threads,flows,mpps,mpps_min,mpps_max,repeat,mpps_per_thread,ns_per_packet_per_core,floor_ns,new_flows_per_s,bytes_per_connection,verified\n");
     for p in points {
         let _ = writeln!(
             s,
-            "{},{},{:.3},{:.3},{:.2},{:.2},{:.0},{:.1},{}",
+            "{},{},{:.3},{:.3},{:.3},{},{:.3},{:.2},{:.2},{:.0},{:.1},{}",
             p.threads,
             p.flows,
             p.mpps,
+            p.mpps_spread.min,
+            p.mpps_spread.max,
+            p.repeat,
             p.mpps_per_thread,
             p.ns_per_packet_per_core,
             p.floor_ns_per_packet,
@@ -645,7 +784,7 @@ fn draw_svg(
     let x1 = 10f64.powf(fmax.log10().ceil()).max(x0 * 10.0);
     let top = points
         .iter()
-        .map(|p| p.mpps)
+        .map(|p| p.mpps_spread.max.max(p.mpps))
         .fold(0.0f64, f64::max)
         .max(0.1)
         * 1.15;
@@ -688,6 +827,19 @@ fn draw_svg(
             .label(format!("{th} thread(s)"))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
         chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, c.filled())))?;
+        // The spread of the repeats: a bar from the slowest to the fastest.
+        chart.draw_series(
+            points
+                .iter()
+                .filter(|p| p.threads == *th)
+                .map(|p| {
+                    let x = p.flows.max(1) as f64;
+                    PathElement::new(
+                        vec![(x, p.mpps_spread.min), (x, p.mpps_spread.max)],
+                        c.stroke_width(1),
+                    )
+                }),
+        )?;
     }
     chart
         .configure_series_labels()
@@ -716,6 +868,11 @@ mod plot_tests {
     fn point(threads: u16, flows: usize, mpps: f64) -> Point {
         Point {
             scenario: "s".into(),
+            repeat: 1,
+            mpps_spread: Spread::of(vec![mpps]),
+            new_flows_per_second_spread: Spread::of(vec![1.0]),
+            established_over_floor_spread: Spread::of(vec![10.0]),
+            new_flows_timed: flows,
             threads,
             flows,
             frame_len: 64,
@@ -775,5 +932,56 @@ mod plot_tests {
         assert!(svg.contains("#EBEBEB"), "no gridlines");
         assert!(svg.contains("1 thread(s)") && svg.contains("2 thread(s)"));
         assert!(!svg.contains("3.929"), "unrounded values");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_reports_min_median_max_and_keeps_the_runs_in_order() {
+        let s = Spread::of(vec![3.0, 1.0, 2.0]);
+        assert_eq!((s.min, s.median, s.max), (1.0, 2.0, 3.0));
+        assert_eq!(s.runs, vec![3.0, 1.0, 2.0]);
+        let s = Spread::of(vec![4.0, 1.0, 2.0, 10.0]);
+        assert_eq!((s.min, s.median, s.max), (1.0, 3.0, 10.0));
+    }
+
+    #[test]
+    fn bench_repeats_each_figure_and_reports_its_spread() {
+        let (name, tables) = tables_of(&BenchArgs {
+            file: None,
+            bench_topology: true,
+            flows: "64".into(),
+            packets: "1k".into(),
+            threads: 1,
+            mix: None,
+            size: 64,
+            json: true,
+            sweep: vec![],
+            out: PathBuf::from("unused"),
+            no_verify: false,
+            repeat: 3,
+            new_flows: "1k".into(),
+        })
+        .unwrap();
+        let spec = TrafficSpec {
+            flows: 64,
+            packets: 1000,
+            mix: Mix::default(),
+            frame_len: 64,
+        };
+        let p = measure(&name, &tables, &spec, 1, true, true, 3, 1000);
+        assert_eq!(p.repeat, 3);
+        assert_eq!(p.mpps_spread.runs.len(), 3);
+        assert_eq!(p.new_flows_per_second_spread.runs.len(), 3);
+        assert_eq!(p.established_over_floor_spread.runs.len(), 3);
+        assert_eq!(p.mpps, p.mpps_spread.median);
+        assert!(p.mpps_spread.min <= p.mpps && p.mpps <= p.mpps_spread.max);
+        // At least 1,000 first packets timed: 64 flows × 16 rounds on fresh engines.
+        assert!(p.new_flows_timed >= 1000, "{}", p.new_flows_timed);
+        assert_eq!(p.new_flows_timed % p.new_flows, 0);
+        assert_eq!(p.verified, Some(true), "{}", p.verify_detail);
     }
 }

@@ -8,15 +8,27 @@
 //!   metadata `M`, the last-seen time as a `u32` tick, two `u32` links for the eviction
 //!   list, and one byte each of state and flags. Free records are chained through their
 //!   `next` link; the slab is never shrunk or grown past `capacity`.
-//! * One open-addressing index of `u32` slots (linear probing, backward-shift deletion,
-//!   no tombstones), sized once for `2 × capacity` entries at a load factor of at most
-//!   [`MAX_LOAD`]. A slot holds `entry + 1` (entry = `conn × 2 + dir`, 0 = empty) in its
-//!   low bits and a tag from the key's hash in the remaining high bits (11 bits at 1M
-//!   connections), so probes rarely touch a record whose key does not match.
+//! * One index of 64-byte, 64-aligned buckets (one cache line each), sized once for
+//!   `2 × capacity` entries at a load factor of at most [`MAX_LOAD`]. A bucket holds
+//!   [`BUCKET_SLOTS`] = 15 `u32` slots and an overflow count. A slot holds `entry + 1`
+//!   (entry = `conn × 2 + dir`, 0 = empty) in its low bits and a tag from the key's hash
+//!   in the remaining high bits (10 at 1M connections; the top one is always set), so one
+//!   SSE2 compare per 4 slots finds the candidates and a lookup rarely touches a record
+//!   whose key does not match. A key lives in its home bucket or, when that was full at
+//!   insertion, a later one; the overflow count of every full bucket it passed says so
+//!   (folly's F14 scheme), so a miss stops at the first bucket with a zero count, and
+//!   removal takes the counts back: no tombstones, no rehashing, no allocation after
+//!   construction. At load 0.8 a hit reads ≈ 1 bucket (`index_probe_lengths_stay_short`).
 //!
 //! With a 16-byte action and a 4-byte metadata that is 84 B of record plus ≈ 10.7 B of
 //! index ≈ 94.7 B per connection (both directions) at any capacity; see
 //! [`ConnTable::bytes_per_connection`] and the `memory_per_connection_*` tests.
+//!
+//! # Batches
+//!
+//! [`ConnTable::hash`] + [`ConnTable::prefetch`] + [`ConnTable::lookup_hashed`] let a
+//! batch path hash every packet of a burst, start loading every bucket, then look up:
+//! at 1M connections the index misses of the burst overlap instead of adding up.
 //!
 //! # Time
 //!
@@ -60,11 +72,11 @@
 //!
 //! # Hashing
 //!
-//! Keys come straight from packets, so an attacker chooses them. The index hashes with a
-//! folded 64×64→128-bit multiply (the foldhash/wyhash construction, two rounds) keyed by
-//! three 64-bit secrets drawn per table from the OS-seeded `RandomState`: fast (a couple
-//! of nanoseconds), and an attacker who cannot read the secrets cannot precompute a set
-//! of colliding tuples. It is not a cryptographic PRF; the residual risk is accepted
+//! Keys come straight from packets, so an attacker chooses them. The index hashes the
+//! key's two 64-bit words with one folded 64×64→128-bit multiply (foldhash's short-input
+//! construction: `fold(a ^ s0, b ^ s1)`), keyed by two 64-bit secrets drawn per table
+//! from the OS-seeded `RandomState`: a handful of instructions, and an attacker who
+//! cannot read the secrets cannot precompute a set of colliding tuples. It is not a cryptographic PRF; the residual risk is accepted
 //! because the table's size is bounded (a flood degrades probe lengths, never memory),
 //! and the simulator is not exposed to hostile traffic anyway. The seed only affects the
 //! index layout, never which connections are found, expired or evicted, so runs stay
@@ -80,7 +92,60 @@ pub const TICK_NANOS: u64 = 1 << TICK_SHIFT;
 const TICK_SHIFT: u32 = 20;
 
 /// The index never holds more than this fraction of its slots.
-pub const MAX_LOAD: f64 = 0.75;
+pub const MAX_LOAD: f64 = 0.8;
+
+/// Entry slots per 64-byte index bucket (the 16th word counts overflows).
+pub const BUCKET_SLOTS: usize = 15;
+
+/// Set in every tag, so an empty slot (0) never matches one.
+const TAG_TOP: u32 = 1 << 31;
+
+/// One cache line of the index: 15 slots of `tag | (entry + 1)` (0 = empty) and the
+/// number of entries that were inserted while this bucket was full and so live in a
+/// later bucket (a lookup that misses here stops unless it is non-zero). As folly's F14
+/// chunks: no tombstones, no backward shifting.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Bucket {
+    slots: [u32; BUCKET_SLOTS],
+    overflow: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<Bucket>() == 64);
+
+impl Bucket {
+    const EMPTY: Bucket = Bucket {
+        slots: [0; BUCKET_SLOTS],
+        overflow: 0,
+    };
+
+    /// Bit `i` set when `slots[i] & and == want`: four SSE2 compares on x86_64.
+    #[inline(always)]
+    fn matches(&self, and: u32, want: u32) -> u32 {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: SSE2 is part of the x86_64 baseline; the bucket is 64 bytes,
+        // 64-aligned, so the four 16-byte loads are in bounds and aligned.
+        unsafe {
+            use std::arch::x86_64::*;
+            let p = self as *const Bucket as *const __m128i;
+            let a = _mm_set1_epi32(and as i32);
+            let w = _mm_set1_epi32(want as i32);
+            let eq = |q: usize| _mm_cmpeq_epi32(_mm_and_si128(_mm_load_si128(p.add(q)), a), w);
+            // Narrow the four 32-bit masks to one byte per slot, in slot order.
+            let lo = _mm_packs_epi32(eq(0), eq(1));
+            let hi = _mm_packs_epi32(eq(2), eq(3));
+            (_mm_movemask_epi8(_mm_packs_epi16(lo, hi)) as u32) & ((1 << BUCKET_SLOTS) - 1)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let mut m = 0u32;
+            for (i, s) in self.slots.iter().enumerate() {
+                m |= ((s & and == want) as u32) << i;
+            }
+            m
+        }
+    }
+}
 
 /// Slots examined by the clock hand when an insert finds the table full.
 pub const CLOCK_BUDGET: usize = 8;
@@ -134,10 +199,10 @@ struct Conn<A: Copy, M: Copy> {
 /// Per-flow state: see the module documentation.
 pub struct ConnTable<A: Copy, M: Copy> {
     conns: Vec<Conn<A, M>>,
-    slots: Box<[u32]>,
+    buckets: Box<[Bucket]>,
     /// Low bits of a slot holding `entry + 1`.
     entry_mask: u32,
-    seed: [u64; 3],
+    seed: [u64; 2],
     capacity: usize,
     len: usize,
     free_head: u32,
@@ -259,7 +324,8 @@ impl<A: Copy, M: Copy> ConnTable<A, M> {
             "ConnTable capacity must be below 2^30"
         );
         let entries = 2 * capacity as u64;
-        let nslots = (((entries as f64) / MAX_LOAD).ceil() as usize).max(8);
+        let nslots = ((entries as f64) / MAX_LOAD).ceil() as usize;
+        let nbuckets = nslots.div_ceil(BUCKET_SLOTS).max(2);
         // Values 1..=entries must fit in the low bits.
         let bits = 64 - entries.leading_zeros();
         let entry_mask = if bits >= 32 {
@@ -281,14 +347,10 @@ impl<A: Copy, M: Copy> ConnTable<A, M> {
         ];
         ConnTable {
             conns: Vec::with_capacity(capacity),
-            slots: vec![0u32; nslots].into_boxed_slice(),
+            buckets: vec![Bucket::EMPTY; nbuckets].into_boxed_slice(),
             entry_mask,
             // Whatever the caller passes (even 1, 2, 3), the secrets are well mixed.
-            seed: [
-                splitmix(seed[0]),
-                splitmix(seed[1] ^ 1),
-                splitmix(seed[2] ^ 2) | 1,
-            ],
+            seed: [splitmix(seed[0] ^ splitmix(seed[2])), splitmix(seed[1] ^ 1)],
             capacity,
             len: 0,
             free_head: NIL,
@@ -301,49 +363,77 @@ impl<A: Copy, M: Copy> ConnTable<A, M> {
         }
     }
 
+    /// The index hash of `key`: one folded 64×64→128-bit multiply of the key's two
+    /// words, each XORed with a per-table secret (foldhash's short-input construction).
+    /// Pass it to [`ConnTable::prefetch`] and [`ConnTable::lookup_hashed`] to overlap
+    /// the index's cache misses across a batch of packets.
     #[inline(always)]
-    fn hash(&self, k: &FlowKey) -> u64 {
+    pub fn hash(&self, k: &FlowKey) -> u64 {
         let a = (k.src as u64) | ((k.dst as u64) << 32);
         let b = (k.sport as u64)
             | ((k.dport as u64) << 16)
             | ((k.port as u64) << 32)
             | ((k.proto as u64) << 48);
-        fold(fold(a ^ self.seed[0], b ^ self.seed[1]), self.seed[2])
+        fold(a ^ self.seed[0], b ^ self.seed[1])
     }
 
-    #[inline]
+    /// The home bucket of hash `h` (multiply-shift range reduction: any bucket count).
+    #[inline(always)]
     fn home(&self, h: u64) -> usize {
-        (((h >> 32) * self.slots.len() as u64) >> 32) as usize
+        (((h >> 32) * self.buckets.len() as u64) >> 32) as usize
     }
 
-    #[inline]
+    /// The tag stored with an entry: the hash's low bits above the entry bits, with the
+    /// top bit forced on so that an empty slot (0) never matches.
+    #[inline(always)]
     fn tag(&self, h: u64) -> u32 {
-        (h as u32) & !self.entry_mask
+        ((h as u32) | TAG_TOP) & !self.entry_mask
+    }
+
+    /// Starts loading the index bucket of hash `h` into the cache (no effect on
+    /// targets without a prefetch instruction). Costs nothing if already cached.
+    #[inline(always)]
+    pub fn prefetch(&self, h: u64) {
+        let p = &self.buckets[self.home(h)] as *const Bucket;
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: SSE is part of the x86_64 baseline; a prefetch never faults.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = p;
     }
 
     /// The entry (`conn × 2 + dir`) whose key is `key`, live or not.
     #[inline(always)]
     fn find(&self, key: &FlowKey) -> Option<u32> {
-        let h = self.hash(key);
+        self.find_hashed(key, self.hash(key))
+    }
+
+    #[inline(always)]
+    fn find_hashed(&self, key: &FlowKey, h: u64) -> Option<u32> {
         let tag = self.tag(h);
-        let n = self.slots.len();
-        let mut i = self.home(h);
+        let high = !self.entry_mask;
+        let n = self.buckets.len();
+        let mut b = self.home(h);
         loop {
-            let s = self.slots[i];
-            let e = s & self.entry_mask;
-            if e == 0 {
-                return None;
-            }
-            if s & !self.entry_mask == tag {
-                let e = e - 1;
+            let bucket = &self.buckets[b];
+            let mut m = bucket.matches(high, tag);
+            while m != 0 {
+                let i = m.trailing_zeros() as usize;
+                m &= m - 1;
+                let e = (bucket.slots[i] & self.entry_mask) - 1;
                 let c = &self.conns[(e >> 1) as usize];
                 if c.keys[(e & 1) as usize] == *key {
                     return Some(e);
                 }
             }
-            i += 1;
-            if i == n {
-                i = 0;
+            if bucket.overflow == 0 {
+                return None;
+            }
+            b += 1;
+            if b == n {
+                b = 0;
             }
         }
     }
@@ -351,60 +441,53 @@ impl<A: Copy, M: Copy> ConnTable<A, M> {
     fn index_insert(&mut self, key: &FlowKey, entry: u32) {
         let h = self.hash(key);
         let v = self.tag(h) | (entry + 1);
-        let n = self.slots.len();
-        let mut i = self.home(h);
-        while self.slots[i] & self.entry_mask != 0 {
-            i += 1;
-            if i == n {
-                i = 0;
-            }
-        }
-        self.slots[i] = v;
-    }
-
-    /// Removes exactly `entry` (not merely "some entry with this key").
-    fn index_remove(&mut self, key: &FlowKey, entry: u32) {
-        let n = self.slots.len();
-        let mut i = self.home(self.hash(key));
+        let n = self.buckets.len();
+        let mut b = self.home(h);
         loop {
-            let e = self.slots[i] & self.entry_mask;
-            debug_assert!(e != 0, "index entry missing");
-            if e == 0 {
+            let bucket = &mut self.buckets[b];
+            let free = bucket.matches(u32::MAX, 0);
+            if free != 0 {
+                bucket.slots[free.trailing_zeros() as usize] = v;
                 return;
             }
-            if e == entry + 1 {
+            // Full: later lookups of keys homed here (or before) must look further.
+            bucket.overflow += 1;
+            b += 1;
+            if b == n {
+                b = 0;
+            }
+        }
+    }
+
+    /// Removes exactly `entry` (not merely "some entry with this key"), and takes back
+    /// the overflow marks its insertion left on the full buckets it passed.
+    fn index_remove(&mut self, key: &FlowKey, entry: u32) {
+        let n = self.buckets.len();
+        let home = self.home(self.hash(key));
+        let mut b = home;
+        loop {
+            let m = self.buckets[b].matches(self.entry_mask, entry + 1);
+            if m != 0 {
+                self.buckets[b].slots[m.trailing_zeros() as usize] = 0;
                 break;
             }
+            debug_assert!(self.buckets[b].overflow != 0, "index entry missing");
+            if self.buckets[b].overflow == 0 {
+                return;
+            }
+            b += 1;
+            if b == n {
+                b = 0;
+            }
+        }
+        let mut i = home;
+        while i != b {
+            self.buckets[i].overflow -= 1;
             i += 1;
             if i == n {
                 i = 0;
             }
         }
-        // Backward-shift deletion: pull later members of the cluster into the hole when
-        // their home position allows it.
-        let mut hole = i;
-        let mut j = i;
-        loop {
-            j += 1;
-            if j == n {
-                j = 0;
-            }
-            let s = self.slots[j];
-            let e = s & self.entry_mask;
-            if e == 0 {
-                break;
-            }
-            let e = e - 1;
-            let k = self.conns[(e >> 1) as usize].keys[(e & 1) as usize];
-            let home = self.home(self.hash(&k));
-            let dist_home = (j + n - home) % n;
-            let dist_hole = (j + n - hole) % n;
-            if dist_home >= dist_hole {
-                self.slots[hole] = s;
-                hole = j;
-            }
-        }
-        self.slots[hole] = 0;
     }
 
     #[inline]
@@ -531,7 +614,15 @@ impl<A: Copy, M: Copy> ConnTable<A, M> {
     /// the module doc). Refreshes nothing.
     #[inline]
     pub fn lookup(&self, key: &FlowKey, now: SimTime) -> Option<Hit<A>> {
-        let e = self.find(key)?;
+        self.lookup_hashed(key, self.hash(key), now)
+    }
+
+    /// [`ConnTable::lookup`] with the key's [`ConnTable::hash`] already computed (the
+    /// batch path: hash every packet, prefetch every bucket, then look up).
+    #[inline(always)]
+    pub fn lookup_hashed(&self, key: &FlowKey, h: u64, now: SimTime) -> Option<Hit<A>> {
+        debug_assert_eq!(h, self.hash(key));
+        let e = self.find_hashed(key, h)?;
         let c = &self.conns[(e >> 1) as usize];
         if self.expired_at(c, tick(now)) {
             return None;
@@ -740,7 +831,7 @@ impl<A: Copy, M: Copy> ConnTable<A, M> {
     /// overheads (the struct itself, the metadata queue) are amortised in.
     pub fn bytes_per_connection(&self) -> f64 {
         let record = std::mem::size_of::<Conn<A, M>>() * self.capacity;
-        let index = std::mem::size_of_val(&*self.slots);
+        let index = std::mem::size_of_val(&*self.buckets);
         let fixed =
             std::mem::size_of::<Self>() + self.pending.capacity() * std::mem::size_of::<M>();
         (record + index + fixed) as f64 / self.capacity as f64

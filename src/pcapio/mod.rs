@@ -27,7 +27,7 @@ pub use link::{
     decode, supported, LinkIssue, Payload, LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6,
     LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW, SUPPORTED_TEXT,
 };
-pub use read::{CaptureReader, Format, PcapError, Record, RecordIssue, MAX_RECORD_LEN};
+pub use read::{CaptureReader, Format, PcapError, Record, RecordIssue, MAX_RECORD_LEN, READ_CHUNK};
 pub use write::{PcapWriter, PcapngWriter};
 
 /// Human-readable name for a pcap/pcapng link type, for error messages.

@@ -1,12 +1,13 @@
 //! Capture reading: classic pcap (both byte orders, micro- and nanosecond
 //! magics) and pcapng (SHB, IDB, EPB, SPB; other block types are skipped).
 //!
-//! The whole file is read into memory, then walked record by record. Framing
-//! (record headers, block lengths, trailers) is validated here before any byte
-//! is handed to `pcap-file`, so that truncation is reported as
-//! [`PcapError::Truncated`] with the record number (from 1) and byte offset, corruption
-//! as [`PcapError::Malformed`], and no input can make a parser panic or
-//! allocate more than the file's own size.
+//! A file is streamed: the reader keeps a window of at most [`READ_CHUNK`] plus one
+//! record (bounded by [`MAX_BLOCK_LEN`]) in memory, whatever the capture's size, and
+//! walks it record by record. Framing (record headers, block lengths, trailers) is
+//! validated here before any byte is handed to `pcap-file`, so that truncation is
+//! reported as [`PcapError::Truncated`] with the record number (from 1) and byte
+//! offset in the file, corruption as [`PcapError::Malformed`], and no input can make a
+//! parser panic or allocate more than one bounded record.
 //!
 //! In a pcapng each interface keeps its own link type (its IDB's), carried by
 //! every record read from it; a packet on an interface whose link type cannot be
@@ -15,6 +16,7 @@
 //! one link type for the whole file: an unreadable one is refused at open
 //! ([`PcapError::UnsupportedLinkType`]).
 
+use std::io::Read;
 use std::path::Path;
 
 use pcap_file::pcap::PcapParser;
@@ -32,6 +34,10 @@ pub const MAX_RECORD_LEN: u32 = 256 * 1024;
 /// Largest pcapng block accepted (a packet of [`MAX_RECORD_LEN`] plus generous
 /// room for options).
 const MAX_BLOCK_LEN: u32 = 16 * 1024 * 1024;
+
+/// Bytes read from a file at a time; the window is compacted once this much has been
+/// consumed.
+pub const READ_CHUNK: usize = 1 << 20;
 
 const PCAP_GLOBAL_HEADER_LEN: usize = 24;
 const PCAP_RECORD_HEADER_LEN: usize = 16;
@@ -231,8 +237,14 @@ enum State {
 /// Yields `Ok(Record)` for each packet, then at most one `Err`, after which it
 /// returns `None`.
 pub struct CaptureReader {
+    /// The window: file bytes from offset `base` on; `pos` indexes into it.
     bytes: Vec<u8>,
     pos: usize,
+    base: u64,
+    /// Where more bytes come from (`None`: `bytes` is the whole capture).
+    src: Option<Box<dyn Read + Send>>,
+    /// The file name, for I/O errors.
+    path: String,
     next_number: u64,
     done: bool,
     snaplen: u32,
@@ -252,13 +264,65 @@ impl std::fmt::Debug for CaptureReader {
 }
 
 impl CaptureReader {
-    /// Reads the whole file and parses its header.
+    /// Opens a capture file and parses its header; records are read as they are
+    /// iterated (memory stays bounded whatever the file's size).
     pub fn open(path: &Path) -> Result<Self, PcapError> {
-        let bytes = std::fs::read(path).map_err(|source| PcapError::Io {
+        let f = std::fs::File::open(path).map_err(|source| PcapError::Io {
             context: format!("reading capture {}", path.display()),
             source,
         })?;
-        Self::from_bytes(bytes)
+        Self::from_reader(Box::new(f), &path.display().to_string())
+    }
+
+    /// As [`CaptureReader::open`] over any byte stream (`name` for error messages).
+    pub fn from_reader(mut src: Box<dyn Read + Send>, name: &str) -> Result<Self, PcapError> {
+        let io = |source| PcapError::Io {
+            context: format!("reading capture {name}"),
+            source,
+        };
+        let mut bytes = Vec::new();
+        let mut eof = read_into(&mut *src, &mut bytes, READ_CHUNK).map_err(io)?;
+        // A pcapng's section header block must be whole before its header is parsed.
+        if Endian::Big.u32_at(&bytes, 0) == Some(SHB_TYPE) {
+            if let Some(len) = block_len_hint(&bytes, Endian::Big) {
+                if len > bytes.len() && !eof {
+                    eof = read_into(&mut *src, &mut bytes, len).map_err(io)?;
+                }
+            }
+        }
+        let mut r = Self::from_bytes(bytes)?;
+        r.src = (!eof).then_some(src);
+        r.path = name.to_string();
+        Ok(r)
+    }
+
+    /// Makes at least `need` unread bytes available in the window, or all that remain
+    /// in the file. Compacts the window first once a chunk has been consumed.
+    fn fill(&mut self, need: usize) -> Result<(), PcapError> {
+        if self.bytes.len() - self.pos >= need {
+            return Ok(());
+        }
+        let Some(src) = self.src.as_mut() else {
+            return Ok(());
+        };
+        if self.pos >= READ_CHUNK {
+            self.bytes.drain(..self.pos);
+            self.base += self.pos as u64;
+            self.pos = 0;
+        }
+        let want = (self.pos + need).max(self.bytes.len() + READ_CHUNK);
+        match read_into(&mut **src, &mut self.bytes, want) {
+            Ok(eof) => {
+                if eof {
+                    self.src = None;
+                }
+                Ok(())
+            }
+            Err(source) => Err(PcapError::Io {
+                context: format!("reading capture {}", self.path),
+                source,
+            }),
+        }
     }
 
     /// Parses the header of an in-memory capture.
@@ -334,6 +398,9 @@ impl CaptureReader {
         Ok(CaptureReader {
             bytes,
             pos: consumed,
+            base: 0,
+            src: None,
+            path: String::new(),
             next_number: 1,
             done: false,
             snaplen,
@@ -357,6 +424,9 @@ impl CaptureReader {
         Ok(CaptureReader {
             bytes,
             pos: len,
+            base: 0,
+            src: None,
+            path: String::new(),
             next_number: 1,
             done: false,
             snaplen: 0,
@@ -385,17 +455,31 @@ impl CaptureReader {
 
     fn next_pcap(&mut self) -> Option<Result<Record, PcapError>> {
         let State::Pcap {
-            parser,
             endian,
             nanos,
             link_type,
+            ..
         } = &self.state
         else {
             return None;
         };
         let (endian, nanos, link_type) = (*endian, *nanos, *link_type);
         let record = self.next_number;
-        let offset = self.pos as u64;
+        let offset = self.base + self.pos as u64;
+        if let Err(e) = self.fill(PCAP_RECORD_HEADER_LEN) {
+            return Some(Err(e));
+        }
+        // Checked by `check_caplen` below before the body is waited for: bounded.
+        let caplen = endian
+            .u32_at(&self.bytes[self.pos..], 8)
+            .filter(|&c| c <= MAX_RECORD_LEN)
+            .unwrap_or(0);
+        if let Err(e) = self.fill(PCAP_RECORD_HEADER_LEN + caplen as usize) {
+            return Some(Err(e));
+        }
+        let State::Pcap { parser, .. } = &self.state else {
+            return None;
+        };
         let rest = &self.bytes[self.pos..];
         if rest.is_empty() {
             return None;
@@ -456,6 +540,20 @@ impl CaptureReader {
 
     fn next_pcapng(&mut self) -> Option<Result<Record, PcapError>> {
         loop {
+            let State::PcapNg { endian, .. } = &self.state else {
+                return None;
+            };
+            let record = self.next_number;
+            let offset = self.base + self.pos as u64;
+            let e0 = *endian;
+            if let Err(e) = self.fill(12) {
+                return Some(Err(e));
+            }
+            if let Some(len) = block_len_hint(&self.bytes[self.pos..], e0) {
+                if let Err(e) = self.fill(len) {
+                    return Some(Err(e));
+                }
+            }
             let State::PcapNg {
                 parser,
                 endian,
@@ -464,13 +562,11 @@ impl CaptureReader {
             else {
                 return None;
             };
-            let record = self.next_number;
-            let offset = self.pos as u64;
             if self.pos >= self.bytes.len() {
                 return None;
             }
             let (len, block_endian) =
-                match check_block_framing(&self.bytes, self.pos, *endian, record) {
+                match check_block_framing(&self.bytes[self.pos..], offset, *endian, record) {
                     Ok(v) => v,
                     Err(e) => return Some(Err(e)),
                 };
@@ -654,17 +750,56 @@ fn ts_to_nanos(raw: u64, iface: &Interface) -> Option<u64> {
     u64::try_from(nanos).ok()
 }
 
-/// Validates the framing of the pcapng block at `pos`: both length fields,
+/// Appends to `buf` until it holds `want` bytes or the source ends (`Ok(true)`).
+fn read_into(src: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
+    let old = buf.len();
+    if want <= old {
+        return Ok(false);
+    }
+    buf.resize(want, 0);
+    let mut got = old;
+    let res = loop {
+        if got == want {
+            break Ok(false);
+        }
+        match src.read(&mut buf[got..]) {
+            Ok(0) => break Ok(true),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    buf.truncate(got);
+    res
+}
+
+/// The length field of the pcapng block at the start of `rest`, read as
+/// [`check_block_framing`] reads it, when it is within [`MAX_BLOCK_LEN`]: how many
+/// bytes to have in the window before validating the block.
+fn block_len_hint(rest: &[u8], endian: Endian) -> Option<usize> {
+    // The section header's type reads the same in both byte orders.
+    let endian = if Endian::Big.u32_at(rest, 0) == Some(SHB_TYPE) {
+        match Endian::Big.u32_at(rest, 8)? {
+            BYTE_ORDER_MAGIC => Endian::Big,
+            0x4D3C_2B1A => Endian::Little,
+            _ => return None,
+        }
+    } else {
+        endian
+    };
+    let len = endian.u32_at(rest, 4)?;
+    (len <= MAX_BLOCK_LEN).then_some(len as usize)
+}
+
+/// Validates the framing of the pcapng block at the start of `rest` (at `offset` in the file): both length fields,
 /// alignment, bounds. Returns the block length and the byte order of the
 /// section it belongs to (which changes only at a section header block).
 fn check_block_framing(
-    bytes: &[u8],
-    pos: usize,
+    rest: &[u8],
+    offset: u64,
     endian: Endian,
     record: u64,
 ) -> Result<(usize, Endian), PcapError> {
-    let rest = &bytes[pos..];
-    let offset = pos as u64;
     let truncated = |detail: String| PcapError::Truncated {
         record,
         offset,
