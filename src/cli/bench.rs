@@ -828,18 +828,13 @@ fn draw_svg(
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
         chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, c.filled())))?;
         // The spread of the repeats: a bar from the slowest to the fastest.
-        chart.draw_series(
-            points
-                .iter()
-                .filter(|p| p.threads == *th)
-                .map(|p| {
-                    let x = p.flows.max(1) as f64;
-                    PathElement::new(
-                        vec![(x, p.mpps_spread.min), (x, p.mpps_spread.max)],
-                        c.stroke_width(1),
-                    )
-                }),
-        )?;
+        chart.draw_series(points.iter().filter(|p| p.threads == *th).map(|p| {
+            let x = p.flows.max(1) as f64;
+            PathElement::new(
+                vec![(x, p.mpps_spread.min), (x, p.mpps_spread.max)],
+                c.stroke_width(1),
+            )
+        }))?;
     }
     chart
         .configure_series_labels()
@@ -950,21 +945,28 @@ mod tests {
 
     #[test]
     fn bench_repeats_each_figure_and_reports_its_spread() {
-        let (name, tables) = tables_of(&BenchArgs {
-            file: None,
-            bench_topology: true,
-            flows: "64".into(),
-            packets: "1k".into(),
-            threads: 1,
-            mix: None,
-            size: 64,
+        let out = super::super::Out {
+            command: "bench",
             json: true,
-            sweep: vec![],
-            out: PathBuf::from("unused"),
-            no_verify: false,
-            repeat: 3,
-            new_flows: "1k".into(),
-        })
+        };
+        let (name, _, tables) = tables_of(
+            &BenchArgs {
+                file: None,
+                bench_topology: true,
+                flows: "64".into(),
+                packets: "1k".into(),
+                threads: 1,
+                mix: None,
+                size: 64,
+                json: true,
+                sweep: vec![],
+                out: PathBuf::from("unused"),
+                no_verify: false,
+                repeat: 3,
+                new_flows: "1k".into(),
+            },
+            &out,
+        )
         .unwrap();
         let spec = TrafficSpec {
             flows: 64,
