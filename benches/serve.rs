@@ -1,9 +1,10 @@
 //! `vpcsim serve`: the in-process time of one trace request, the number to compare with
 //! the ovn-trace daemon's ~0.13 ms per question over its socket.
 //!
-//! Run: `cargo bench --bench serve` (add `-- --quick` for a short run). Three levels:
-//! the whole line (parse + probe + answer document + JSON text), the request already
-//! parsed, and the probe alone (a fresh data plane, one SYN through it).
+//! Run: `cargo bench --bench serve` (add `-- --quick` for a short run). The whole line
+//! as `vpcsim serve` answers it (typed answer written straight to bytes), the whole line
+//! through a `Value`, the request already parsed, and the probe alone (a fresh data
+//! plane, one SYN through it).
 
 use std::hint::black_box;
 
@@ -22,6 +23,14 @@ fn serve(c: &mut Criterion) {
         b.iter(|| {
             let doc = server.handle_line(black_box(LINE));
             black_box(serde_json::to_string(&doc).unwrap_or_default())
+        })
+    });
+    let mut out = Vec::with_capacity(4096);
+    g.bench_function("line_to_bytes_typed", |b| {
+        b.iter(|| {
+            out.clear();
+            let _ = server.answer_line(black_box(LINE), &mut out);
+            black_box(out.len())
         })
     });
     let req = parse_request(LINE).1.expect("a valid request");

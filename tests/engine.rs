@@ -211,3 +211,19 @@ fn counters_merge_across_workers() {
     );
     let _ = (Ingress::Internet, wire::proto::TCP);
 }
+
+#[test]
+fn generating_traffic_reports_progress_up_to_the_flows_made() {
+    let t = tables(None);
+    let st = Steering::new(&t, 1);
+    let mut calls: Vec<(usize, usize)> = vec![];
+    let traffic = Traffic::generate_with_progress(&t, &base(), &st, &spec(2500, 0), &mut |d, n| {
+        calls.push((d, n))
+    });
+    assert!(calls.len() >= 2, "{calls:?}");
+    assert!(calls.windows(2).all(|w| w[0].0 <= w[1].0), "{calls:?}");
+    assert_eq!(calls.last(), Some(&(traffic.flows.len(), 2500)));
+    // The same traffic as without a callback.
+    let plain = Traffic::generate(&t, &base(), &st, &spec(2500, 0));
+    assert_eq!(plain.flows.len(), traffic.flows.len());
+}

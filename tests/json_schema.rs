@@ -382,3 +382,209 @@ fn an_unknown_endpoint_error_carries_the_suggestion_as_its_fix() {
         "{doc}"
     );
 }
+
+fn manifest(p: &str) -> String {
+    format!("{}/{p}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("vpcsim-schema-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn run_json_lists_invariants_and_the_procedures_diff() {
+    let (code, doc) = vpcsim(&["run", "--json"]);
+    assert_eq!(code, 0);
+    assert_valid("run", &doc);
+    assert!(doc["invariants"].is_array());
+    // Issue 14 part 6: the procedure moves i-web's egress to the SNAT EIP and its EIP
+    // to eth1 (eni-web1), and the scenario declares both.
+    let r = &doc["diff"]["report"];
+    assert_eq!(r["pass"], true, "{r:#}");
+    let changes = r["changes"].as_array().unwrap();
+    assert!(changes.iter().any(|c| c["kind"] == "egress"
+        && c["what"].as_str().unwrap().starts_with("i-web i-web-eth0")
+        && c["after"]["egress_ip"] == "47.96.100.1"));
+    assert!(changes.iter().any(|c| c["kind"] == "exposure"
+        && c["what"].as_str().unwrap().starts_with("47.96.10.20")
+        && c["change"] == "moved"
+        && c["after"]["eni"] == "eni-web1"));
+    assert_eq!(doc["diff"]["to"]["step"], doc["after"]["step"]);
+}
+
+#[test]
+fn egress_json_matches_its_schema_before_and_after_and_at_one_step() {
+    let (code, doc) = vpcsim(&["egress", "--json"]);
+    assert_eq!(code, 0);
+    assert_valid("egress", &doc);
+    assert_eq!(doc["tables"].as_array().unwrap().len(), 2);
+    assert!(doc["after"].is_null());
+    let (_, doc) = vpcsim(&["egress", "--after-step", "3", "--json"]);
+    assert_valid("egress", &doc);
+    assert_eq!(doc["after"]["step"], 3);
+    let (code, doc) = vpcsim(&[
+        "egress",
+        &manifest("tests/fixtures/import/hangzhou"),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{doc}");
+    assert_valid("egress", &doc);
+}
+
+#[test]
+fn import_json_matches_its_schema_for_both_fixtures() {
+    for dir in [
+        "tests/fixtures/import/hangzhou",
+        "tests/fixtures/import2/shanghai",
+    ] {
+        let (code, doc) = vpcsim(&["import", &manifest(dir), "--json"]);
+        assert_eq!(code, 0, "{dir}: {doc}");
+        assert_valid("import", &doc);
+        assert!(
+            doc["scenario"].is_string(),
+            "{dir}: the imported scenario's name"
+        );
+        assert!(doc["toml"].as_str().unwrap().contains("[scenario]"));
+    }
+    let (code, doc) = vpcsim(&["import", "/nonexistent-vpcsim-dump", "--json"]);
+    assert_eq!(code, 2);
+    assert_valid("import", &doc);
+    assert_valid("error", &doc);
+}
+
+#[test]
+fn replay_json_matches_its_schema_with_and_without_expect() {
+    let dir = scratch("replay");
+    let out = dir.join("out.pcap");
+    let out = out.to_str().unwrap();
+    let pcap = manifest("pcaps/eip-egress.in.i-web.pcap");
+    let (code, doc) = vpcsim(&[
+        "replay", "--pcap", &pcap, "--at", "i-web", "--out", out, "--json",
+    ]);
+    assert_eq!(code, 0, "{doc}");
+    assert_valid("replay", &doc);
+    assert!(doc["summary"]["packets_read"].as_u64().unwrap() > 0);
+    assert!(doc["after"]["step"].is_u64());
+    // Against itself: a match.
+    let (code, doc) = vpcsim(&[
+        "replay",
+        "--pcap",
+        &pcap,
+        "--at",
+        "i-web",
+        "--out",
+        &format!("{out}.2"),
+        "--expect",
+        out,
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{doc}");
+    assert_valid("replay", &doc);
+    assert_eq!(doc["expect"]["match"], true);
+    let (code, doc) = vpcsim(&[
+        "replay",
+        "--pcap",
+        "/nonexistent.pcap",
+        "--at",
+        "i-web",
+        "--out",
+        out,
+        "--json",
+    ]);
+    assert_eq!(code, 2);
+    assert_valid("replay", &doc);
+    assert_valid("error", &doc);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn reach_and_exposure_json_match_their_schemas() {
+    let (code, doc) = vpcsim(&["reach", "--from", "i-web", "--json"]);
+    assert_eq!(code, 0);
+    assert_valid("reach", &doc);
+    assert!(!doc["rows"].as_array().unwrap().is_empty());
+    let (code, doc) = vpcsim(&["reach", "--to", "i-web", "--after", "0", "--json"]);
+    assert_eq!(code, 0);
+    assert_valid("reach", &doc);
+    assert_eq!(doc["after"]["step"], 0);
+    let (code, doc) = vpcsim(&["exposure", "--json"]);
+    assert_eq!(code, 0);
+    assert_valid("exposure", &doc);
+    assert!(!doc["exposed"].as_array().unwrap().is_empty());
+    let (code, doc) = vpcsim(&[
+        "exposure",
+        &manifest("tests/fixtures/import/hangzhou"),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{doc}");
+    assert_valid("exposure", &doc);
+    for args in [
+        &["reach", "--from", "i-nope", "--json"][..],
+        &["exposure", "--after", "99", "--json"],
+    ] {
+        let (code, doc) = vpcsim(args);
+        assert_eq!(code, 2, "{args:?}");
+        assert_valid(args[0], &doc);
+        assert_valid("error", &doc);
+    }
+}
+
+#[test]
+fn diff_json_matches_its_schema_for_steps_and_for_two_dumps() {
+    let (code, doc) = vpcsim(&["diff", "--json"]);
+    assert_eq!(code, 0, "the built-in scenario declares its changes");
+    assert_valid("diff", &doc);
+    assert!(!doc["report"]["changes"].as_array().unwrap().is_empty());
+    // Part of the procedure: its changes are a subset, still a valid document.
+    let (_, doc) = vpcsim(&["diff", "--from", "0", "--to", "4", "--json"]);
+    assert_valid("diff", &doc);
+    let (_, doc) = vpcsim(&[
+        "diff",
+        &manifest("tests/fixtures/import/hangzhou"),
+        &manifest("tests/fixtures/import2/shanghai"),
+        "--json",
+    ]);
+    assert_valid("diff", &doc);
+    let (code, doc) = vpcsim(&["diff", "--from", "5", "--to", "2", "--json"]);
+    assert_eq!(code, 2);
+    assert_valid("diff", &doc);
+    assert_valid("error", &doc);
+}
+
+#[test]
+fn serve_egress_apply_reset_and_info_answers_match_their_schemas() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vpcsim"))
+        .arg("serve")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"{\"id\":1,\"op\":\"egress\"}\n\
+              {\"id\":2,\"op\":\"info\"}\n\
+              {\"id\":3,\"op\":\"apply\",\"step\":{\"op\":\"UnassociateEipAddress\",\"AllocationId\":\"eip-web\",\"InstanceId\":\"eni-web1\",\"InstanceType\":\"NetworkInterface\"}}\n\
+              {\"id\":4,\"op\":\"apply\",\"step\":{\"op\":\"UnassociateEipAddress\",\"AllocationId\":\"eip-web\",\"InstanceId\":\"eni-web1\",\"InstanceType\":\"NetworkInterface\"}}\n\
+              {\"id\":5,\"op\":\"reset\"}\n",
+        )
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5);
+    assert_valid("egress", &lines[0]);
+    for l in &lines[1..] {
+        assert_valid("serve", l);
+    }
+    assert_eq!(lines[2]["ok"], true, "{}", lines[2]);
+    assert_eq!(lines[3]["ok"], false, "{}", lines[3]);
+    assert_eq!(lines[4]["command"], "reset");
+}

@@ -198,21 +198,6 @@ fn bar(hidden: bool, len: u64, msg: String) -> ProgressBar {
     pb
 }
 
-/// A spinner with the elapsed time, for work that reports no progress.
-fn spinner(hidden: bool, msg: String) -> ProgressBar {
-    if hidden {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::new_spinner();
-    pb.set_style(
-        ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    pb.set_message(msg);
-    pb.enable_steady_tick(std::time::Duration::from_millis(120));
-    pb
-}
-
 /// `3.93M`, `412k`, `87`: rates rounded to three significant digits.
 fn human_rate(r: f64) -> String {
     if r >= 1e6 {
@@ -316,8 +301,14 @@ pub fn measure(
         ..Default::default()
     };
     let steering = Steering::new(tables, threads);
-    let pb = spinner(quiet, format!("generating {} flows", spec.flows));
-    let traffic = Arc::new(Traffic::generate(tables, &base, &steering, spec));
+    let pb = bar(quiet, spec.flows as u64, "generating flows".into());
+    let traffic = Arc::new(Traffic::generate_with_progress(
+        tables,
+        &base,
+        &steering,
+        spec,
+        &mut |done, _| pb.set_position(done as u64),
+    ));
     pb.finish_and_clear();
     let cfg = EngineConfig {
         workers: threads,

@@ -147,54 +147,7 @@ impl ErrorDoc {
 /// A packet as fields, with the display string beside them (`display`). `frame` is an
 /// Ethernet frame; one that does not parse keeps only its display and length.
 pub fn packet(frame: &[u8], display: &str) -> Value {
-    use crate::wire::L4;
-    let mut p = Map::new();
-    p.insert("display".into(), display.into());
-    let Ok(i) = crate::wire::parse(frame) else {
-        p.insert("length".into(), frame.len().into());
-        return Value::Object(p);
-    };
-    p.insert("src".into(), i.src.to_string().into());
-    p.insert("dst".into(), i.dst.to_string().into());
-    p.insert("ttl".into(), i.ttl.into());
-    p.insert("length".into(), i.total_len.into());
-    let proto = match i.l4 {
-        L4::Tcp { .. } => "tcp",
-        L4::Udp { .. } => "udp",
-        L4::IcmpEcho { .. } | L4::IcmpError { .. } | L4::IcmpOther { .. } => "icmp",
-        L4::Fragment | L4::Other => "other",
-    };
-    p.insert("protocol".into(), proto.into());
-    p.insert("ip_protocol".into(), i.proto.into());
-    match i.l4 {
-        L4::Tcp {
-            sport,
-            dport,
-            flags,
-            ..
-        } => {
-            p.insert("sport".into(), sport.into());
-            p.insert("dport".into(), dport.into());
-            p.insert("flags".into(), flags.to_string().into());
-        }
-        L4::Udp { sport, dport } => {
-            p.insert("sport".into(), sport.into());
-            p.insert("dport".into(), dport.into());
-        }
-        L4::IcmpEcho { request, ident, .. } => {
-            p.insert("icmp_type".into(), (if request { 8 } else { 0 }).into());
-            p.insert("icmp_ident".into(), ident.into());
-        }
-        L4::IcmpError {
-            icmp_type, code, ..
-        }
-        | L4::IcmpOther { icmp_type, code } => {
-            p.insert("icmp_type".into(), icmp_type.into());
-            p.insert("icmp_code".into(), code.into());
-        }
-        L4::Fragment | L4::Other => {}
-    }
-    Value::Object(p)
+    serde_json::to_value(super::render::PacketDoc::new(frame, display)).unwrap_or(Value::Null)
 }
 
 #[cfg(test)]

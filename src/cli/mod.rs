@@ -529,13 +529,14 @@ fn run(
         }
         write_capture(path, passes.iter())?;
     }
+    let diff = reach::procedure_diff(&sc);
     if json {
-        json::print(&render::run_json(&sc, &report));
+        json::print(&render::run_json(&sc, &report, diff.as_ref()));
     } else {
-        render::run_report(&sc, &report, verbose);
+        render::run_report(&sc, &report, diff.as_ref(), verbose);
         timeline::print_outages(&report.outages);
     }
-    Ok(if report.pass {
+    Ok(if report.pass && diff.as_ref().is_none_or(|d| d.pass) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

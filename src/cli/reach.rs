@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::json::{self, After, ErrorDoc};
+use super::json::{self, ErrorDoc};
 use super::load;
 use crate::compile::Tables;
 use crate::reach::classes::internet_holes;
@@ -74,9 +74,14 @@ pub fn step_point(sc: &Scenario, s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(k) if k <= n => Ok(k),
         Ok(k) => Err(format!("step {k}, but {} has {n} steps", sc.file)),
-        Err(_) => Err(format!(
-            "`{s}`: give a step number from 0 (the initial topology) to {n}, or `last`"
-        )),
+        // A step id, as `--after` takes everywhere.
+        Err(_) => sc
+            .resolve(&crate::check::StepRef::parse(s))
+            .map_err(|m| {
+                format!(
+                    "`{s}`: {m}; give a step id, a step number from 0 (the initial topology) to {n}, or `last`"
+                )
+            }),
     }
 }
 
@@ -127,7 +132,7 @@ pub fn reach(a: ReachArgs) -> Result<ExitCode, ExitCode> {
         json::print(&json::envelope(
             "reach",
             Some(&sc.name),
-            Some(After { step: n, id: None }),
+            Some(super::after(&sc, n)),
             serde_json::json!({"probes": sv.probes, "rows": rs}),
         ));
     } else {
@@ -162,7 +167,7 @@ pub fn exposure_cmd(a: ExposureArgs) -> Result<ExitCode, ExitCode> {
         json::print(&json::envelope(
             "exposure",
             Some(&sc.name),
-            Some(After { step: n, id: None }),
+            Some(super::after(&sc, n)),
             &x,
         ));
         return Ok(ExitCode::SUCCESS);
@@ -303,6 +308,20 @@ fn plan(a: &DiffArgs) -> Result<Plan, ExitCode> {
             format!("--from {from} comes after --to {to}: give the earlier step first"),
         ));
     }
+    let points = points_between(&sc, from, to);
+    let whole = from == 0 && to == sc.steps.len();
+    Ok((
+        points,
+        sc.expect_change.clone(),
+        sc.name.clone(),
+        serde_json::json!({"file": sc.file, "step": from}),
+        serde_json::json!({"file": sc.file, "step": to}),
+        whole,
+    ))
+}
+
+/// The configurations of one scenario from step `from` to step `to`, one per step.
+fn points_between(sc: &Scenario, from: usize, to: usize) -> Vec<Point> {
     let mut cloud = sc.state_after(from);
     let mut points = vec![Point {
         step: Some(from),
@@ -317,15 +336,104 @@ fn plan(a: &DiffArgs) -> Result<Plan, ExitCode> {
             cloud: cloud.clone(),
         });
     }
-    let whole = from == 0 && to == sc.steps.len();
-    Ok((
-        points,
-        sc.expect_change.clone(),
-        sc.name.clone(),
-        serde_json::json!({"file": sc.file, "step": from}),
-        serde_json::json!({"file": sc.file, "step": to}),
-        whole,
+    points
+}
+
+/// The diff of the whole procedure (before step 1 against after the last step), as
+/// `vpcsim diff` computes it, for `vpcsim run` to end with. Only for a scenario that
+/// declares `[[expect_change]]`: the entries say the file means its steps as a change
+/// to review (**[decision]**), and without them every change would read as undeclared.
+pub fn procedure_diff(sc: &Scenario) -> Option<DiffReport> {
+    if sc.expect_change.is_empty() || sc.steps.is_empty() {
+        return None;
+    }
+    Some(diff(
+        &points_between(sc, 0, sc.steps.len()),
+        &sc.expect_change,
+        true,
     ))
+}
+
+/// `vpcsim run`'s closing section: one line per change, with the steps that caused it.
+pub fn render_procedure_diff(sc: &Scenario, r: &DiffReport) {
+    println!(
+        "\nWhat the procedure changed (step 0 → step {}; `vpcsim diff` for the whole report)",
+        sc.steps.len()
+    );
+    if r.changes.is_empty() {
+        println!("    nothing: egress, exposure and reach are as before step 1");
+    }
+    let by = |steps: &mut Vec<usize>| {
+        steps.sort_unstable();
+        steps.dedup();
+        match steps.as_slice() {
+            [] => String::new(),
+            [one] => format!(" (by step {one})"),
+            more => format!(
+                " (by steps {})",
+                more.iter()
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    };
+    let mark = |ok: bool| if ok { " " } else { "✗" };
+    // Egress and exposure one line each; reach, whose rows are many, one line per pair
+    // of sides (`vpcsim diff` lists the rows).
+    let mut pairs: Vec<(String, usize, bool, Vec<usize>)> = vec![];
+    for c in &r.changes {
+        let mut steps: Vec<usize> = c.steps.iter().filter_map(|s| s.step).collect();
+        if c.kind == "reach" {
+            let mut w = c.what.split_whitespace();
+            let from = w.next().unwrap_or("?");
+            let to = w.skip_while(|x| *x != "->").nth(1).unwrap_or("?");
+            let pair = format!("{from} → {to}");
+            match pairs.iter_mut().find(|p| p.0 == pair) {
+                Some(p) => {
+                    p.1 += 1;
+                    p.2 &= c.expected;
+                    p.3.extend(steps);
+                }
+                None => pairs.push((pair, 1, c.expected, steps)),
+            }
+            continue;
+        }
+        println!(
+            "  {} {} {}: {} → {}{}",
+            mark(c.expected),
+            c.kind,
+            c.what,
+            words(&c.before, c.kind),
+            words(&c.after, c.kind),
+            by(&mut steps)
+        );
+    }
+    for (pair, n, expected, mut steps) in pairs {
+        println!(
+            "  {} reach {pair}: {n} {} changed{}",
+            mark(expected),
+            if n == 1 { "row" } else { "rows" },
+            by(&mut steps)
+        );
+    }
+    for x in r.expectations.iter().filter(|x| x.matched == 0) {
+        println!(
+            "  ✗ [[expect_change]] at line {}: no change matches it",
+            x.line
+        );
+    }
+    println!(
+        "    {}",
+        if r.pass {
+            "every change is declared in [[expect_change]]".to_string()
+        } else {
+            format!(
+                "{} changes not declared in [[expect_change]], {} declared changes that did not happen",
+                r.unexpected, r.unmet
+            )
+        }
+    );
 }
 
 pub fn diff_cmd(a: DiffArgs) -> Result<ExitCode, ExitCode> {

@@ -2,8 +2,13 @@
 
 use serde_json::{json, Value};
 
-use super::json::{envelope, packet};
+use std::net::Ipv4Addr;
+
+use serde::Serialize;
+
+use super::json::envelope;
 use crate::probe::{EgressRow, ProbeResult};
+use crate::reach::diff::DiffReport;
 use crate::scenario::{CheckReport, RunReport, Scenario, StepReport};
 
 const GREEN: &str = "32";
@@ -131,15 +136,17 @@ pub fn collapse(l: &str) -> String {
 }
 
 /// `vpcsim run --json`.
-pub fn run_json(sc: &Scenario, r: &RunReport) -> Value {
-    envelope(
+/// `diff`: the procedure's diff (`reach::procedure_diff`), when the scenario declares
+/// `[[expect_change]]`; a change it does not declare fails the run.
+pub fn run_json(sc: &Scenario, r: &RunReport, diff: Option<&DiffReport>) -> Value {
+    let mut doc = envelope(
         "run",
         Some(&sc.name),
         Some(super::after(sc, sc.steps.len())),
         json!({
             "file": sc.file,
-            "pass": r.pass,
-            "first_failure": r.first_failure(),
+            "pass": r.pass && diff.is_none_or(|d| d.pass),
+            "first_failure": first_failure(r, diff),
             "steps": r.steps.iter().map(step_json).collect::<Vec<_>>(),
             "checks": r.checks.iter().map(check_json).collect::<Vec<_>>(),
             "invariants": r.invariants,
@@ -153,23 +160,217 @@ pub fn run_json(sc: &Scenario, r: &RunReport) -> Value {
                 "invariants_held": r.invariants.iter().filter(|i| i.pass).count(),
             },
         }),
-    )
+    );
+    if let (Some(d), Some(o)) = (diff, doc.as_object_mut()) {
+        o.insert(
+            "diff".into(),
+            json!({
+                "from": {"file": sc.file, "step": 0},
+                "to": {"file": sc.file, "step": sc.steps.len()},
+                "report": d,
+            }),
+        );
+    }
+    doc
 }
 
-/// One probe's outcome as fields; packets as objects.
-pub fn probe_json(r: &ProbeResult) -> Value {
-    json!({
-        "sent": packet(&r.frame_in, &r.sent),
-        "disposition": r.disposition,
-        "eni": r.eni,
-        "instance": r.instance,
-        "reason": r.reason,
-        "received": r.received.as_ref().map(|d| packet(&r.frame_out, d)),
-        "source_seen": r.source_seen.map(|a| a.to_string()),
-        "destination_seen": r.destination_seen.map(|a| a.to_string()),
-        "hops": r.hops,
-        "generated": r.generated,
+/// The run's first failure, the procedure's diff after steps, checks and invariants.
+pub fn first_failure(r: &RunReport, diff: Option<&DiffReport>) -> Option<String> {
+    r.first_failure().or_else(|| {
+        diff.filter(|d| !d.pass).map(|d| {
+            format!(
+                "the procedure's diff: {} changes not declared in [[expect_change]], {} declared changes that did not happen",
+                d.unexpected, d.unmet
+            )
+        })
     })
+}
+
+/// A packet as fields with its display string (the schema's `packet`), borrowed: the
+/// typed twin of [`super::json::packet`], serialized without a `Value` in between.
+#[derive(Serialize)]
+pub struct PacketDoc<'a> {
+    display: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    src: Option<Ipv4Addr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dst: Option<Ipv4Addr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ttl: Option<u8>,
+    length: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    protocol: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip_protocol: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sport: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dport: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flags: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    icmp_type: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    icmp_code: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    icmp_ident: Option<u16>,
+}
+
+impl<'a> PacketDoc<'a> {
+    /// `frame` is an Ethernet frame; one that does not parse keeps only its display and
+    /// length.
+    pub fn new(frame: &[u8], display: &'a str) -> PacketDoc<'a> {
+        use crate::wire::L4;
+        let mut p = PacketDoc {
+            display,
+            src: None,
+            dst: None,
+            ttl: None,
+            length: frame.len(),
+            protocol: None,
+            ip_protocol: None,
+            sport: None,
+            dport: None,
+            flags: None,
+            icmp_type: None,
+            icmp_code: None,
+            icmp_ident: None,
+        };
+        let Ok(i) = crate::wire::parse(frame) else {
+            return p;
+        };
+        p.src = Some(i.src);
+        p.dst = Some(i.dst);
+        p.ttl = Some(i.ttl);
+        p.length = usize::from(i.total_len);
+        p.ip_protocol = Some(i.proto);
+        p.protocol = Some(match i.l4 {
+            L4::Tcp { .. } => "tcp",
+            L4::Udp { .. } => "udp",
+            L4::IcmpEcho { .. } | L4::IcmpError { .. } | L4::IcmpOther { .. } => "icmp",
+            L4::Fragment | L4::Other => "other",
+        });
+        match i.l4 {
+            L4::Tcp {
+                sport,
+                dport,
+                flags,
+                ..
+            } => {
+                p.sport = Some(sport);
+                p.dport = Some(dport);
+                p.flags = Some(flags.to_string());
+            }
+            L4::Udp { sport, dport } => {
+                p.sport = Some(sport);
+                p.dport = Some(dport);
+            }
+            L4::IcmpEcho { request, ident, .. } => {
+                p.icmp_type = Some(if request { 8 } else { 0 });
+                p.icmp_ident = Some(ident);
+            }
+            L4::IcmpError {
+                icmp_type, code, ..
+            }
+            | L4::IcmpOther { icmp_type, code } => {
+                p.icmp_type = Some(icmp_type);
+                p.icmp_code = Some(code);
+            }
+            L4::Fragment | L4::Other => {}
+        }
+        p
+    }
+}
+
+/// One probe's outcome as fields; packets as objects (the schema's `probe`).
+#[derive(Serialize)]
+pub struct ProbeDoc<'a> {
+    sent: PacketDoc<'a>,
+    disposition: &'static str,
+    eni: Option<&'a str>,
+    instance: Option<&'a str>,
+    reason: Option<&'static str>,
+    received: Option<PacketDoc<'a>>,
+    source_seen: Option<Ipv4Addr>,
+    destination_seen: Option<Ipv4Addr>,
+    hops: &'a [crate::pipeline::trace::Hop],
+    generated: &'a [String],
+}
+
+impl<'a> ProbeDoc<'a> {
+    pub fn new(r: &'a ProbeResult) -> ProbeDoc<'a> {
+        ProbeDoc {
+            sent: PacketDoc::new(&r.frame_in, &r.sent),
+            disposition: r.disposition,
+            eni: r.eni.as_deref(),
+            instance: r.instance.as_deref(),
+            reason: r.reason,
+            received: r
+                .received
+                .as_deref()
+                .map(|d| PacketDoc::new(&r.frame_out, d)),
+            source_seen: r.source_seen,
+            destination_seen: r.destination_seen,
+            hops: &r.hops,
+            generated: &r.generated,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct TraceRequestDoc<'a> {
+    from: &'a str,
+    to: &'a str,
+    proto: &'a str,
+    src: Option<Ipv4Addr>,
+    ttl: u8,
+    reply: bool,
+}
+
+/// The trace document, typed and borrowed: `serve` writes it straight to its output
+/// (no `Value` in between, the cost of a request is mostly its answer); `trace --json`
+/// goes through [`trace_doc`], the same struct as a `Value`. Same envelope as
+/// [`envelope`].
+#[derive(Serialize)]
+pub struct TraceDoc<'a> {
+    vpcsim: u32,
+    command: &'static str,
+    scenario: Option<&'a str>,
+    after: &'a super::json::After,
+    request: TraceRequestDoc<'a>,
+    probe: ProbeDoc<'a>,
+    reply: Option<ProbeDoc<'a>>,
+    /// A `serve` request's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a Value>,
+}
+
+impl<'a> TraceDoc<'a> {
+    pub fn new(
+        scenario: Option<&'a str>,
+        after: &'a super::json::After,
+        a: &'a super::TraceArgs,
+        r: &'a ProbeResult,
+        id: Option<&'a Value>,
+    ) -> TraceDoc<'a> {
+        TraceDoc {
+            vpcsim: super::json::SCHEMA_VERSION,
+            command: "trace",
+            scenario,
+            after,
+            request: TraceRequestDoc {
+                from: &a.from,
+                to: &a.to,
+                proto: &a.proto,
+                src: a.src,
+                ttl: a.ttl,
+                reply: a.reply,
+            },
+            probe: ProbeDoc::new(r),
+            reply: r.reply.as_deref().map(ProbeDoc::new),
+            id,
+        }
+    }
 }
 
 /// `vpcsim trace --json`.
@@ -177,33 +378,17 @@ pub fn trace_json(sc: &Scenario, n: usize, a: &super::TraceArgs, r: &ProbeResult
     trace_doc(Some(&sc.name), super::after(sc, n), a, r)
 }
 
-/// The trace document (also a `serve` trace answer).
+/// The trace document as a `Value`.
 pub fn trace_doc(
     scenario: Option<&str>,
     after: super::json::After,
     a: &super::TraceArgs,
     r: &ProbeResult,
 ) -> Value {
-    envelope(
-        "trace",
-        scenario,
-        Some(after),
-        json!({
-            "request": {
-                "from": a.from,
-                "to": a.to,
-                "proto": a.proto,
-                "src": a.src.map(|s| s.to_string()),
-                "ttl": a.ttl,
-                "reply": a.reply,
-            },
-            "probe": probe_json(r),
-            "reply": r.reply.as_deref().map(probe_json),
-        }),
-    )
+    serde_json::to_value(TraceDoc::new(scenario, &after, a, r, None)).unwrap_or(Value::Null)
 }
 
-pub fn run_report(sc: &Scenario, r: &RunReport, verbose: bool) {
+pub fn run_report(sc: &Scenario, r: &RunReport, diff: Option<&DiffReport>, verbose: bool) {
     println!("vpcsim: scenario `{}` ({})", sc.name, sc.file);
     if !sc.description.is_empty() {
         println!("  {}", sc.description);
@@ -291,17 +476,28 @@ pub fn run_report(sc: &Scenario, r: &RunReport, verbose: bool) {
     } else {
         format!(", {inv_ok}/{} invariants held", r.invariants.len())
     };
+    if let Some(d) = diff {
+        super::reach::render_procedure_diff(sc, d);
+    }
     let steps_ok = r.steps.iter().filter(|s| s.as_expected).count();
     let checks_ok = r.checks.iter().filter(|c| c.pass).count();
+    let changes = match diff {
+        Some(d) => format!(
+            ", {}/{} changes declared",
+            d.changes.len() - d.unexpected,
+            d.changes.len()
+        ),
+        None => String::new(),
+    };
     println!(
-        "\nResult: {steps_ok}/{} steps as expected, {checks_ok}/{} checks passed{inv} — {}",
+        "\nResult: {steps_ok}/{} steps as expected, {checks_ok}/{} checks passed{inv}{changes} — {}",
         r.steps.len(),
         r.checks.len(),
-        if r.pass {
+        if r.pass && diff.is_none_or(|d| d.pass) {
             paint("PASS", GREEN)
         } else {
             paint(
-                &format!("FAIL (first: {})", r.first_failure().unwrap_or_default()),
+                &format!("FAIL (first: {})", first_failure(r, diff).unwrap_or_default()),
                 RED,
             )
         }

@@ -174,7 +174,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, ExitCode> {
                 o.remove("error");
             }
         }
-        let after = json::After { step: n, id: None };
+        let after = super::after(&sc, n);
         json::print(&json::envelope("replay", Some(&sc.name), Some(after), body));
     } else {
         render(&a, &s, mismatch.as_ref().map(|d| d.message.as_str()));

@@ -142,7 +142,10 @@ impl Server {
     fn after(&self) -> After {
         After {
             step: self.applied,
-            id: None,
+            // Steps of the file have ids; steps applied by requests do not.
+            id: (self.applied == self.start)
+                .then(|| self.sc.step_id(self.start).map(str::to_string))
+                .flatten(),
         }
     }
 
@@ -160,6 +163,46 @@ impl Server {
             ttl: 64,
         };
         super::probe_on(&self.cloud, &self.tables, &a).map(|r| r.disposition)
+    }
+
+    /// Answers one line (without its newline) into `out`, as one JSON text without a
+    /// newline. A trace request is written straight from borrowed structs (no `Value`:
+    /// building one cost three times the probe); the other ops as [`Server::handle_line`].
+    pub fn answer_line(&mut self, line: &[u8], out: &mut Vec<u8>) -> serde_json::Result<()> {
+        let (id, req) = parse_request(line);
+        if let Ok(Request::Trace {
+            from,
+            to,
+            proto,
+            src,
+            ttl,
+            reply,
+        }) = &req
+        {
+            let a = super::TraceArgs {
+                from: from.clone(),
+                to: to.clone(),
+                proto: proto.clone(),
+                src: *src,
+                after_step: None,
+                reply: *reply,
+                ttl: *ttl,
+            };
+            if let Ok(p) = super::probe_on(&self.cloud, &self.tables, &a) {
+                let after = self.after();
+                let doc =
+                    super::render::TraceDoc::new(Some(&self.sc.name), &after, &a, &p, Some(&id));
+                return serde_json::to_writer(out, &doc);
+            }
+        }
+        let mut doc = match req {
+            Ok(r) => self.handle(&r),
+            Err(e) => json::error("serve", ErrorDoc::input(e)),
+        };
+        if let Some(o) = doc.as_object_mut() {
+            o.insert("id".into(), id);
+        }
+        serde_json::to_writer(out, &doc)
     }
 
     /// Answers one line (without its newline).
@@ -220,11 +263,15 @@ impl Server {
                     Err(e) => json::error("session", ErrorDoc::input(e)),
                 }
             }
+            // The shape of `vpcsim egress --after N --json`: one table, about this point.
             Request::Egress { ingress_port } => json::envelope(
                 "egress",
                 name,
                 Some(self.after()),
-                json!({ "rows": crate::probe::egress_table(&self.cloud, *ingress_port) }),
+                json!({ "tables": [{
+                    "after": self.after(),
+                    "rows": crate::probe::egress_table(&self.cloud, *ingress_port),
+                }] }),
             ),
             Request::Apply { step } => {
                 let op = match Operation::deserialize(step) {
@@ -284,6 +331,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode, ExitCode> {
     let stdout = std::io::stdout();
     let mut w = std::io::BufWriter::new(stdout.lock());
     let mut buf = Vec::new();
+    let mut answer = Vec::new();
     loop {
         buf.clear();
         // Read at most MAX_LINE + 1 bytes of the line; the rest of a longer one is
@@ -300,11 +348,15 @@ pub fn run(a: ServeArgs) -> Result<ExitCode, ExitCode> {
         if got == 0 {
             break;
         }
-        let doc = if buf.len() > MAX_LINE && buf.last() != Some(&b'\n') {
+        answer.clear();
+        let made = if buf.len() > MAX_LINE && buf.last() != Some(&b'\n') {
             skip_rest_of_line(&mut input);
-            json::error(
-                "serve",
-                ErrorDoc::input(format!("request line longer than {MAX_LINE} bytes")),
+            serde_json::to_writer(
+                &mut answer,
+                &json::error(
+                    "serve",
+                    ErrorDoc::input(format!("request line longer than {MAX_LINE} bytes")),
+                ),
             )
         } else {
             let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
@@ -312,10 +364,11 @@ pub fn run(a: ServeArgs) -> Result<ExitCode, ExitCode> {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            server.handle_line(line)
+            server.answer_line(line, &mut answer)
         };
-        let wrote = serde_json::to_writer(&mut w, &doc)
+        let wrote = made
             .map_err(std::io::Error::other)
+            .and_then(|_| w.write_all(&answer))
             .and_then(|_| w.write_all(b"\n"))
             .and_then(|_| w.flush());
         if wrote.is_err() {
@@ -360,6 +413,28 @@ mod tests {
         assert_eq!(a["command"], "trace");
         assert_eq!(a["probe"]["disposition"], "internet");
         assert_eq!(a["probe"]["source_seen"], "47.96.100.1");
+    }
+
+    #[test]
+    fn the_typed_trace_answer_is_the_handle_line_document() {
+        let mut s = server();
+        for line in [
+            &br#"{"id":7,"op":"trace","from":"i-web","to":"203.0.113.80:443","reply":true}"#[..],
+            br#"{"op":"trace","from":"internet:198.51.100.7","to":"47.96.10.20:22","reply":true}"#,
+            br#"{"id":"x","op":"trace","from":"i-web","to":"8.8.8.8","proto":"icmp"}"#,
+            br#"{"id":1,"op":"trace","from":"i-nope","to":"1.2.3.4:80"}"#,
+            br#"{"id":2,"op":"info"}"#,
+        ] {
+            let mut out = vec![];
+            s.answer_line(line, &mut out).unwrap();
+            let typed: Value = serde_json::from_slice(&out).unwrap();
+            assert_eq!(
+                typed,
+                s.handle_line(line),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
     }
 
     #[test]

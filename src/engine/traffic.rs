@@ -173,6 +173,9 @@ pub struct FlowInfo {
     pub disposition: Disposition,
 }
 
+/// How many flows [`Traffic::generate_with_progress`] makes between two progress calls.
+pub const PROGRESS_EVERY: usize = 1024;
+
 /// Pre-built frames and the packet sequences of both phases.
 #[derive(Debug, Clone, Default)]
 pub struct Traffic {
@@ -395,6 +398,18 @@ impl Traffic {
         steering: &Steering,
         spec: &TrafficSpec,
     ) -> Traffic {
+        Traffic::generate_with_progress(tables, base, steering, spec, &mut |_, _| {})
+    }
+
+    /// [`Traffic::generate`], calling `progress(flows made, flows wanted)` every
+    /// [`PROGRESS_EVERY`] flows and once at the end (for a progress bar with an ETA).
+    pub fn generate_with_progress(
+        tables: &Arc<Tables>,
+        base: &DataplaneConfig,
+        steering: &Steering,
+        spec: &TrafficSpec,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Traffic {
         let frame_len = spec.frame_len.clamp(54, 1514);
         // Keep the candidates whose trial packet does what the path promises.
         let mut working: Vec<Vec<Template>> = vec![Vec::new(); Path::ALL.len()];
@@ -512,7 +527,11 @@ impl Traffic {
                 disposition: out.disposition,
             });
             tr.new_flows.push(first);
+            if tr.flows.len().is_multiple_of(PROGRESS_EVERY) {
+                progress(tr.flows.len(), spec.flows);
+            }
         }
+        progress(tr.flows.len(), spec.flows);
         let nf = tr.flows.len();
         if nf > 0 {
             let mut i = 0usize;

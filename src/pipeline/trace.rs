@@ -56,14 +56,25 @@ impl Trace {
         });
     }
 
-    /// One line per hop, for terminals.
+    /// One line per hop, for terminals. The resource column is as wide as the longest
+    /// resource id of this trace (at least 22), so long imported ids keep the details
+    /// aligned.
     pub fn lines(&self) -> Vec<String> {
+        let w = self
+            .hops
+            .iter()
+            .map(|h| h.resource.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(22);
+        // Where the detail column starts, plus one: the rewritten headers sit under it.
+        let indent = 11 + 1 + w + 2;
         self.hops
             .iter()
             .map(|h| {
-                let mut s = format!("{:<11} {:<22} {}", h.stage, h.resource, h.detail);
+                let mut s = format!("{:<11} {:<w$} {}", h.stage, h.resource, h.detail);
                 if let (Some(b), Some(a)) = (&h.before, &h.after) {
-                    s.push_str(&format!("\n{:<35} {b}\n{:<35} → {a}", "", ""));
+                    s.push_str(&format!("\n{:<i$}{b}\n{:<i$}→ {a}", "", "", i = indent));
                 }
                 s
             })
@@ -119,5 +130,24 @@ pub fn summary(i: &FrameInfo) -> String {
             i.proto, i.src, i.dst, i.ident, i.frag_offset
         ),
         L4::Other => format!("proto {} {} → {}", i.proto, i.src, i.dst),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_columns_widen_to_the_longest_resource_id_of_the_trace() {
+        let mut t = Trace::default();
+        t.push("eni", "eni-bp1a2b3c4d5e6f7g8h9i0j", "sent from eth0");
+        t.push("route", "vtb-short", "0.0.0.0/0 → internet");
+        let l = t.lines();
+        let col = |s: &str, d: &str| s.find(d).unwrap();
+        assert_eq!(col(&l[0], "sent"), col(&l[1], "0.0.0.0/0"), "{l:#?}");
+        // Short ids keep the 22-character column of before.
+        let mut u = Trace::default();
+        u.push("eni", "eni-web", "x");
+        assert_eq!(u.lines()[0], format!("{:<11} {:<22} x", "eni", "eni-web"));
     }
 }
