@@ -301,8 +301,9 @@ impl<A: Copy, M: Copy> ConnTable<A, M> {
         }
     }
 
+    /// The key's hash, to look it up after [`ConnTable::prefetch`].
     #[inline(always)]
-    fn hash(&self, k: &FlowKey) -> u64 {
+    pub fn hash(&self, k: &FlowKey) -> u64 {
         let a = (k.src as u64) | ((k.dst as u64) << 32);
         let b = (k.sport as u64)
             | ((k.dport as u64) << 16)
@@ -754,3 +755,26 @@ impl<A: Copy, M: Copy> ConnTable<A, M> {
 
 #[cfg(test)]
 mod tests;
+
+// Batch support (issue 16 part 2); the flow-table rework replaces this block.
+impl<A: Copy, M: Copy> ConnTable<A, M> {
+    /// Hints the CPU to load the index slot a key of this hash starts probing at, so a
+    /// batch can overlap the cache misses of its lookups. No effect on the answer.
+    #[inline(always)]
+    pub fn prefetch(&self, hash: u64) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let i = self.home(hash);
+            if let Some(s) = self.slots.get(i) {
+                // SAFETY: `_mm_prefetch` only hints the cache; the pointer is in bounds.
+                unsafe {
+                    core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+                        (s as *const u32).cast::<i8>(),
+                    )
+                }
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = hash;
+    }
+}

@@ -4,11 +4,59 @@
 use super::{Dataplane, Disposition, DropReason, FlowAction, Ingress, Outcome, TraceRef};
 use super::{INTERNET_MAC, VROUTER_MAC};
 use crate::compile::INTERNET_PORT;
-use crate::flow::Hit;
+use crate::flow::{FlowKey, Hit};
 use crate::time::SimTime;
 use crate::wire::{self, CompiledRewrite};
 
+/// An established-path candidate: the tuple read straight from the frame, at its
+/// observation port.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct FastKey {
+    pub key: FlowKey,
+    pub ttl: u8,
+    pub tcp_flags: u8,
+}
+
 impl Dataplane {
+    /// The flow key of a TCP/UDP frame entering on an ENI (with its source MAC) or from
+    /// the Internet; `None` for anything the full path must see.
+    #[inline(always)]
+    pub(super) fn fast_key(&self, frame: &[u8], at: Ingress) -> Option<FastKey> {
+        let t = wire::fast_tuple(frame)?;
+        let port = self.fast_port(at, frame)?;
+        Some(FastKey {
+            key: FlowKey {
+                src: t.src,
+                dst: t.dst,
+                sport: t.sport,
+                dport: t.dport,
+                port,
+                proto: t.proto,
+            },
+            ttl: t.ttl,
+            tcp_flags: t.tcp_flags,
+        })
+    }
+
+    /// One lookup and the cached action; `None` when the packet is no established
+    /// connection's (or its TTL runs out here): the full path decides.
+    #[inline(always)]
+    pub(super) fn try_fast(
+        &mut self,
+        frame: &mut [u8],
+        k: &FastKey,
+        now: SimTime,
+        trace: &mut TraceRef<'_>,
+        depth: u8,
+    ) -> Option<Outcome> {
+        let hit = self.conns.lookup(&k.key, now)?;
+        if k.ttl <= hit.action.hops() {
+            return None;
+        }
+        let l4 = (wire::frame::L4_OFFSET, k.key.proto);
+        Some(self.use_hit(frame, l4, hit, k.key.port, k.tcp_flags, now, trace, depth))
+    }
+
     /// A packet of an established connection: refresh it, apply its cached action.
     #[allow(clippy::too_many_arguments)]
     #[inline]

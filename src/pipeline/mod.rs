@@ -214,10 +214,12 @@ macro_rules! hop {
 }
 
 // After `hop!`, which they use.
+mod batch;
 mod chain;
 mod eip;
 mod eni;
 mod fast;
+pub use batch::BATCH_MAX;
 mod finish;
 pub mod frag;
 pub mod guest;
@@ -316,7 +318,13 @@ impl Dataplane {
         now: SimTime,
         mut trace: TraceRef<'_>,
     ) -> Outcome {
-        let mut out = self.process_at(frame, at, now, &mut trace, 0);
+        let out = self.process_at(frame, at, now, &mut trace, 0);
+        self.settle(frame, out, now)
+    }
+
+    /// The counters of a processed frame, and the fragments its datagram released.
+    #[inline]
+    fn settle(&mut self, frame: &[u8], mut out: Outcome, now: SimTime) -> Outcome {
         self.count(out.disposition);
         if let Some(p) = self.frags.pending.take() {
             // A first fragment went through the normal path: remember its result for
@@ -354,23 +362,25 @@ impl Dataplane {
         // tuple straight from the frame, one lookup, one rewrite. Anything else (and any
         // traced packet) takes the full parse below, which gives the same answer.
         if trace.is_none() {
-            if let (Some(t), Some(port)) = (wire::fast_tuple(frame), self.fast_port(at, frame)) {
-                let key = FlowKey {
-                    src: t.src,
-                    dst: t.dst,
-                    sport: t.sport,
-                    dport: t.dport,
-                    port,
-                    proto: t.proto,
-                };
-                if let Some(hit) = self.conns.lookup(&key, now) {
-                    if t.ttl > hit.action.hops() {
-                        let l4 = (wire::frame::L4_OFFSET, t.proto);
-                        return self.use_hit(frame, l4, hit, port, t.tcp_flags, now, trace, depth);
-                    }
+            if let Some(k) = self.fast_key(frame, at) {
+                if let Some(out) = self.try_fast(frame, &k, now, trace, depth) {
+                    return out;
                 }
             }
         }
+        self.full_path(frame, at, now, trace, depth)
+    }
+
+    /// Everything but an established TCP/UDP packet: layer 2, parse, fragments, guest
+    /// routing, ICMP errors, a lookup, and the chain of stages for a first packet.
+    fn full_path(
+        &mut self,
+        frame: &mut [u8],
+        at: Ingress,
+        now: SimTime,
+        trace: &mut TraceRef<'_>,
+        depth: u8,
+    ) -> Outcome {
         // Layer 2: the sender's MAC, ARP, EtherTypes other than IPv4.
         if let Some(out) = self.layer2(frame, at, trace) {
             return out;
