@@ -10,9 +10,9 @@ use crate::wire::Rewrite;
 
 pub(super) const EIP: Stage = Stage {
     egress_name: "eip",
-    egress: egress,
+    egress,
     ingress_name: "eip",
-    ingress: ingress,
+    ingress,
 };
 
 fn egress(_: &mut Dataplane, cx: &mut Ctx<'_>) -> Verdict {

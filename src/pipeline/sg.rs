@@ -10,9 +10,9 @@ use crate::model::Direction;
 
 pub(super) const SG: Stage = Stage {
     egress_name: "sg_egress",
-    egress: egress,
+    egress,
     ingress_name: "sg_ingress",
-    ingress: ingress,
+    ingress,
 };
 
 fn egress(_: &mut Dataplane, cx: &mut Ctx<'_>) -> Verdict {
