@@ -14,6 +14,10 @@ use crate::time::SimTime;
 /// Frames handled per round of prefetches; longer batches are taken in rounds.
 pub const BATCH_MAX: usize = 256;
 
+/// Below this many connections the flow table stays in the cache and a prefetch only
+/// costs its hash (computed again by the lookup): measured with callgrind at 4,096 flows.
+const PREFETCH_ABOVE: usize = 1 << 15;
+
 impl Dataplane {
     /// Processes `frames` in order, each rewritten in place, as [`Dataplane::process`]
     /// would one by one (same outcomes, same counters), without traces; `outcomes`
@@ -27,11 +31,12 @@ impl Dataplane {
         outcomes.clear();
         outcomes.reserve(frames.len());
         let mut keys: [Option<FastKey>; BATCH_MAX] = [None; BATCH_MAX];
+        let prefetch = self.conns.len() > PREFETCH_ABOVE;
         for round in frames.chunks_mut(BATCH_MAX) {
             // 1. Tuples and hashes; prefetch each home slot.
             for ((frame, at), k) in round.iter().zip(keys.iter_mut()) {
                 *k = self.fast_key(frame, *at);
-                if let Some(k) = k {
+                if let (true, Some(k)) = (prefetch, k) {
                     self.conns.prefetch(self.conns.hash(&k.key));
                 }
             }
