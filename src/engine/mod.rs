@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::compile::{PublicOwner, Tables};
-use crate::pipeline::{Counters, Dataplane, DataplaneConfig, Disposition, Ingress};
+use crate::pipeline::{Counters, Dataplane, DataplaneConfig, Disposition, Ingress, Outcome};
 use crate::time::SimTime;
 use crate::wire::{self, L4};
 pub use traffic::{Mix, Path, Traffic, TrafficSpec};
@@ -308,24 +308,44 @@ pub fn digest(acc: u64, d: Disposition, frame: &[u8]) -> u64 {
 
 struct Worker {
     dp: Dataplane,
+    /// Where a batch's frames are copied (a NIC's DMA into mbufs), back to back.
     buf: Vec<u8>,
+    outcomes: Vec<Outcome>,
     packets: u64,
     verify: bool,
     digests: HashMap<u32, u64>,
 }
 
+/// Frames per `process_batch` call.
+const WORKER_BATCH: usize = 64;
+
 impl Worker {
     #[inline]
     fn run(&mut self, t: &Traffic, idx: &[u32], now: SimTime) {
-        for &i in idx {
-            let p = &t.packets[i as usize];
-            let (off, len) = (p.off as usize, p.len as usize);
-            let buf = &mut self.buf[..len];
-            buf.copy_from_slice(&t.arena[off..off + len]);
-            let out = self.dp.process(buf, p.ingress, now, None);
+        for batch in idx.chunks(WORKER_BATCH) {
+            let need: usize = batch
+                .iter()
+                .map(|&i| t.packets[i as usize].len as usize)
+                .sum();
+            if self.buf.len() < need {
+                self.buf.resize(need, 0);
+            }
+            let mut frames = Vec::with_capacity(batch.len());
+            let mut rest = &mut self.buf[..];
+            for &i in batch {
+                let p = &t.packets[i as usize];
+                let (off, len) = (p.off as usize, p.len as usize);
+                let (frame, tail) = std::mem::take(&mut rest).split_at_mut(len);
+                frame.copy_from_slice(&t.arena[off..off + len]);
+                frames.push((frame, p.ingress));
+                rest = tail;
+            }
+            self.dp.process_batch(&mut frames, now, &mut self.outcomes);
             if self.verify {
-                let d = self.digests.entry(p.flow).or_insert(0);
-                *d = digest(*d, out.disposition, buf);
+                for ((&i, (frame, _)), out) in batch.iter().zip(&frames).zip(&self.outcomes) {
+                    let d = self.digests.entry(t.packets[i as usize].flow).or_insert(0);
+                    *d = digest(*d, out.disposition, frame);
+                }
             }
         }
         self.packets += idx.len() as u64;
@@ -364,6 +384,7 @@ impl Engine {
                     let mut wk = Worker {
                         dp,
                         buf: vec![0u8; 65536],
+                        outcomes: Vec::with_capacity(WORKER_BATCH),
                         packets: 0,
                         verify: false,
                         digests: HashMap::new(),

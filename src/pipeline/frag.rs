@@ -367,3 +367,46 @@ fn translate(frame: &mut [u8], info: &FrameInfo, v: Verdict) -> Outcome {
         }
     }
 }
+
+use super::TraceRef;
+
+impl super::Dataplane {
+    /// A fragment: `None` for a first fragment (the normal path follows), else what
+    /// became of this non-first fragment (forwarded as its first was, held, or dropped).
+    #[cold]
+    pub(super) fn fragment(
+        &mut self,
+        frame: &mut [u8],
+        info: &FrameInfo,
+        at: Ingress,
+        now: SimTime,
+        trace: &mut TraceRef<'_>,
+    ) -> Option<Outcome> {
+        let (step, lost) = self.frags.admit(frame, info, at, now);
+        self.counters.dropped[DropReason::Fragment.index()] += lost;
+        let what = match &step {
+            Step::Normal => {
+                "first fragment: normal path, its result is kept for the datagram".to_string()
+            }
+            Step::Done(o) => match o.disposition {
+                Disposition::Held => "arrived before the first fragment: held".to_string(),
+                Disposition::Dropped(DropReason::Fragment) => {
+                    "no room to hold it until the first fragment".to_string()
+                }
+                d => format!("translated as its first fragment was: {d:?}"),
+            },
+        };
+        hop!(
+            trace,
+            "fragment",
+            "reassembly",
+            "IPv4 fragment (id {}, offset {}): {what}",
+            info.ident,
+            u32::from(info.frag_offset) * 8
+        );
+        match step {
+            Step::Normal => None,
+            Step::Done(o) => Some(o),
+        }
+    }
+}

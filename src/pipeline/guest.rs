@@ -70,3 +70,51 @@ pub fn default_source(t: &Tables, inst: &InstanceT) -> Option<Ipv4Addr> {
         e.private_ips.first().copied()
     }
 }
+
+use super::{DropReason, TraceRef};
+use crate::wire::FrameInfo;
+
+impl super::Dataplane {
+    /// The guest OS's routing: the port of the device a packet from `Guest(i)` leaves by.
+    pub(super) fn guest_port(
+        &self,
+        i: u16,
+        info: &FrameInfo,
+        trace: &mut TraceRef<'_>,
+    ) -> Result<u16, DropReason> {
+        let tables = &self.tables;
+        let inst = tables
+            .instances
+            .get(i as usize)
+            .ok_or(DropReason::InstanceNotRunning)?;
+        if !inst.running {
+            hop!(
+                trace,
+                "guest_route",
+                inst.id.clone(),
+                "instance is not Running"
+            );
+            return Err(DropReason::InstanceNotRunning);
+        }
+        let Some(r) = route(tables, inst, info.src, info.dst) else {
+            hop!(
+                trace,
+                "guest_route",
+                inst.id.clone(),
+                "no device: the instance has no ENI"
+            );
+            return Err(DropReason::GuestNoRoute);
+        };
+        let eni = tables.eni(r.eni);
+        hop!(
+            trace,
+            "guest_route",
+            inst.id.clone(),
+            "{} → {} ({})",
+            r.why,
+            eni.device_name(),
+            eni.id
+        );
+        Ok(r.eni + 1)
+    }
+}
