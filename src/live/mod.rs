@@ -22,10 +22,10 @@
 //! cloud's edge is no layer-2 segment anyone on the Internet shares. Its MTU is the
 //! Internet edge's 1500.
 //!
-//! Changes while it runs ([`Live::apply`]): the new tables replace the old, which today
-//! flushes every flow (the `Dataplane::set_tables` decision): an established connection's
-//! next packet is judged again as a new one. SEMANTICS.md §5's per-change flow semantics
-//! are not applied here yet.
+//! Changes while it runs ([`Live::apply`]): the new tables (compiled with
+//! `Tables::compile_after`, so ENI ports stay stable) replace the old with the data plane's
+//! per-change semantics (SEMANTICS.md §5, `pipeline::revalidate`): each established
+//! connection is judged again at its next packet and kept or ended.
 
 pub mod forward;
 pub mod guest;
@@ -336,11 +336,13 @@ impl Live {
         Ok(())
     }
 
-    /// Moves to the state after `n` steps: new tables (flows flushed), guests updated.
+    /// Moves to the state after `n` steps: new tables (each established connection is
+    /// judged again at its next packet, SEMANTICS.md §5), guests updated. The tables keep
+    /// every ENI's observation port (`compile_after`), so cached flows stay meaningful.
     pub fn apply(&mut self, n: usize) -> Result<(), LiveError> {
         let n = n.min(self.scenario.steps.len());
         let cloud = self.scenario.state_after(n);
-        let t = Tables::compile(&cloud, self.tables.epoch + 1);
+        let t = Tables::compile_after(&cloud, self.tables.epoch + 1, &self.tables);
         self.ctl
             .send(forward::Ctl::Tables(Arc::clone(&t)))
             .map_err(|_| LiveError::Other("the forwarding thread stopped".into()))?;
