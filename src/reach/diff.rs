@@ -14,9 +14,9 @@ use super::classes::{internet_holes, ProtoClass};
 use super::exposure::exposure;
 use super::rows::{ports_label, set_label};
 use super::{survey_all, Side};
+use crate::check::ExpectChangeSpec;
 use crate::compile::Tables;
 use crate::model::{Cloud, Operation};
-use crate::scenario::format::ExpectChangeSpec;
 
 /// One configuration to compare, and the step that led to it.
 #[derive(Debug, Clone)]

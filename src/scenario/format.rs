@@ -335,7 +335,7 @@ pub struct BindSpec {
     pub private_ip: Option<Ipv4Addr>,
 }
 
-pub use crate::check::{CheckSpec, StepRef};
+pub use crate::check::{CheckSpec, ExpectChangeSpec, StepRef};
 
 /// An `[[invariants]]` entry: a check evaluated on the initial topology and after every
 /// step. Three forms, told apart by their keys:
@@ -443,81 +443,6 @@ impl Invariant {
             ))
         })?;
         Ok(Invariant::Check(Box::new(c)))
-    }
-}
-
-/// A change `vpcsim diff` is told to expect: it names one egress, exposure or reach
-/// change; any other change (or an expected one that does not happen) fails the diff.
-///
-/// ```toml
-/// expect_change = [
-///   { instance = "i-web", egress = "47.96.100.1" },          # i-web's egress address becomes this
-///   { exposure = "47.96.10.20 tcp/22", change = "moved" },   # ssh to the EIP lands elsewhere
-///   { reach = "i-web -> internet" },                          # any change of that reach
-/// ]
-/// ```
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct ExpectChangeSpec {
-    /// Narrows an egress (or exposure) change to this instance.
-    pub instance: Option<String>,
-    /// Narrows an egress (or exposure) change to this ENI.
-    pub eni: Option<String>,
-    /// The new egress address, `none` (no longer gets out) or `*` (any).
-    pub egress: Option<String>,
-    /// `ADDRESS`, `ADDRESS PROTO` or `ADDRESS PROTO/PORTS` (`47.96.10.20 tcp/22`).
-    pub exposure: Option<String>,
-    /// `FROM -> TO`, optionally followed by `PROTO` or `PROTO/PORTS`; `*` matches any side.
-    pub reach: Option<String>,
-    /// opened, closed, moved or changed (default: any).
-    pub change: Option<String>,
-    #[serde(default)]
-    pub note: String,
-}
-
-impl ExpectChangeSpec {
-    /// What is wrong with the entry, if anything.
-    pub fn problem(&self) -> Option<String> {
-        let kinds = [&self.egress, &self.exposure, &self.reach]
-            .iter()
-            .filter(|x| x.is_some())
-            .count();
-        if kinds != 1 {
-            return Some("give exactly one of `egress`, `exposure` or `reach`, e.g. { instance = \"i-web\", egress = \"47.96.100.1\" } or { exposure = \"47.96.10.20 tcp/22\", change = \"moved\" }".into());
-        }
-        if let Some(c) = &self.change {
-            if !matches!(c.as_str(), "opened" | "closed" | "moved" | "changed") {
-                return Some(format!(
-                    "change = `{c}`: use opened, closed, moved or changed"
-                ));
-            }
-        }
-        if let Some(e) = &self.egress {
-            if e != "*" && e != "none" && e.parse::<Ipv4Addr>().is_err() {
-                return Some(format!(
-                    "egress = `{e}`: give an IPv4 address, `none` or `*`"
-                ));
-            }
-        }
-        if let Some(x) = &self.exposure {
-            if x.split_whitespace()
-                .next()
-                .and_then(|a| a.parse::<Ipv4Addr>().ok())
-                .is_none()
-            {
-                return Some(format!(
-                    "exposure = `{x}`: start with the public address, e.g. `47.96.10.20 tcp/22`"
-                ));
-            }
-        }
-        if let Some(r) = &self.reach {
-            if !r.contains("->") {
-                return Some(format!(
-                    "reach = `{r}`: write `FROM -> TO`, e.g. `i-web -> internet`"
-                ));
-            }
-        }
-        None
     }
 }
 
