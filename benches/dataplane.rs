@@ -17,7 +17,7 @@ use vpcsim::compile::{Lpm, Tables};
 use vpcsim::engine::{Mix, Path, Steering, Traffic, TrafficSpec, BENCH_SCENARIO};
 use vpcsim::flow::{ConnTable, FlowKey, SnatPorts, Timeouts};
 use vpcsim::model::{Direction, SecurityGroupType, SgPolicy, SgProtocol};
-use vpcsim::pipeline::{Dataplane, DataplaneConfig, FlowAction, SnatBinding};
+use vpcsim::pipeline::{Batch, Dataplane, DataplaneConfig, FlowAction, SnatBinding};
 use vpcsim::scenario::Scenario;
 use vpcsim::time::SimTime;
 use vpcsim::wire::{self, CompiledRewrite, ProbeL4, ProbeSpec, Rewrite, TcpFlags};
@@ -336,25 +336,20 @@ fn batch_benches(c: &mut Criterion) {
                 }
             })
         });
-        let mut arena = vec![0u8; 2048 * N];
-        let mut outs = Vec::with_capacity(N);
-        for batch in [32usize, 64, 256] {
-            g.bench_function(format!("process_batch_{batch}_{flows}_flows"), |b| {
+        let mut batch = Batch::new();
+        for n in [32usize, 64, 256] {
+            g.bench_function(format!("process_batch_{n}_{flows}_flows"), |b| {
                 b.iter(|| {
-                    for _ in 0..N / batch {
-                        let mut frames = Vec::with_capacity(batch);
-                        let mut rest = &mut arena[..];
-                        for _ in 0..batch {
+                    for _ in 0..N / n {
+                        batch.clear();
+                        for _ in 0..n {
                             let i = est[k % est.len()];
                             k += 1;
-                            let f = traffic.frame(i);
-                            let (fr, tail) = std::mem::take(&mut rest).split_at_mut(f.len());
-                            fr.copy_from_slice(f);
-                            frames.push((fr, traffic.packets[i as usize].ingress));
-                            rest = tail;
+                            let at = traffic.packets[i as usize].ingress;
+                            batch.push(traffic.frame(i), at, SimTime::ZERO);
                         }
-                        dp.process_batch(&mut frames, SimTime::ZERO, &mut outs);
-                        black_box(&outs);
+                        dp.process_batch(&mut batch);
+                        black_box(batch.dispositions());
                     }
                 })
             });

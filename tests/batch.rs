@@ -8,7 +8,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use vpcsim::compile::Tables;
 use vpcsim::engine::{self, Mix, Path, Steering, Traffic, TrafficSpec};
-use vpcsim::pipeline::{Dataplane, DataplaneConfig, Ingress, Outcome};
+use vpcsim::pipeline::{Batch, Dataplane, DataplaneConfig, Ingress, Outcome, BATCH_MAX};
 use vpcsim::scenario::Scenario;
 use vpcsim::time::SimTime;
 
@@ -96,17 +96,18 @@ proptest! {
 
         let mut many = Dataplane::new(Arc::clone(&t), base);
         let mut got: Vec<(Vec<u8>, Outcome)> = Vec::new();
-        let mut outs = Vec::new();
-        for chunk in input.chunks(batch) {
-            let mut bufs: Vec<Vec<u8>> = chunk.iter().map(|(f, _)| f.clone()).collect();
-            let mut refs: Vec<(&mut [u8], Ingress)> = bufs
-                .iter_mut()
-                .zip(chunk)
-                .map(|(b, (_, at))| (&mut b[..], *at))
-                .collect();
-            many.process_batch(&mut refs, SimTime::from_secs(1), &mut outs);
-            prop_assert_eq!(outs.len(), chunk.len());
-            got.extend(bufs.into_iter().zip(outs.drain(..)));
+        let mut b = Batch::new();
+        for chunk in input.chunks(batch.min(BATCH_MAX)) {
+            b.clear();
+            for (f, at) in chunk {
+                prop_assert!(b.push(f, *at, SimTime::from_secs(1)));
+            }
+            many.process_batch(&mut b);
+            prop_assert_eq!(b.dispositions().len(), chunk.len());
+            for i in 0..chunk.len() {
+                prop_assert_eq!(b.disposition(i), b.outcome(i).disposition);
+                got.push((b.frame(i).to_vec(), b.outcome(i)));
+            }
         }
         prop_assert_eq!(got.len(), want.len());
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {

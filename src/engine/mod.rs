@@ -8,10 +8,11 @@
 //! RSS hash plays — giving one ordered index list per worker. The dispatcher then moves
 //! the work over one **bounded** `crossbeam-channel` per worker in batches of
 //! [`EngineConfig::batch`] packet indices (a full queue blocks the dispatcher:
-//! back-pressure). A worker copies each frame from the arena into one reused buffer (the
-//! "DMA into an mbuf"; this copy is counted in every figure), runs
-//! [`Dataplane::process`] on it in place, and optionally folds the result into a per-flow
-//! digest for verification. Nothing on the per-packet path takes a lock or touches memory
+//! back-pressure). A worker copies the frames of 64 indices at a time from the arena into
+//! its reused [`Batch`] (the "DMA into mbufs"; this copy is counted in every figure),
+//! runs [`Dataplane::process_batch`] on them in place, and optionally folds each result
+//! into a per-flow digest for verification. Nothing on the per-packet path allocates,
+//! takes a lock or touches memory
 //! another worker writes; counters are per worker and merged at the end ([`RunReport`]).
 //!
 //! # Steering
@@ -31,7 +32,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::compile::{PublicOwner, Tables};
-use crate::pipeline::{Counters, Dataplane, DataplaneConfig, Disposition, Ingress, Outcome};
+use crate::pipeline::{Batch, Counters, Dataplane, DataplaneConfig, Disposition, Ingress};
 use crate::time::SimTime;
 use crate::wire::{self, L4};
 pub use traffic::{Mix, Path, Traffic, TrafficSpec};
@@ -308,9 +309,8 @@ pub fn digest(acc: u64, d: Disposition, frame: &[u8]) -> u64 {
 
 struct Worker {
     dp: Dataplane,
-    /// Where a batch's frames are copied (a NIC's DMA into mbufs), back to back.
-    buf: Vec<u8>,
-    outcomes: Vec<Outcome>,
+    /// The frames of one `process_batch` call, copied in (a NIC's DMA into mbufs).
+    batch: Batch,
     packets: u64,
     verify: bool,
     digests: HashMap<u32, u64>,
@@ -322,29 +322,18 @@ const WORKER_BATCH: usize = 64;
 impl Worker {
     #[inline]
     fn run(&mut self, t: &Traffic, idx: &[u32], now: SimTime) {
-        for batch in idx.chunks(WORKER_BATCH) {
-            let need: usize = batch
-                .iter()
-                .map(|&i| t.packets[i as usize].len as usize)
-                .sum();
-            if self.buf.len() < need {
-                self.buf.resize(need, 0);
-            }
-            let mut frames = Vec::with_capacity(batch.len());
-            let mut rest = &mut self.buf[..];
-            for &i in batch {
+        for chunk in idx.chunks(WORKER_BATCH) {
+            self.batch.clear();
+            for &i in chunk {
                 let p = &t.packets[i as usize];
                 let (off, len) = (p.off as usize, p.len as usize);
-                let (frame, tail) = std::mem::take(&mut rest).split_at_mut(len);
-                frame.copy_from_slice(&t.arena[off..off + len]);
-                frames.push((frame, p.ingress));
-                rest = tail;
+                self.batch.push(&t.arena[off..off + len], p.ingress, now);
             }
-            self.dp.process_batch(&mut frames, now, &mut self.outcomes);
+            self.dp.process_batch(&mut self.batch);
             if self.verify {
-                for ((&i, (frame, _)), out) in batch.iter().zip(&frames).zip(&self.outcomes) {
+                for (j, &i) in chunk.iter().enumerate() {
                     let d = self.digests.entry(t.packets[i as usize].flow).or_insert(0);
-                    *d = digest(*d, out.disposition, frame);
+                    *d = digest(*d, self.batch.disposition(j), self.batch.frame(j));
                 }
             }
         }
@@ -383,8 +372,7 @@ impl Engine {
                 .spawn(move || {
                     let mut wk = Worker {
                         dp,
-                        buf: vec![0u8; 65536],
-                        outcomes: Vec::with_capacity(WORKER_BATCH),
+                        batch: Batch::new(),
                         packets: 0,
                         verify: false,
                         digests: HashMap::new(),

@@ -404,6 +404,34 @@ impl<A: Copy, M: Copy> ConnTable<A, M> {
         let _ = p;
     }
 
+    /// Second prefetch stage of a batch: once the bucket of hash `h` is (being) loaded,
+    /// starts loading the record of its first slot whose tag matches, so the key compare
+    /// of the lookup does not miss either. A wrong candidate (a tag collision, or a
+    /// record replaced since) costs one wasted prefetch, never a wrong answer.
+    #[inline(always)]
+    pub fn prefetch_record(&self, h: u64) {
+        let bucket = &self.buckets[self.home(h)];
+        let m = bucket.matches(!self.entry_mask, self.tag(h));
+        if m != 0 {
+            let e = (bucket.slots[m.trailing_zeros() as usize] & self.entry_mask) - 1;
+            if let Some(c) = self.conns.get((e >> 1) as usize) {
+                let p = c as *const Conn<A, M> as *const i8;
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: SSE is part of the x86_64 baseline; a prefetch never faults.
+                // A record may straddle two cache lines: load both.
+                unsafe {
+                    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                    _mm_prefetch::<_MM_HINT_T0>(p);
+                    _mm_prefetch::<_MM_HINT_T0>(
+                        p.wrapping_add(std::mem::size_of::<Conn<A, M>>() - 1),
+                    );
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                let _ = p;
+            }
+        }
+    }
+
     /// The entry (`conn × 2 + dir`) whose key is `key`, live or not.
     #[inline(always)]
     fn find(&self, key: &FlowKey) -> Option<u32> {
@@ -642,8 +670,35 @@ impl<A: Copy, M: Copy> ConnTable<A, M> {
     /// Called for each packet that used a hit: refreshes last-seen and advances the TCP
     /// state from the flags (pass 0 for non-TCP). Returns the new state for TCP, `None`
     /// for other protocols or a connection that no longer exists.
-    #[inline]
+    #[inline(always)]
     pub fn observe(
+        &mut self,
+        conn: ConnId,
+        dir: Dir,
+        tcp_flags: u8,
+        now: SimTime,
+    ) -> Option<TcpState> {
+        use tcp_flags::{FIN, RST, SYN};
+        let c = self.conns.get_mut(conn.0 as usize)?;
+        // Nearly every packet changes nothing but the last-seen time: a segment of an
+        // established TCP connection without SYN, FIN or RST, or a packet of any other
+        // protocol once its reply was seen (or in the original direction). Only
+        // last-seen changes then, and protection (the eviction list) cannot.
+        let quiet = match c.state {
+            ST_ESTABLISHED => tcp_flags & (SYN | FIN | RST) == 0,
+            ST_UDP | ST_ICMP | ST_OTHER => dir == Dir::Original || c.flags & F_SEEN_REPLY != 0,
+            _ => false,
+        };
+        if quiet {
+            c.last_seen = tick(now);
+            return (c.state == ST_ESTABLISHED).then_some(TcpState::Established);
+        }
+        self.observe_change(conn, dir, tcp_flags, now)
+    }
+
+    /// [`ConnTable::observe`] when the packet may change the state or the protection.
+    #[inline(never)]
+    fn observe_change(
         &mut self,
         conn: ConnId,
         dir: Dir,

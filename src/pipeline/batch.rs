@@ -1,58 +1,247 @@
-//! A batch at a time (VPP's vectors, DPDK's bulk lookup): read every frame's tuple and
-//! hash first and prefetch its flow-table slot, then look up and rewrite each frame in
-//! order, so the memory latency of one lookup overlaps with the work on the others.
+//! A batch at a time (VPP's vectors, DPDK's bulk lookup).
 //!
-//! The frames are still decided one after the other, in order, exactly as
-//! [`Dataplane::process`] decides them: reading a tuple and hashing it change no state,
-//! and the prefetch is only a hint. A first packet that installs a connection is seen by
-//! the lookups of the frames after it in the same batch.
+//! A [`Batch`] is the data plane's mbuf ring: one reused buffer holding up to
+//! [`BATCH_MAX`] frames back to back, each with where and when it enters, and one
+//! disposition per frame when processed. Nothing is allocated per batch once it has
+//! grown to its working size.
+//!
+//! [`Dataplane::process_batch`] runs in three passes over the frames:
+//! 1. read every frame's tuple straight from its headers (`wire::fast_tuple`) and hash
+//!    it; at large tables, prefetch the flow-table bucket;
+//! 2. at large tables, prefetch the connection record the bucket's tag points at (the
+//!    bucket is in cache by now), so the key compare of pass 3 does not miss either;
+//! 3. in order, the **established lane**: one lookup, the TTL, MTU and revalidation
+//!    checks, the refresh, the rewrite with its precomputed checksum deltas, the MACs
+//!    and the counters, writing a [`Disposition`] and nothing else. A frame the lane
+//!    does not finish (a first packet, ICMP, a fragment, an oversize or hairpinned
+//!    packet, a connection to revalidate) goes through [`Dataplane::process`]'s code,
+//!    untouched by the lane, and its full [`Outcome`] is kept when it carries frames
+//!    of its own (ICMP errors, fragments).
+//!
+//! The frames are decided one after the other, in order, exactly as `process` decides
+//! them (property-tested in `tests/batch.rs`): reading a tuple, hashing and prefetching
+//! change no state, and a connection installed by a first packet is seen by the frames
+//! after it in the same batch.
 
 use super::fast::FastKey;
-use super::{Dataplane, Ingress, Outcome};
+use super::{Dataplane, Disposition, Ingress, Outcome, INTERNET_MAC, VROUTER_MAC};
 use crate::time::SimTime;
+use crate::wire;
 
-/// Frames handled per round of prefetches; longer batches are taken in rounds.
+/// Frames a batch holds at most; [`Batch::push`] refuses more.
 pub const BATCH_MAX: usize = 256;
 
-/// Below this many connections the flow table stays in the cache and a prefetch only
-/// costs its hash (computed again by the lookup): measured with callgrind at 4,096 flows.
+/// Below this many connections the flow table stays in the cache and prefetching costs
+/// more than it saves (measured with callgrind at 4,096 flows).
 const PREFETCH_ABOVE: usize = 1 << 15;
 
+/// Where one frame of a batch lies in its buffer, where it enters and when.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    off: u32,
+    len: u32,
+    at: Ingress,
+    now: SimTime,
+}
+
+/// Frames processed together; see the module documentation.
+#[derive(Debug, Default)]
+pub struct Batch {
+    buf: Vec<u8>,
+    slots: Vec<Slot>,
+    /// Pass 1's result per frame: its established-path key and hash.
+    keys: Vec<Option<(FastKey, u64)>>,
+    dispositions: Vec<Disposition>,
+    /// The outcomes that carry frames of their own, by frame index, in order.
+    extras: Vec<(usize, Outcome)>,
+}
+
+impl Batch {
+    pub fn new() -> Batch {
+        Batch {
+            buf: Vec::with_capacity(BATCH_MAX * 128),
+            slots: Vec::with_capacity(BATCH_MAX),
+            keys: Vec::with_capacity(BATCH_MAX),
+            dispositions: Vec::with_capacity(BATCH_MAX),
+            extras: Vec::new(),
+        }
+    }
+
+    /// Empties the batch, keeping its buffers.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.slots.clear();
+        self.keys.clear();
+        self.dispositions.clear();
+        self.extras.clear();
+    }
+
+    /// Copies `frame` in (a NIC's DMA into an mbuf), to enter at `at` at time `now`.
+    /// Returns false, copying nothing, when the batch already holds [`BATCH_MAX`] frames
+    /// or the buffer would pass 4 GiB.
+    #[inline]
+    pub fn push(&mut self, frame: &[u8], at: Ingress, now: SimTime) -> bool {
+        let off = self.buf.len();
+        if self.slots.len() >= BATCH_MAX || off + frame.len() > u32::MAX as usize {
+            return false;
+        }
+        self.buf.extend_from_slice(frame);
+        self.slots.push(Slot {
+            off: off as u32,
+            len: frame.len() as u32,
+            at,
+            now,
+        });
+        true
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.slots.len() >= BATCH_MAX
+    }
+
+    /// Frame `i`: as pushed, or rewritten in place once processed.
+    pub fn frame(&self, i: usize) -> &[u8] {
+        let s = self.slots[i];
+        &self.buf[s.off as usize..(s.off + s.len) as usize]
+    }
+
+    pub fn ingress(&self, i: usize) -> Ingress {
+        self.slots[i].at
+    }
+
+    /// What became of frame `i` (after [`Dataplane::process_batch`]).
+    pub fn disposition(&self, i: usize) -> Disposition {
+        self.dispositions[i]
+    }
+
+    /// The dispositions of the processed frames, in order.
+    pub fn dispositions(&self) -> &[Disposition] {
+        &self.dispositions
+    }
+
+    /// The full outcome of frame `i` when it carries frames of its own (generated ICMP
+    /// errors, fragments, released fragments); `None` when its disposition says all.
+    pub fn extra(&self, i: usize) -> Option<&Outcome> {
+        self.extras
+            .binary_search_by_key(&i, |(j, _)| *j)
+            .ok()
+            .map(|k| &self.extras[k].1)
+    }
+
+    /// Frame `i`'s outcome, as [`Dataplane::process`] returns it.
+    pub fn outcome(&self, i: usize) -> Outcome {
+        match self.extra(i) {
+            Some(o) => o.clone(),
+            None => Outcome::of(self.dispositions[i]),
+        }
+    }
+}
+
 impl Dataplane {
-    /// Processes `frames` in order, each rewritten in place, as [`Dataplane::process`]
-    /// would one by one (same outcomes, same counters), without traces; `outcomes`
-    /// receives one outcome per frame, in order.
-    pub fn process_batch(
-        &mut self,
-        frames: &mut [(&mut [u8], Ingress)],
-        now: SimTime,
-        outcomes: &mut Vec<Outcome>,
-    ) {
-        outcomes.clear();
-        outcomes.reserve(frames.len());
-        let mut keys: [Option<FastKey>; BATCH_MAX] = [None; BATCH_MAX];
+    /// Processes every frame of `batch` in order, each rewritten in place, as
+    /// [`Dataplane::process`] would one by one (same outcomes, same counters), without
+    /// traces. The results are read back from the batch.
+    pub fn process_batch(&mut self, batch: &mut Batch) {
+        let Batch {
+            buf,
+            slots,
+            keys,
+            dispositions,
+            extras,
+        } = batch;
+        dispositions.clear();
+        extras.clear();
+        keys.clear();
         let prefetch = self.conns.len() > PREFETCH_ABOVE;
-        for round in frames.chunks_mut(BATCH_MAX) {
-            // 1. Tuples and hashes; prefetch each home slot.
-            for ((frame, at), k) in round.iter().zip(keys.iter_mut()) {
-                *k = self.fast_key(frame, *at);
-                if let (true, Some(k)) = (prefetch, k) {
-                    self.conns.prefetch(self.conns.hash(&k.key));
+        // 1. Tuples and hashes; the bucket of each.
+        for s in slots.iter() {
+            let frame = &buf[s.off as usize..(s.off + s.len) as usize];
+            let k = self.fast_key(frame, s.at).map(|k| {
+                let h = self.conns.hash(&k.key);
+                if prefetch {
+                    self.conns.prefetch(h);
                 }
-            }
-            // 2. Look up and rewrite, in order.
-            for ((frame, at), k) in round.iter_mut().zip(keys.iter()) {
-                let fast = match k {
-                    Some(k) => self.try_fast(frame, k, now, &mut None, 0),
-                    None => None,
-                };
-                let out = match fast {
-                    Some(o) => o,
-                    None => self.full_path(frame, *at, now, &mut None, 0),
-                };
-                let out = self.settle(frame, out, now);
-                outcomes.push(out);
+                (k, h)
+            });
+            keys.push(k);
+        }
+        // 2. The record each bucket points at.
+        if prefetch {
+            for (_, h) in keys.iter().flatten() {
+                self.conns.prefetch_record(*h);
             }
         }
+        // 3. In order: the established lane, else the whole pipeline.
+        for (i, (s, k)) in slots.iter().zip(keys.iter()).enumerate() {
+            let frame = &mut buf[s.off as usize..(s.off + s.len) as usize];
+            if let Some((k, h)) = k {
+                if let Some(d) = self.established(frame, k, *h, s.now) {
+                    dispositions.push(d);
+                    continue;
+                }
+            }
+            let out = match k {
+                Some((k, _)) => self.try_fast(frame, k, s.now, &mut None, 0),
+                None => None,
+            };
+            let out = match out {
+                Some(o) => o,
+                None => self.full_path(frame, s.at, s.now, &mut None, 0),
+            };
+            let out = self.settle(frame, out, s.now);
+            dispositions.push(out.disposition);
+            if !(out.generated.is_empty() && out.released.is_empty() && out.fragments.is_empty()) {
+                extras.push((i, out));
+            }
+        }
+    }
+
+    /// The established lane: the whole of an established packet that fits its path's
+    /// MTU, is not hairpinned and needs no revalidation; `None`, having changed
+    /// nothing, for anything else (the general path then decides, with the same
+    /// answer for the packets this lane takes: `tests/batch.rs`).
+    #[inline(always)]
+    fn established(
+        &mut self,
+        frame: &mut [u8],
+        k: &FastKey,
+        h: u64,
+        now: SimTime,
+    ) -> Option<Disposition> {
+        let hit = self.conns.lookup_hashed(&k.key, h, now)?;
+        let a = hit.action;
+        if k.ttl <= a.hops()
+            || a.hairpin
+            || self.epochs.stale_possible
+            || frame.len() > wire::frame::ETH_LEN + usize::from(a.mtu())
+        {
+            return None;
+        }
+        self.conns.observe(hit.conn, hit.dir, k.tcp_flags, now);
+        // The tuple this direction leaves with is the other direction's key reversed.
+        let o = &hit.other;
+        a.deltas
+            .apply_fast(frame, k.key.proto, (o.dst, o.src, o.dport, o.sport));
+        self.counters.fast_path += 1;
+        Some(match self.tables.eni_of_port(a.out) {
+            Some(e) => {
+                wire::set_macs(frame, VROUTER_MAC, self.tables.eni(e).mac);
+                self.counters.delivered += 1;
+                Disposition::Delivered { eni: e }
+            }
+            None => {
+                wire::set_macs(frame, VROUTER_MAC, INTERNET_MAC);
+                self.counters.to_internet += 1;
+                Disposition::Internet
+            }
+        })
     }
 }

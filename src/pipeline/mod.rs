@@ -226,7 +226,7 @@ mod chain;
 mod eip;
 mod eni;
 mod fast;
-pub use batch::BATCH_MAX;
+pub use batch::{Batch, BATCH_MAX};
 mod finish;
 pub mod frag;
 pub mod guest;

@@ -65,7 +65,7 @@ impl OnChange {
 #[derive(Debug, Default)]
 pub(super) struct Epochs {
     /// Some connection may predate the current tables.
-    stale_possible: bool,
+    pub(super) stale_possible: bool,
     of_slot: Vec<u64>,
 }
 

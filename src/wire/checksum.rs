@@ -33,12 +33,14 @@ pub fn sum16(data: &[u8]) -> u32 {
 }
 
 /// Folds a 32-bit partial sum into 16 bits by adding the carries back in.
-#[inline]
-pub fn fold(mut sum: u32) -> u16 {
-    while sum > 0xFFFF {
-        sum = (sum & 0xFFFF) + (sum >> 16);
-    }
-    sum as u16
+///
+/// Two rounds always suffice (the first leaves at most 0x1FFFE, the second at most
+/// 0xFFFF), so there is no loop: on the established path this was a data-dependent
+/// branch per checksum.
+#[inline(always)]
+pub fn fold(sum: u32) -> u16 {
+    let s = (sum & 0xFFFF) + (sum >> 16);
+    ((s & 0xFFFF) + (s >> 16)) as u16
 }
 
 /// The Internet checksum of `data`: the ones' complement of its folded sum.
@@ -117,12 +119,10 @@ impl Delta {
         self.0 == 0
     }
 
-    /// Applies the delta to a stored checksum: `~(~HC + delta)`.
-    #[inline]
+    /// Applies the delta to a stored checksum: `~(~HC + delta)` (a zero delta gives
+    /// `csum` back unchanged, without a branch).
+    #[inline(always)]
     pub fn apply(self, csum: u16) -> u16 {
-        if self.0 == 0 {
-            return csum;
-        }
         !fold(u32::from(!csum) + self.0)
     }
 }
@@ -176,6 +176,15 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn two_round_fold_equals_folding_until_16_bits(sum in any::<u32>()) {
+            let mut want = sum;
+            while want > 0xFFFF {
+                want = (want & 0xFFFF) + (want >> 16);
+            }
+            prop_assert_eq!(u32::from(fold(sum)), want);
+        }
+
         #[test]
         fn update16_equals_full_recomputation(
             mut words in proptest::collection::vec(any::<u16>(), 2..40),

@@ -7,7 +7,7 @@
 use std::net::Ipv4Addr;
 
 use super::checksum::Delta;
-use super::frame::{be16, icmp_type, proto, FrameInfo, IP_OFFSET, L4};
+use super::frame::{be16, icmp_type, proto, FrameInfo, IP_OFFSET, L4, L4_OFFSET};
 
 /// Offsets inside the IPv4 header.
 const IP_TTL: usize = IP_OFFSET + 8;
@@ -346,6 +346,56 @@ impl RewriteDeltas {
     #[inline]
     pub fn ttl_decrement(&self) -> u8 {
         self.ttl_dec
+    }
+
+    /// The established path's rewrite: the same bytes as
+    /// `CompiledRewrite::with_target(self, src, dst, sport, dport).apply(frame, L4_OFFSET, proto)`
+    /// (property-tested), for a frame [`fast_tuple`](super::frame::fast_tuple) accepted —
+    /// IPv4 without options, not a fragment, TCP or UDP. No rewrite is built and every
+    /// checksum is patched without a branch (a zero delta changes nothing). Anything
+    /// else (a protocol other than the compiled one, a frame too short) takes the
+    /// general rewrite.
+    #[inline(always)]
+    pub fn apply_fast(&self, frame: &mut [u8], proto: u8, target: (u32, u32, u16, u16)) {
+        let (src, dst, sport, dport) = target;
+        let (csum_at, udp) = match (self.bits >> 3, proto) {
+            (1, proto::TCP) => (L4_OFFSET + TCP_CSUM, false),
+            (2, proto::UDP) => (L4_OFFSET + UDP_CSUM, true),
+            _ => return self.apply_general(frame, proto, target),
+        };
+        let Some(f) = frame.get_mut(..csum_at + 2) else {
+            return self.apply_general(frame, proto, target);
+        };
+        if self.bits & 1 != 0 {
+            f[IP_SRC..IP_SRC + 4].copy_from_slice(&src.to_be_bytes());
+            f[IP_DST..IP_DST + 4].copy_from_slice(&dst.to_be_bytes());
+        }
+        f[IP_TTL] = f[IP_TTL].wrapping_sub(self.ttl_dec);
+        let ip = u16::from_be_bytes([f[IP_CSUM], f[IP_CSUM + 1]]);
+        let ip = Delta::from_folded(self.ip_delta).apply(ip);
+        f[IP_CSUM..IP_CSUM + 2].copy_from_slice(&ip.to_be_bytes());
+        if self.bits & 2 != 0 {
+            f[L4_OFFSET..L4_OFFSET + 2].copy_from_slice(&sport.to_be_bytes());
+        }
+        if self.bits & 4 != 0 {
+            f[L4_OFFSET + 2..L4_OFFSET + 4].copy_from_slice(&dport.to_be_bytes());
+        }
+        let c = u16::from_be_bytes([f[csum_at], f[csum_at + 1]]);
+        let n = Delta::from_folded(self.l4_delta).apply(c);
+        // UDP: "no checksum" (0) stays 0, a computed 0 is sent as 0xFFFF (RFC 768).
+        let n = match (udp, c, n) {
+            (true, 0, _) => 0,
+            (true, _, 0) => 0xFFFF,
+            _ => n,
+        };
+        f[csum_at..csum_at + 2].copy_from_slice(&n.to_be_bytes());
+    }
+
+    #[cold]
+    fn apply_general(&self, frame: &mut [u8], proto: u8, target: (u32, u32, u16, u16)) {
+        let (src, dst, sport, dport) = target;
+        CompiledRewrite::with_target(*self, src.into(), dst.into(), sport, dport)
+            .apply(frame, L4_OFFSET, proto);
     }
 }
 
@@ -870,6 +920,34 @@ mod tests {
             prop_assert!(ca == cb || (ca | cb == 0xFFFF && ca & cb == 0), "{ca:#x} vs {cb:#x}");
             a[24..26].copy_from_slice(&[0, 0]);
             b[24..26].copy_from_slice(&[0, 0]);
+            prop_assert_eq!(a, b);
+        }
+
+        #[test]
+        fn the_established_paths_rewrite_is_byte_identical_to_the_general_one(
+            f in frame(),
+            rw in rewrite(),
+            hops in 0u8..=2,
+            udp_zero in any::<bool>(),
+            cut in 0usize..8,
+        ) {
+            let mut f = f;
+            let info = parse(&f).unwrap();
+            prop_assume!(info.ttl > hops);
+            if udp_zero && info.proto == proto::UDP {
+                f[40] = 0;
+                f[41] = 0;
+            }
+            // Frames fast_tuple accepts (TCP/UDP, no options, no fragment); some cut
+            // short after parsing, which both forms must treat alike.
+            prop_assume!(crate::wire::frame::fast_tuple(&f).is_some());
+            let c = CompiledRewrite::compile(&info, &rw).with_ttl_decrement(hops);
+            let (s, d, sp, dp) = c.target();
+            let keep = f.len().saturating_sub(cut * 6);
+            let mut a = f[..keep].to_vec();
+            let mut b = a.clone();
+            c.apply(&mut a, info.l4_offset, info.proto);
+            c.deltas().apply_fast(&mut b, info.proto, (s.into(), d.into(), sp, dp));
             prop_assert_eq!(a, b);
         }
 
