@@ -22,7 +22,7 @@ use serde::Serialize;
 use crate::capture::Capture;
 use crate::compile::{EniIdx, Tables};
 use crate::pcapio::{self, PcapError, Record, RecordIssue};
-use crate::pipeline::{drop, Dataplane, Disposition, Ingress};
+use crate::pipeline::{drop, Batch, Dataplane, Disposition, Ingress, Outcome, BATCH_MAX};
 use crate::time::SimTime;
 use crate::wire;
 
@@ -209,30 +209,90 @@ impl<I: Iterator<Item = Result<Record, PcapError>>> Iterator for Merge<I> {
     }
 }
 
+/// A frame in the batch: what the summary and the outputs need once it is processed.
+struct Waiting {
+    at: Ingress,
+    ts_nanos: u64,
+    now: SimTime,
+    /// The frame as it entered (the batch rewrites its copy in place): for the capture
+    /// and for naming a malformation.
+    entered: Vec<u8>,
+    /// Its ENI's generated MAC replaced the capture's source MAC (the ENI, the old MAC).
+    stamped: Option<(EniIdx, [u8; 6])>,
+    /// `packets_read` and `injected` once this frame was read: where the summary stands
+    /// if the replay stops at it.
+    read: u64,
+    injected: u64,
+}
+
 /// Replays `records` (each with its injection point) into `dp`, writing what leaves to `out`
-/// and (optionally) every hop to `capture`. `progress` is called after each record with
-/// the number read so far. Errors (bad capture, failed write) end the replay and are
-/// reported in [`ReplaySummary::error`]; outputs are flushed either way.
+/// and (optionally) every hop to `capture`. `progress` is called with the number of
+/// records read so far, after every batch. Errors (bad capture, failed write) end the
+/// replay and are reported in [`ReplaySummary::error`]; outputs are flushed either way.
+///
+/// Frames go through [`Dataplane::process_batch`] up to [`BATCH_MAX`] at a time, each
+/// with its own capture time; a batch is processed before any conntrack sweep and before
+/// any record that never reaches the data plane is counted, so the summary, the output
+/// and the capture are exactly those of one frame at a time (`tests/replay_batch.rs`).
 pub fn replay<I, W, C>(
     dp: &mut Dataplane,
     records: I,
     out: &mut Output<W>,
-    mut capture: Option<&mut Capture<C>>,
-    mut progress: impl FnMut(u64),
+    capture: Option<&mut Capture<C>>,
+    progress: impl FnMut(u64),
 ) -> ReplaySummary
 where
     I: IntoIterator<Item = Result<(Ingress, Record), PcapError>>,
     W: Write,
     C: Write,
 {
+    replay_batched(dp, records, out, capture, progress, BATCH_MAX)
+}
+
+/// [`replay`] with batches of at most `batch_max` frames (1 to [`BATCH_MAX`]; 1 is one
+/// frame at a time). Every size gives the same summary, output and capture.
+pub fn replay_batched<I, W, C>(
+    dp: &mut Dataplane,
+    records: I,
+    out: &mut Output<W>,
+    mut capture: Option<&mut Capture<C>>,
+    mut progress: impl FnMut(u64),
+    batch_max: usize,
+) -> ReplaySummary
+where
+    I: IntoIterator<Item = Result<(Ingress, Record), PcapError>>,
+    W: Write,
+    C: Write,
+{
+    let batch_max = batch_max.clamp(1, BATCH_MAX);
     let mut s = ReplaySummary::default();
     let mut first_ts: Option<u64> = None;
     let mut now = SimTime::ZERO;
     let mut last_expire = SimTime::ZERO;
+    let mut batch = Batch::new();
+    let mut waiting: Vec<Waiting> = Vec::with_capacity(BATCH_MAX);
+    let t = std::sync::Arc::clone(dp.tables());
+    // Processes the batch; on a failed write, stops the replay where that frame was.
+    macro_rules! settle {
+        () => {
+            if let Err(at) = settle_batch(
+                dp,
+                &mut batch,
+                &mut waiting,
+                &mut s,
+                out,
+                capture.as_deref_mut(),
+            ) {
+                now = at;
+                break;
+            }
+        };
+    }
     for rec in records {
         let (at, rec) = match rec {
             Ok(r) => r,
             Err(e) => {
+                settle!();
                 s.error = Some(ReplayError {
                     kind: "capture",
                     message: e.to_string(),
@@ -245,90 +305,49 @@ where
         // The clock follows the capture and never runs backwards.
         now = now.max(SimTime(rec.ts_nanos.saturating_sub(first)));
         if now.0 >= last_expire.0 + EXPIRE_EVERY.0 {
+            settle!();
             dp.expire(now);
             last_expire = now;
         }
-        let t = std::sync::Arc::clone(dp.tables());
-        let entered = match (rec.issue(), rec.payload()) {
+        let mut entered = match (rec.issue(), rec.payload()) {
             (None, Ok(p)) => ethernet_for(&t, at, p),
             (issue, _) => {
+                settle!();
                 // `issue()` names every record `payload()` refuses.
                 s.issue(&rec, issue.unwrap_or(RecordIssue::ZeroLength));
-                progress(s.packets_read);
                 continue;
             }
         };
-        let mut entered = entered;
-        if let Some((e, was)) = stamp_generated_mac(&t, at, &mut entered) {
-            s.source_mac_stamped(&t, e, was);
-        }
+        let stamped = stamp_generated_mac(&t, at, &mut entered);
         s.injected += 1;
-        let mut buf = entered.clone();
-        let o = dp.process(&mut buf, at, now, None);
-        if let Some(c) = capture.as_deref_mut() {
-            if let Err(e) = c.record(&t, at, &entered, &o, &buf, rec.ts_nanos) {
-                s.error = Some(ReplayError {
-                    kind: "output",
-                    message: format!("capture: {e}"),
-                });
-                break;
-            }
+        batch.push(&entered, at, now);
+        waiting.push(Waiting {
+            at,
+            ts_nanos: rec.ts_nanos,
+            now,
+            entered,
+            stamped,
+            read: s.packets_read,
+            injected: s.injected,
+        });
+        if batch.len() >= batch_max {
+            settle!();
+            progress(s.packets_read);
         }
-        // The packet itself, or the fragments it left as when it exceeded an MTU.
-        let mut emit: Vec<(Disposition, &[u8])> = if o.fragments.is_empty() {
-            vec![(o.disposition, &buf[..])]
-        } else {
-            o.fragments
-                .iter()
-                .map(|f| (o.disposition, &f[..]))
-                .collect()
-        };
-        let own = emit.len();
-        s.icmp_generated += o.generated.len() as u64;
-        emit.extend(o.generated.iter().map(|(f, d)| (*d, &f[..])));
-        // Fragments held until this (first) fragment: count and write them now.
-        let released = own + o.generated.len();
-        emit.extend(o.released.iter().map(|(f, d)| (*d, &f[..])));
-        for (i, (d, frame)) in emit.into_iter().enumerate() {
-            let src = wire::parse(frame).ok().map(|f| f.src);
-            match d {
-                Disposition::Dropped(r) => {
-                    if i == 0 {
-                        s.drop(&r.precise_name(&entered));
-                    }
-                    continue;
-                }
-                Disposition::Held => {
-                    s.held += 1;
-                    continue;
-                }
-                Disposition::Delivered { .. } => {
-                    if i == 0 || i >= released {
-                        s.delivered += 1;
-                    }
-                    s.delivered_sources.extend(src);
-                }
-                Disposition::Internet => {
-                    if i == 0 || i >= released {
-                        s.internet += 1;
-                    }
-                    s.egress_sources.extend(src);
-                }
-            }
-            if let Err(e) = out.write(rec.ts_nanos, frame) {
-                s.error = Some(ReplayError {
-                    kind: "output",
-                    message: e.to_string(),
-                });
-                break;
-            }
-            s.written += 1;
-        }
-        if s.error.is_some() {
-            break;
-        }
-        progress(s.packets_read);
     }
+    if s.error.is_none() {
+        if let Err(at) = settle_batch(
+            dp,
+            &mut batch,
+            &mut waiting,
+            &mut s,
+            out,
+            capture.as_deref_mut(),
+        ) {
+            now = at;
+        }
+    }
+    progress(s.packets_read);
     s.duration_secs = now.as_secs_f64();
     if let Err(e) = out.flush() {
         s.error.get_or_insert(ReplayError {
@@ -345,4 +364,115 @@ where
         }
     }
     s
+}
+
+/// Processes the waiting frames as one batch and accounts for each in order: summary,
+/// capture, output. A failed write stops there: the summary is put back to where it
+/// stood when that frame was read, and its time is returned.
+fn settle_batch<W: Write, C: Write>(
+    dp: &mut Dataplane,
+    batch: &mut Batch,
+    waiting: &mut Vec<Waiting>,
+    s: &mut ReplaySummary,
+    out: &mut Output<W>,
+    mut capture: Option<&mut Capture<C>>,
+) -> Result<(), SimTime> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    dp.process_batch(batch);
+    let t = std::sync::Arc::clone(dp.tables());
+    let mut failed = None;
+    for (i, w) in waiting.iter().enumerate() {
+        if let Some((e, was)) = w.stamped {
+            s.source_mac_stamped(&t, e, was);
+        }
+        let o = batch.outcome(i);
+        let buf = batch.frame(i);
+        if let Some(c) = capture.as_deref_mut() {
+            if let Err(e) = c.record(&t, w.at, &w.entered, &o, buf, w.ts_nanos) {
+                s.error = Some(ReplayError {
+                    kind: "output",
+                    message: format!("capture: {e}"),
+                });
+                failed = Some(w);
+                break;
+            }
+        }
+        if let Err(e) = emit(s, out, w, &o, buf) {
+            s.error = Some(ReplayError {
+                kind: "output",
+                message: e.to_string(),
+            });
+            failed = Some(w);
+            break;
+        }
+    }
+    let result = match failed {
+        Some(w) => {
+            s.packets_read = w.read;
+            s.injected = w.injected;
+            Err(w.now)
+        }
+        None => Ok(()),
+    };
+    waiting.clear();
+    batch.clear();
+    result
+}
+
+/// Counts one processed frame and writes what left: the frame itself (or the fragments
+/// it left as when it exceeded an MTU), the ICMP errors it caused, the fragments it
+/// released.
+fn emit<W: Write>(
+    s: &mut ReplaySummary,
+    out: &mut Output<W>,
+    w: &Waiting,
+    o: &Outcome,
+    buf: &[u8],
+) -> Result<(), PcapError> {
+    let mut emit: Vec<(Disposition, &[u8])> = if o.fragments.is_empty() {
+        vec![(o.disposition, buf)]
+    } else {
+        o.fragments
+            .iter()
+            .map(|f| (o.disposition, &f[..]))
+            .collect()
+    };
+    let own = emit.len();
+    s.icmp_generated += o.generated.len() as u64;
+    emit.extend(o.generated.iter().map(|(f, d)| (*d, &f[..])));
+    // Fragments held until this (first) fragment: count and write them now.
+    let released = own + o.generated.len();
+    emit.extend(o.released.iter().map(|(f, d)| (*d, &f[..])));
+    for (i, (d, frame)) in emit.into_iter().enumerate() {
+        let src = wire::parse(frame).ok().map(|f| f.src);
+        match d {
+            Disposition::Dropped(r) => {
+                if i == 0 {
+                    s.drop(&r.precise_name(&w.entered));
+                }
+                continue;
+            }
+            Disposition::Held => {
+                s.held += 1;
+                continue;
+            }
+            Disposition::Delivered { .. } => {
+                if i == 0 || i >= released {
+                    s.delivered += 1;
+                }
+                s.delivered_sources.extend(src);
+            }
+            Disposition::Internet => {
+                if i == 0 || i >= released {
+                    s.internet += 1;
+                }
+                s.egress_sources.extend(src);
+            }
+        }
+        out.write(w.ts_nanos, frame)?;
+        s.written += 1;
+    }
+    Ok(())
 }
