@@ -1,7 +1,7 @@
 //! The malformed-input table of docs/MALFORMED.md, frame by frame: each class of bad
 //! frame through the whole pipeline, with the exact disposition and drop reason vpcsim
 //! gives it, and the counter that records it. (Captures: `src/pcapio/tests.rs`;
-//! scenario files: `tests/scenario_errors.rs`; parser details: `src/wire/frame.rs`.)
+//! scenario files: `tests/scenario_errors.rs`; parser details: `src/wire/frame/tests.rs`.)
 
 use std::net::Ipv4Addr;
 
