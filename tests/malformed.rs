@@ -5,69 +5,39 @@
 
 use std::net::Ipv4Addr;
 
-use vpcsim::compile::Tables;
 use vpcsim::fuzzing::fix_checksums;
 use vpcsim::pipeline::{Dataplane, DataplaneConfig, Disposition, DropReason, Ingress};
-use vpcsim::scenario::Scenario;
 use vpcsim::time::SimTime;
-use vpcsim::wire::{self, ProbeL4, ProbeSpec, TcpFlags, L4};
+use vpcsim::wire::{self, ProbeL4, TcpFlags, L4};
 
-const TOPOLOGY: &str = r#"
-[scenario]
-name = "malformed"
+mod support;
+use support::CLIENT;
 
-[[vpcs]]
-id = "vpc-1"
-cidr = "10.0.0.0/16"
-
-[[vswitches]]
-id = "vsw-a"
-vpc = "vpc-1"
-zone = "z-a"
-cidr = "10.0.1.0/24"
-
-[[security_groups]]
-id = "sg-open"
-vpc = "vpc-1"
-rules = [ { direction = "ingress", protocol = "all", cidr = "0.0.0.0/0" } ]
-
-[[instances]]
-id = "i-eip"
-vswitch = "vsw-a"
-private_ip = "10.0.1.10"
-security_groups = ["sg-open"]
-
-[[eips]]
-id = "eip-inst"
-address = "47.1.1.10"
-bind = { type = "EcsInstance", id = "i-eip" }
-"#;
+const TOPOLOGY: &str = concat!(
+    support::scenario!("malformed"),
+    support::vpc_1!(),
+    support::sg_open_all!(),
+    support::instance!("i-eip", "10.0.1.10"),
+    support::eip_on_instance!("eip-inst", "47.1.1.10", "i-eip"),
+);
 
 const EIP: Ipv4Addr = Ipv4Addr::new(47, 1, 1, 10);
-const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
 
 fn dp() -> Dataplane {
-    let sc = Scenario::parse(TOPOLOGY, "malformed.toml").unwrap_or_else(|e| panic!("{e}"));
-    Dataplane::new(
-        Tables::compile(&sc.initial, 1),
-        DataplaneConfig {
-            conntrack_capacity: 1024,
-            ..Default::default()
-        },
-    )
+    let cloud = support::cloud(TOPOLOGY, "malformed.toml");
+    let config = DataplaneConfig {
+        conntrack_capacity: 1024,
+        ..Default::default()
+    };
+    support::Net::over(&cloud, config).dp
 }
 
 fn probe(l4: ProbeL4, payload: &[u8], ttl: u8) -> Vec<u8> {
-    wire::build(&ProbeSpec {
-        src_mac: [2, 0, 0, 0, 0, 1],
-        dst_mac: [2, 0, 0, 0, 0, 2],
-        src: CLIENT,
-        dst: EIP,
-        ttl,
-        ident: 9,
-        l4,
-        payload: payload.to_vec(),
-    })
+    support::frame(CLIENT, EIP, l4)
+        .ttl(ttl)
+        .ident(9)
+        .payload(payload)
+        .build()
 }
 
 fn tcp() -> Vec<u8> {
