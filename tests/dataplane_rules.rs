@@ -5,32 +5,23 @@
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use vpcsim::compile::Tables;
 use vpcsim::model::Operation;
-use vpcsim::pipeline::{Dataplane, DataplaneConfig, Disposition, DropReason, Ingress, Trace};
+use vpcsim::pipeline::{DataplaneConfig, Disposition, DropReason, Ingress, Trace};
 use vpcsim::scenario::Scenario;
 use vpcsim::time::SimTime;
-use vpcsim::wire::{self, ProbeL4, ProbeSpec, TcpFlags, L4};
+use vpcsim::wire::{self, ProbeL4, L4};
+
+mod support;
+use support::{ip, tcp, udp, Net, ACK, CLIENT, SERVER, SYN, SYNACK};
 
 /// A VPC with: i-eip (EIP on the instance), i-static (static public IP), i-snat (SNAT),
 /// i-multi (secondary ENI eni-nat with an EIP on its secondary IP), eni-cut (cut-through
 /// ENI on i-cut), a NAT gateway with two EIPs: SNAT for the VPC and a /32 entry for
 /// i-snat2, DNAT port and IP mappings.
-const TOPOLOGY: &str = r#"
-[scenario]
-name = "dataplane-rules"
-
-[[vpcs]]
-id = "vpc-1"
-cidr = "10.0.0.0/16"
-
-[[vswitches]]
-id = "vsw-a"
-vpc = "vpc-1"
-zone = "z-a"
-cidr = "10.0.1.0/24"
-
-[[vswitches]]
+const TOPOLOGY: &str = concat!(
+    support::scenario!("dataplane-rules"),
+    support::vpc_1!(),
+    r#"[[vswitches]]
 id = "vsw-b"
 vpc = "vpc-1"
 zone = "z-a"
@@ -184,38 +175,22 @@ bind = { type = "NetworkInterface", id = "eni-nat", mode = "NAT", private_ip = "
 id = "eip-cut"
 address = "47.1.1.110"
 bind = { type = "NetworkInterface", id = "eni-cut", mode = "BINDED" }
-"#;
-
-const SERVER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 80);
-const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
-
-fn ip(s: &str) -> Ipv4Addr {
-    s.parse().unwrap()
-}
-
-struct Net {
-    dp: Dataplane,
-    t: Arc<Tables>,
-}
+"#,
+);
 
 impl Net {
     fn from(src: &str) -> Net {
-        let sc = Scenario::parse(src, "test.toml").unwrap_or_else(|e| panic!("{e}"));
-        Net::of(&sc.initial)
+        Net::of(&support::cloud(src, "test.toml"))
     }
 
     fn of(cloud: &vpcsim::model::Cloud) -> Net {
-        let t = Tables::compile(cloud, 1);
-        Net {
-            dp: Dataplane::new(
-                Arc::clone(&t),
-                DataplaneConfig {
-                    conntrack_capacity: 1 << 16,
-                    ..Default::default()
-                },
-            ),
-            t,
-        }
+        Net::over(
+            cloud,
+            DataplaneConfig {
+                conntrack_capacity: 1 << 16,
+                ..Default::default()
+            },
+        )
     }
 
     fn new() -> Net {
@@ -231,19 +206,8 @@ impl Net {
         Net::of(&c)
     }
 
-    fn guest(&self, inst: &str) -> Ingress {
-        Ingress::Guest(self.t.instance_index[inst])
-    }
-
-    fn eni(&self, id: &str) -> Ingress {
-        Ingress::Eni(self.t.eni_index[id])
-    }
-
     fn eni_id(&self, d: Disposition) -> Option<&str> {
-        match d {
-            Disposition::Delivered { eni } => Some(&self.t.enis[eni as usize].id),
-            _ => None,
-        }
+        self.eni_of(d)
     }
 
     /// Sends a frame; returns the disposition and the parsed frame that came out.
@@ -269,58 +233,14 @@ impl Net {
     }
 }
 
-fn tcp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, flags: u8) -> Vec<u8> {
-    wire::build(&ProbeSpec {
-        src_mac: [2, 0, 0, 0, 0, 1],
-        dst_mac: [2, 0, 0, 0, 0, 2],
-        src,
-        dst,
-        ttl: 64,
-        ident: 7,
-        l4: ProbeL4::Tcp {
-            sport,
-            dport,
-            flags: TcpFlags(flags),
-            seq: 100,
-            ack: 0,
-        },
-        payload: b"hello".to_vec(),
-    })
-}
-
-fn udp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16) -> Vec<u8> {
-    wire::build(&ProbeSpec {
-        src_mac: [2, 0, 0, 0, 0, 1],
-        dst_mac: [2, 0, 0, 0, 0, 2],
-        src,
-        dst,
-        ttl: 64,
-        ident: 7,
-        l4: ProbeL4::Udp { sport, dport },
-        payload: b"q".to_vec(),
-    })
-}
-
 fn echo(src: Ipv4Addr, dst: Ipv4Addr, request: bool, ident: u16, ttl: u8) -> Vec<u8> {
-    wire::build(&ProbeSpec {
-        src_mac: [2, 0, 0, 0, 0, 1],
-        dst_mac: [2, 0, 0, 0, 0, 2],
-        src,
-        dst,
-        ttl,
-        ident: 7,
-        l4: ProbeL4::IcmpEcho {
-            request,
-            ident,
-            seq: 1,
-        },
-        payload: vec![],
-    })
+    let l4 = ProbeL4::IcmpEcho {
+        request,
+        ident,
+        seq: 1,
+    };
+    support::frame(src, dst, l4).ttl(ttl).build()
 }
-
-const SYN: u8 = TcpFlags::SYN.0;
-const SYNACK: u8 = TcpFlags::SYN.0 | TcpFlags::ACK.0;
-const ACK: u8 = TcpFlags::ACK.0;
 
 // ---------- Egress: which public address a packet leaves with ----------
 
