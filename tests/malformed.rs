@@ -353,25 +353,6 @@ fn every_class_of_bad_frame_gets_its_documented_answer() {
     }
 }
 
-/// A classic pcap (little-endian, microseconds, Ethernet) of `frames`, one per second.
-fn pcap(frames: &[Vec<u8>]) -> Vec<u8> {
-    let mut b = vec![];
-    b.extend_from_slice(&0xA1B2_C3D4u32.to_le_bytes());
-    b.extend_from_slice(&2u16.to_le_bytes());
-    b.extend_from_slice(&4u16.to_le_bytes());
-    b.extend_from_slice(&[0; 8]);
-    b.extend_from_slice(&65535u32.to_le_bytes());
-    b.extend_from_slice(&1u32.to_le_bytes());
-    for (k, f) in frames.iter().enumerate() {
-        b.extend_from_slice(&(1_700_000_000 + k as u32).to_le_bytes());
-        b.extend_from_slice(&0u32.to_le_bytes());
-        b.extend_from_slice(&(f.len() as u32).to_le_bytes());
-        b.extend_from_slice(&(f.len() as u32).to_le_bytes());
-        b.extend_from_slice(f);
-    }
-    b
-}
-
 #[test]
 fn every_malformation_is_named_precisely_in_the_replay_summary_json_and_capture_comments() {
     // Every class of docs/MALFORMED.md that the parser refuses, replayed from the
@@ -411,7 +392,7 @@ fn every_malformation_is_named_precisely_in_the_replay_summary_json_and_capture_
     std::fs::create_dir_all(&tmp).unwrap();
     std::fs::write(tmp.join("topology.toml"), TOPOLOGY).unwrap();
     let frames: Vec<Vec<u8>> = refused.iter().map(|(_, f)| f.clone()).collect();
-    std::fs::write(tmp.join("bad.pcap"), pcap(&frames)).unwrap();
+    std::fs::write(tmp.join("bad.pcap"), support::ethernet_pcap(&frames)).unwrap();
     let run = |json: bool| {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_vpcsim"));
         c.arg("replay")

@@ -10,6 +10,9 @@ use vpcsim::pcapio::{CaptureReader, PcapError};
 use vpcsim::pipeline::{Dataplane, DataplaneConfig, Ingress};
 use vpcsim::replay::{self, Merge, Output, ReplaySummary};
 
+mod support;
+use support::pcap;
+
 fn pcaps() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("pcaps")
 }
@@ -19,25 +22,6 @@ fn good_frames() -> Vec<Vec<u8>> {
         .unwrap()
         .map(|r| r.unwrap().data)
         .collect()
-}
-
-/// A classic pcap: (captured bytes, original length) per record.
-fn pcap(link_type: u32, records: &[(Vec<u8>, u32)]) -> Vec<u8> {
-    let mut b = vec![];
-    b.extend_from_slice(&0xA1B2_C3D4u32.to_le_bytes());
-    b.extend_from_slice(&2u16.to_le_bytes());
-    b.extend_from_slice(&4u16.to_le_bytes());
-    b.extend_from_slice(&[0; 8]);
-    b.extend_from_slice(&65535u32.to_le_bytes());
-    b.extend_from_slice(&link_type.to_le_bytes());
-    for (k, (data, orig)) in records.iter().enumerate() {
-        b.extend_from_slice(&(1_700_000_000u32 + k as u32).to_le_bytes());
-        b.extend_from_slice(&0u32.to_le_bytes());
-        b.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        b.extend_from_slice(&orig.to_le_bytes());
-        b.extend_from_slice(data);
-    }
-    b
 }
 
 fn whole(frames: &[Vec<u8>]) -> Vec<(Vec<u8>, u32)> {

@@ -4,10 +4,12 @@
 //! after.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::{json, Value};
 use vpcsim::terraform::{self, OpStatus, PlanReport};
+
+mod support;
+use support::vpcsim;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -18,18 +20,6 @@ fn fixture(name: &str) -> PathBuf {
 fn check(name: &str) -> PlanReport {
     let plan = terraform::load(&fixture(name), None).unwrap_or_else(|e| panic!("{name}: {e}"));
     terraform::check_plan(&plan)
-}
-
-fn vpcsim(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_vpcsim"))
-        .args(args)
-        .output()
-        .expect("runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// Writes a plan document to a temporary file named after the test.

@@ -7,6 +7,8 @@
 #![allow(dead_code, unused_imports, unused_macros)]
 
 use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::Arc;
 
 use vpcsim::compile::Tables;
@@ -141,6 +143,58 @@ pub fn udp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16) -> Vec<u8> {
         .build()
 }
 
+/// A classic pcap (little-endian, microseconds) of `(captured bytes, original length)`
+/// records, one a second from 1,700,000,000 s.
+pub fn pcap(link_type: u32, records: &[(Vec<u8>, u32)]) -> Vec<u8> {
+    let mut b = vec![];
+    b.extend_from_slice(&0xA1B2_C3D4u32.to_le_bytes());
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&4u16.to_le_bytes());
+    b.extend_from_slice(&[0; 8]);
+    b.extend_from_slice(&65535u32.to_le_bytes());
+    b.extend_from_slice(&link_type.to_le_bytes());
+    for (k, (data, orig)) in records.iter().enumerate() {
+        b.extend_from_slice(&(1_700_000_000u32 + k as u32).to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        b.extend_from_slice(&orig.to_le_bytes());
+        b.extend_from_slice(data);
+    }
+    b
+}
+
+/// A classic Ethernet pcap of whole `frames`.
+pub fn ethernet_pcap(frames: &[Vec<u8>]) -> Vec<u8> {
+    let records: Vec<(Vec<u8>, u32)> = frames.iter().map(|f| (f.clone(), f.len() as u32)).collect();
+    pcap(1, &records)
+}
+
+/// Runs the `vpcsim` binary: exit code, standard output, standard error.
+pub fn vpcsim(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vpcsim"))
+        .args(args)
+        .output()
+        .expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A scratch copy of a fixture folder, in a fresh `vpcsim-{tag}-{pid}` temporary folder,
+/// to break in one way per test.
+pub fn fixture_copy(fixture: &Path, tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vpcsim-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in std::fs::read_dir(fixture).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
+    }
+    dir
+}
+
 // ---- topology pieces (string literals, for `concat!`) ----
 
 /// `[scenario]` with a name.
@@ -216,6 +270,19 @@ bind = { type = "Nat", id = "ngw-1" }
     };
 }
 
+/// An EIP bound to NAT gateway `ngw-1`.
+macro_rules! eip_on_nat {
+    ($id:literal, $address:literal) => {
+        concat!(
+            "[[eips]]\nid = \"",
+            $id,
+            "\"\naddress = \"",
+            $address,
+            "\"\nbind = { type = \"Nat\", id = \"ngw-1\" }\n\n"
+        )
+    };
+}
+
 /// An EIP bound to an instance.
 macro_rules! eip_on_instance {
     ($id:literal, $address:literal, $instance:literal) => {
@@ -231,4 +298,4 @@ macro_rules! eip_on_instance {
     };
 }
 
-pub(crate) use {eip_on_instance, instance, ngw_1, scenario, sg_open_all, vpc_1};
+pub(crate) use {eip_on_instance, eip_on_nat, instance, ngw_1, scenario, sg_open_all, vpc_1};
