@@ -21,13 +21,8 @@ use support::{ip, tcp, udp, Net, ACK, CLIENT, SERVER, SYN, SYNACK};
 const TOPOLOGY: &str = concat!(
     support::scenario!("dataplane-rules"),
     support::vpc_1!(),
-    r#"[[vswitches]]
-id = "vsw-b"
-vpc = "vpc-1"
-zone = "z-a"
-cidr = "10.0.2.0/24"
-
-[[security_groups]]
+    support::vsw_b!(),
+    r#"[[security_groups]]
 id = "sg-open"
 vpc = "vpc-1"
 rules = [
@@ -140,33 +135,15 @@ dnat = [
   { id = "dnat-ip", external_ip = "47.1.2.3", internal_ip = "10.0.2.21" },
 ]
 
-[[eips]]
-id = "eip-ngw1"
-address = "47.1.2.1"
-bind = { type = "Nat", id = "ngw-1" }
-
-[[eips]]
-id = "eip-ngw2"
-address = "47.1.2.2"
-bind = { type = "Nat", id = "ngw-1" }
-
-[[eips]]
-id = "eip-ngw3"
-address = "47.1.2.3"
-bind = { type = "Nat", id = "ngw-1" }
-
-# A SNAT-only EIP: 47.1.2.3 serves IP mapping, which no SNAT entry may share (SEMANTICS.md §4).
-[[eips]]
-id = "eip-ngw4"
-address = "47.1.2.4"
-bind = { type = "Nat", id = "ngw-1" }
-
-[[eips]]
-id = "eip-inst"
-address = "47.1.1.10"
-bind = { type = "EcsInstance", id = "i-eip" }
-
-[[eips]]
+"#,
+    support::eip_on_nat!("eip-ngw1", "47.1.2.1"),
+    support::eip_on_nat!("eip-ngw2", "47.1.2.2"),
+    support::eip_on_nat!("eip-ngw3", "47.1.2.3"),
+    // A SNAT-only EIP: 47.1.2.3 serves IP mapping, which no SNAT entry may share
+    // (SEMANTICS.md §4).
+    support::eip_on_nat!("eip-ngw4", "47.1.2.4"),
+    support::eip_on_instance!("eip-inst", "47.1.1.10", "i-eip"),
+    r#"[[eips]]
 id = "eip-sec"
 address = "47.1.1.101"
 bind = { type = "NetworkInterface", id = "eni-nat", mode = "NAT", private_ip = "10.0.1.101" }

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use vpcsim::live::{self, Live, LiveOptions};
 use vpcsim::scenario::Scenario;
 
+mod support;
+
 const BANNER: &str = "Welcome to Alibaba Cloud Elastic Compute Service!";
 const EIP_WEB: &str = "47.96.10.20";
 const SNAT_EIP: &str = "47.96.100.1";
@@ -299,33 +301,18 @@ fn procedure_step_6_with_real_ssh_and_curl() {
 
 /// Guests with devices in two subnets, secondary private IPs, a multi-EIP-style NAT EIP
 /// on a secondary IP and a cut-through ENI, with and without policy routes.
-const MULTI: &str = r#"
-[scenario]
-name = "live-guest-routing"
-
-[[instance_types]]
+const MULTI: &str = concat!(
+    support::scenario!("live-guest-routing"),
+    r#"[[instance_types]]
 name = "ecs.jumbo.large"
 max_enis = 3
 max_private_ips_per_eni = 6
 jumbo_frames = true
 
-[[vpcs]]
-id = "vpc-1"
-cidr = "10.0.0.0/16"
-
-[[vswitches]]
-id = "vsw-a"
-vpc = "vpc-1"
-zone = "z-a"
-cidr = "10.0.1.0/24"
-
-[[vswitches]]
-id = "vsw-b"
-vpc = "vpc-1"
-zone = "z-a"
-cidr = "10.0.2.0/24"
-
-[[security_groups]]
+"#,
+    support::vpc_1!(),
+    support::vsw_b!(),
+    r#"[[security_groups]]
 id = "sg-open"
 vpc = "vpc-1"
 rules = [ { direction = "ingress", protocol = "tcp", ports = "22/22", cidr = "0.0.0.0/0" } ]
@@ -405,7 +392,8 @@ name = "an Internet client"
 from = "internet:198.51.100.9"
 to = "47.1.1.101:22"
 expect = "delivered"
-"#;
+"#,
+);
 
 /// The kernel's own route choice equals vpcsim's guest model on guests with devices in
 /// two subnets (connected routes), a third device on eth0's subnet (lowest device wins),

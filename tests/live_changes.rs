@@ -66,17 +66,10 @@ vswitch = "vsw-a"
 snat = [ { id = "snat-vpc", source_cidr = "10.0.0.0/16", snat_ips = ["47.1.2.1"] } ]
 dnat = [ { id = "dnat-ssh", external_ip = "47.1.2.2", external_port = "2222", internal_ip = "10.0.1.30", internal_port = "22", protocol = "TCP" } ]
 
-[[eips]]
-id = "eip-ngw1"
-address = "47.1.2.1"
-bind = { type = "Nat", id = "ngw-1" }
-
-[[eips]]
-id = "eip-ngw2"
-address = "47.1.2.2"
-bind = { type = "Nat", id = "ngw-1" }
-
-[[eips]]
+"#,
+    support::eip_on_nat!("eip-ngw1", "47.1.2.1"),
+    support::eip_on_nat!("eip-ngw2", "47.1.2.2"),
+    r#"[[eips]]
 id = "eip-web"
 address = "47.1.1.10"
 bind = { type = "EcsInstance", id = "i-web" }

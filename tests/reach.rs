@@ -18,24 +18,15 @@ use vpcsim::scenario::Scenario;
 use vpcsim::time::SimTime;
 use vpcsim::wire::{self, ProbeL4, ProbeSpec, TcpFlags};
 
+mod support;
+
 /// A VPC whose tables draw many boundaries: SG port ranges and peer CIDRs (allow and
 /// drop at different priorities), a NAT gateway with DNAT port runs (one shifted), an IP
 /// mapping, SNAT with two EIPs, a custom route.
-const BOUNDARIES: &str = r#"
-[scenario]
-name = "boundaries"
-
-[[vpcs]]
-id = "vpc-1"
-cidr = "10.0.0.0/16"
-
-[[vswitches]]
-id = "vsw-a"
-vpc = "vpc-1"
-zone = "cn-hangzhou-h"
-cidr = "10.0.1.0/24"
-
-[[security_groups]]
+const BOUNDARIES: &str = concat!(
+    support::scenario!("boundaries"),
+    support::vpc_1!("cn-hangzhou-h"),
+    r#"[[security_groups]]
 id = "sg-a"
 vpc = "vpc-1"
 type = "enterprise"
@@ -88,21 +79,11 @@ dnat = [
   { external_ip = "47.1.2.3", internal_ip = "10.0.1.30" },
 ]
 
-[[eips]]
-id = "eip-1"
-address = "47.1.2.1"
-bind = { type = "Nat", id = "ngw-1" }
-
-[[eips]]
-id = "eip-2"
-address = "47.1.2.2"
-bind = { type = "Nat", id = "ngw-1" }
-
-[[eips]]
-id = "eip-3"
-address = "47.1.2.3"
-bind = { type = "Nat", id = "ngw-1" }
-"#;
+"#,
+    support::eip_on_nat!("eip-1", "47.1.2.1"),
+    support::eip_on_nat!("eip-2", "47.1.2.2"),
+    support::eip_on_nat!("eip-3", "47.1.2.3"),
+);
 
 struct World {
     tables: Arc<Tables>,

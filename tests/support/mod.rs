@@ -204,7 +204,8 @@ macro_rules! scenario {
     };
 }
 
-/// VPC `vpc-1` (10.0.0.0/16) and its VSwitch `vsw-a` (10.0.1.0/24, zone `z-a`).
+/// VPC `vpc-1` (10.0.0.0/16) and its VSwitch `vsw-a` (10.0.1.0/24, in zone `z-a` or the
+/// one given).
 macro_rules! vpc_1 {
     () => {
         r#"[[vpcs]]
@@ -216,6 +217,36 @@ id = "vsw-a"
 vpc = "vpc-1"
 zone = "z-a"
 cidr = "10.0.1.0/24"
+
+"#
+    };
+    ($zone:literal) => {
+        concat!(
+            r#"[[vpcs]]
+id = "vpc-1"
+cidr = "10.0.0.0/16"
+
+[[vswitches]]
+id = "vsw-a"
+vpc = "vpc-1"
+zone = ""#,
+            $zone,
+            r#""
+cidr = "10.0.1.0/24"
+
+"#
+        )
+    };
+}
+
+/// A second VSwitch of `vpc-1`: `vsw-b` (10.0.2.0/24, zone `z-a`).
+macro_rules! vsw_b {
+    () => {
+        r#"[[vswitches]]
+id = "vsw-b"
+vpc = "vpc-1"
+zone = "z-a"
+cidr = "10.0.2.0/24"
 
 "#
     };
@@ -298,4 +329,6 @@ macro_rules! eip_on_instance {
     };
 }
 
-pub(crate) use {eip_on_instance, eip_on_nat, instance, ngw_1, scenario, sg_open_all, vpc_1};
+pub(crate) use {
+    eip_on_instance, eip_on_nat, instance, ngw_1, scenario, sg_open_all, vpc_1, vsw_b,
+};
