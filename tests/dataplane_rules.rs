@@ -42,26 +42,18 @@ vpc = "vpc-1"
 type = "enterprise"
 rules = [ { direction = "egress", protocol = "tcp", ports = "443/443", cidr = "0.0.0.0/0" } ]
 
-[[instances]]
-id = "i-eip"
-vswitch = "vsw-a"
-private_ip = "10.0.1.10"
-security_groups = ["sg-open"]
-
-[[instances]]
+"#,
+    support::instance!("i-eip", "10.0.1.10"),
+    r#"[[instances]]
 id = "i-static"
 vswitch = "vsw-a"
 private_ip = "10.0.1.11"
 public_ip = "47.1.1.11"
 security_groups = ["sg-open"]
 
-[[instances]]
-id = "i-snat"
-vswitch = "vsw-a"
-private_ip = "10.0.1.12"
-security_groups = ["sg-open"]
-
-[[instances]]
+"#,
+    support::instance!("i-snat", "10.0.1.12"),
+    r#"[[instances]]
 id = "i-snat2"
 vswitch = "vsw-b"
 private_ip = "10.0.2.13"
@@ -79,23 +71,10 @@ vswitch = "vsw-a"
 private_ip = "10.0.1.15"
 security_groups = ["sg-ent"]
 
-[[instances]]
-id = "i-multi"
-vswitch = "vsw-a"
-instance_type = "ecs.g6.xlarge"
-private_ip = "10.0.1.16"
-security_groups = ["sg-open"]
-guest = { policy_routes = true }
-
-[[instances]]
-id = "i-cut"
-vswitch = "vsw-a"
-instance_type = "ecs.g6.xlarge"
-private_ip = "10.0.1.17"
-security_groups = ["sg-open"]
-guest = { policy_routes = true }
-
-[[instances]]
+"#,
+    support::multi_eni_instance!("i-multi", "10.0.1.16", policy_routes = true),
+    support::multi_eni_instance!("i-cut", "10.0.1.17", policy_routes = true),
+    r#"[[instances]]
 id = "i-dnat"
 vswitch = "vsw-b"
 private_ip = "10.0.2.20"
@@ -136,13 +115,13 @@ dnat = [
 ]
 
 "#,
-    support::eip_on_nat!("eip-ngw1", "47.1.2.1"),
-    support::eip_on_nat!("eip-ngw2", "47.1.2.2"),
-    support::eip_on_nat!("eip-ngw3", "47.1.2.3"),
+    support::eip!("eip-ngw1", "47.1.2.1", "Nat", "ngw-1"),
+    support::eip!("eip-ngw2", "47.1.2.2", "Nat", "ngw-1"),
+    support::eip!("eip-ngw3", "47.1.2.3", "Nat", "ngw-1"),
     // A SNAT-only EIP: 47.1.2.3 serves IP mapping, which no SNAT entry may share
     // (SEMANTICS.md §4).
-    support::eip_on_nat!("eip-ngw4", "47.1.2.4"),
-    support::eip_on_instance!("eip-inst", "47.1.1.10", "i-eip"),
+    support::eip!("eip-ngw4", "47.1.2.4", "Nat", "ngw-1"),
+    support::eip!("eip-inst", "47.1.1.10", "EcsInstance", "i-eip"),
     r#"[[eips]]
 id = "eip-sec"
 address = "47.1.1.101"

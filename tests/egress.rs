@@ -121,8 +121,8 @@ dnat = [
   { id = "d-5", external_ip = "47.1.2.1", external_port = "105", internal_ip = "10.0.1.10", internal_port = "105", protocol = "TCP" },
 ]
 "#,
-    support::eip_on_nat!("eip-1", "47.1.2.1"),
-    support::eip_on_nat!("eip-2", "47.1.2.2"),
+    support::eip!("eip-1", "47.1.2.1", "Nat", "ngw-1"),
+    support::eip!("eip-2", "47.1.2.2", "Nat", "ngw-1"),
 );
 
 /// NAT gateway DNAT (SEMANTICS.md §3): every entry is a way in; one the security group

@@ -31,7 +31,7 @@ rules = [
     support::instance!("i-snat", "10.0.1.12"),
     support::instance!("i-dnat", "10.0.1.20"),
     support::ngw_1!("eip-ngw1"),
-    support::eip_on_instance!("eip-inst", "47.1.1.10", "i-eip"),
+    support::eip!("eip-inst", "47.1.1.10", "EcsInstance", "i-eip"),
 );
 
 const SNAT_EIP: Ipv4Addr = Ipv4Addr::new(47, 1, 2, 1);

@@ -317,31 +317,11 @@ id = "sg-open"
 vpc = "vpc-1"
 rules = [ { direction = "ingress", protocol = "tcp", ports = "22/22", cidr = "0.0.0.0/0" } ]
 
-[[instances]]
-id = "i-multi"
-vswitch = "vsw-a"
-instance_type = "ecs.g6.xlarge"
-private_ip = "10.0.1.16"
-security_groups = ["sg-open"]
-guest = { policy_routes = true }
-
-[[instances]]
-id = "i-plain"
-vswitch = "vsw-a"
-instance_type = "ecs.g6.xlarge"
-private_ip = "10.0.1.17"
-security_groups = ["sg-open"]
-guest = { policy_routes = false }
-
-[[instances]]
-id = "i-cut"
-vswitch = "vsw-a"
-instance_type = "ecs.g6.xlarge"
-private_ip = "10.0.1.18"
-security_groups = ["sg-open"]
-guest = { policy_routes = true }
-
-[[instances]]
+"#,
+    support::multi_eni_instance!("i-multi", "10.0.1.16", policy_routes = true),
+    support::multi_eni_instance!("i-plain", "10.0.1.17", policy_routes = false),
+    support::multi_eni_instance!("i-cut", "10.0.1.18", policy_routes = true),
+    r#"[[instances]]
 id = "i-peer"
 vswitch = "vsw-b"
 instance_type = "ecs.jumbo.large"

@@ -67,8 +67,8 @@ snat = [ { id = "snat-vpc", source_cidr = "10.0.0.0/16", snat_ips = ["47.1.2.1"]
 dnat = [ { id = "dnat-ssh", external_ip = "47.1.2.2", external_port = "2222", internal_ip = "10.0.1.30", internal_port = "22", protocol = "TCP" } ]
 
 "#,
-    support::eip_on_nat!("eip-ngw1", "47.1.2.1"),
-    support::eip_on_nat!("eip-ngw2", "47.1.2.2"),
+    support::eip!("eip-ngw1", "47.1.2.1", "Nat", "ngw-1"),
+    support::eip!("eip-ngw2", "47.1.2.2", "Nat", "ngw-1"),
     r#"[[eips]]
 id = "eip-web"
 address = "47.1.1.10"

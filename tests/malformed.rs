@@ -18,7 +18,7 @@ const TOPOLOGY: &str = concat!(
     support::vpc_1!(),
     support::sg_open_all!(),
     support::instance!("i-eip", "10.0.1.10"),
-    support::eip_on_instance!("eip-inst", "47.1.1.10", "i-eip"),
+    support::eip!("eip-inst", "47.1.1.10", "EcsInstance", "i-eip"),
 );
 
 const EIP: Ipv4Addr = Ipv4Addr::new(47, 1, 1, 10);

@@ -67,8 +67,8 @@ security_groups = ["sg-open"]
 
 "#,
     support::ngw_1!("eip-ngw"),
-    support::eip_on_instance!("eip-inst", "47.1.1.10", "i-eip"),
-    support::eip_on_instance!("eip-jumbo", "47.1.1.30", "i-jumbo1"),
+    support::eip!("eip-inst", "47.1.1.10", "EcsInstance", "i-eip"),
+    support::eip!("eip-jumbo", "47.1.1.30", "EcsInstance", "i-jumbo1"),
 );
 
 impl Net {

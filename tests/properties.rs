@@ -53,7 +53,7 @@ address = "47.1.2.1"
 bind = { type = "Nat", id = "ngw-1" }
 
 "#,
-    support::eip_on_instance!("eip-inst", "47.1.1.10", "i-eip"),
+    support::eip!("eip-inst", "47.1.1.10", "EcsInstance", "i-eip"),
 );
 
 const EIP: Ipv4Addr = Ipv4Addr::new(47, 1, 1, 10);

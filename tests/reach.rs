@@ -80,9 +80,9 @@ dnat = [
 ]
 
 "#,
-    support::eip_on_nat!("eip-1", "47.1.2.1"),
-    support::eip_on_nat!("eip-2", "47.1.2.2"),
-    support::eip_on_nat!("eip-3", "47.1.2.3"),
+    support::eip!("eip-1", "47.1.2.1", "Nat", "ngw-1"),
+    support::eip!("eip-2", "47.1.2.2", "Nat", "ngw-1"),
+    support::eip!("eip-3", "47.1.2.3", "Nat", "ngw-1"),
 );
 
 struct World {

@@ -301,34 +301,37 @@ bind = { type = "Nat", id = "ngw-1" }
     };
 }
 
-/// An EIP bound to NAT gateway `ngw-1`.
-macro_rules! eip_on_nat {
-    ($id:literal, $address:literal) => {
+/// An EIP bound to a target: `eip!("eip-inst", "47.1.1.10", "EcsInstance", "i-eip")`.
+macro_rules! eip {
+    ($id:literal, $address:literal, $type:literal, $target:literal) => {
         concat!(
             "[[eips]]\nid = \"",
             $id,
             "\"\naddress = \"",
             $address,
-            "\"\nbind = { type = \"Nat\", id = \"ngw-1\" }\n\n"
-        )
-    };
-}
-
-/// An EIP bound to an instance.
-macro_rules! eip_on_instance {
-    ($id:literal, $address:literal, $instance:literal) => {
-        concat!(
-            "[[eips]]\nid = \"",
-            $id,
-            "\"\naddress = \"",
-            $address,
-            "\"\nbind = { type = \"EcsInstance\", id = \"",
-            $instance,
+            "\"\nbind = { type = \"",
+            $type,
+            "\", id = \"",
+            $target,
             "\" }\n\n"
         )
     };
 }
 
-pub(crate) use {
-    eip_on_instance, eip_on_nat, instance, ngw_1, scenario, sg_open_all, vpc_1, vsw_b,
-};
+/// Instance `$id` in `vsw-a` with `sg-open`, of a type with room for secondary ENIs
+/// (`ecs.g6.xlarge`), its guest routing replies by the ENI they came in on or not.
+macro_rules! multi_eni_instance {
+    ($id:literal, $ip:literal, policy_routes = $policy_routes:literal) => {
+        concat!(
+            "[[instances]]\nid = \"",
+            $id,
+            "\"\nvswitch = \"vsw-a\"\ninstance_type = \"ecs.g6.xlarge\"\nprivate_ip = \"",
+            $ip,
+            "\"\nsecurity_groups = [\"sg-open\"]\nguest = { policy_routes = ",
+            $policy_routes,
+            " }\n\n"
+        )
+    };
+}
+
+pub(crate) use {eip, instance, multi_eni_instance, ngw_1, scenario, sg_open_all, vpc_1, vsw_b};
