@@ -29,6 +29,22 @@ fn temp_plan(test: &str, doc: &Value) -> PathBuf {
     p
 }
 
+/// Checks a plan document written to a temporary file (removed after).
+fn check_doc(test: &str, doc: &Value) -> PlanReport {
+    let p = temp_plan(test, doc);
+    let r = terraform::check_plan(&terraform::load(&p, None).unwrap());
+    let _ = std::fs::remove_file(&p);
+    r
+}
+
+/// Each operation's call and status, in order.
+fn calls_of(r: &PlanReport) -> Vec<(&str, OpStatus)> {
+    r.operations
+        .iter()
+        .map(|o| (o.call.as_str(), o.status))
+        .collect()
+}
+
 fn egress_of<'a>(rows: &'a [vpcsim::probe::EgressRow], eni: &str) -> &'a vpcsim::probe::EgressRow {
     rows.iter()
         .find(|r| r.eni == eni)
@@ -497,9 +513,7 @@ fn calls_follow_references_and_replace_order() {
         ],
         config,
     );
-    let p = temp_plan("order", &doc);
-    let r = terraform::check_plan(&terraform::load(&p, None).unwrap());
-    let _ = std::fs::remove_file(&p);
+    let r = check_doc("order", &doc);
     let calls: Vec<String> = r
         .operations
         .iter()
@@ -561,14 +575,8 @@ fn deletes_run_in_reverse_dependency_order() {
         ],
         vec![],
     );
-    let p = temp_plan("deletes", &doc);
-    let r = terraform::check_plan(&terraform::load(&p, None).unwrap());
-    let _ = std::fs::remove_file(&p);
-    let calls: Vec<(&str, OpStatus)> = r
-        .operations
-        .iter()
-        .map(|o| (o.call.as_str(), o.status))
-        .collect();
+    let r = check_doc("deletes", &doc);
+    let calls = calls_of(&r);
     assert_eq!(
         calls,
         [
@@ -599,14 +607,8 @@ fn replace_deletes_the_old_object_by_its_id() {
     );
     c["change"]["before"] = spare;
     doc["resource_changes"] = json!([c]);
-    let p = temp_plan("replace", &doc);
-    let r = terraform::check_plan(&terraform::load(&p, None).unwrap());
-    let _ = std::fs::remove_file(&p);
-    let calls: Vec<(&str, OpStatus)> = r
-        .operations
-        .iter()
-        .map(|o| (o.call.as_str(), o.status))
-        .collect();
+    let r = check_doc("replace", &doc);
+    let calls = calls_of(&r);
     assert_eq!(
         calls,
         [
@@ -652,14 +654,8 @@ fn unknown_list_elements_resolve_through_references() {
         "expressions": {"security_groups": {"references": [
             "alicloud_security_group.web.id", "alicloud_security_group.web",
             "alicloud_security_group.extra.id", "alicloud_security_group.extra"]}}})];
-    let p = temp_plan("unknown-list", &plan_with(vec![upd, sg], config));
-    let r = terraform::check_plan(&terraform::load(&p, None).unwrap());
-    let _ = std::fs::remove_file(&p);
-    let calls: Vec<(&str, OpStatus)> = r
-        .operations
-        .iter()
-        .map(|o| (o.call.as_str(), o.status))
-        .collect();
+    let r = check_doc("unknown-list", &plan_with(vec![upd, sg], config));
+    let calls = calls_of(&r);
     assert_eq!(
         calls,
         [
@@ -713,11 +709,7 @@ fn a_refusal_the_provider_ignores_is_reported_as_drift() {
     let r = terraform::check_plan(&plan);
     let (code, out, _) = vpcsim(&["plan", p.to_str().unwrap()]);
     let _ = std::fs::remove_file(&p);
-    let calls: Vec<(&str, OpStatus)> = r
-        .operations
-        .iter()
-        .map(|o| (o.call.as_str(), o.status))
-        .collect();
+    let calls = calls_of(&r);
     assert_eq!(
         calls,
         [
