@@ -10,38 +10,16 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use serde::Deserialize;
 use vpcsim::compile::Tables;
 use vpcsim::pcapio::{CaptureReader, Payload};
 use vpcsim::pipeline::{Dataplane, DataplaneConfig, Ingress, INTERNET_MAC, VROUTER_MAC};
 use vpcsim::replay::{self, Merge, Output, ReplaySummary};
 
-#[derive(Deserialize)]
-struct Suite {
-    case: Vec<Case>,
-}
-
-#[derive(Deserialize)]
-struct Case {
-    name: String,
-    scenario: String,
-    #[serde(default)]
-    after_step: Option<usize>,
-    input: Vec<Input>,
-}
-
-#[derive(Deserialize)]
-struct Input {
-    pcap: String,
-    at: String,
-}
+mod support;
+use support::{suite, Case};
 
 fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("pcaps")
-}
-
-fn suite() -> Suite {
-    toml::from_str(&std::fs::read_to_string(dir().join("suite.toml")).unwrap()).unwrap()
+    support::pcaps_dir()
 }
 
 /// (timestamp ns, frame) per record.

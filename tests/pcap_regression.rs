@@ -2,38 +2,19 @@
 //! scenario and its output compared byte for byte with the committed expected capture.
 //! `VPCSIM_BLESS=1` rewrites the expected captures (when a change is intended).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde::Deserialize;
 use vpcsim::compile::Tables;
 use vpcsim::pcapio::CaptureReader;
 use vpcsim::pipeline::{Dataplane, DataplaneConfig};
 use vpcsim::replay::{self, Merge, Output};
 
-#[derive(Deserialize)]
-struct Suite {
-    case: Vec<Case>,
-}
-
-#[derive(Deserialize)]
-struct Case {
-    name: String,
-    scenario: String,
-    expected: String,
-    #[serde(default)]
-    after_step: Option<usize>,
-    input: Vec<Input>,
-}
-
-#[derive(Deserialize)]
-struct Input {
-    pcap: String,
-    at: String,
-}
+mod support;
+use support::{suite, Case};
 
 fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("pcaps")
+    support::pcaps_dir()
 }
 
 /// Replays one case; returns the output capture's bytes and summary.
@@ -67,10 +48,6 @@ fn packets(bytes: Vec<u8>) -> Vec<Vec<u8>> {
         .unwrap()
         .map(|r| r.unwrap().data)
         .collect()
-}
-
-fn suite() -> Suite {
-    toml::from_str(&std::fs::read_to_string(dir().join("suite.toml")).unwrap()).unwrap()
 }
 
 #[test]

@@ -195,6 +195,38 @@ pub fn fixture_copy(fixture: &Path, tag: &str) -> PathBuf {
     dir
 }
 
+/// The pcap regression suite, `pcaps/suite.toml`: cases of input captures replayed
+/// through a scenario, each with its expected output capture.
+#[derive(serde::Deserialize)]
+pub struct Suite {
+    pub case: Vec<Case>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct Case {
+    pub name: String,
+    pub scenario: String,
+    pub expected: String,
+    #[serde(default)]
+    pub after_step: Option<usize>,
+    pub input: Vec<Input>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct Input {
+    pub pcap: String,
+    pub at: String,
+}
+
+/// The suite's folder, `pcaps/`.
+pub fn pcaps_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("pcaps")
+}
+
+pub fn suite() -> Suite {
+    toml::from_str(&std::fs::read_to_string(pcaps_dir().join("suite.toml")).unwrap()).unwrap()
+}
+
 // ---- topology pieces (string literals, for `concat!`) ----
 
 /// `[scenario]` with a name.
