@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use vpcsim::compile::Tables;
 use vpcsim::pcapio::{CaptureReader, Payload};
-use vpcsim::pipeline::{Dataplane, DataplaneConfig, Ingress, INTERNET_MAC, VROUTER_MAC};
-use vpcsim::replay::{self, Merge, Output, ReplaySummary};
+use vpcsim::pipeline::{Ingress, INTERNET_MAC, VROUTER_MAC};
+use vpcsim::replay::{self, ReplaySummary};
 
 mod support;
 use support::{suite, Case};
@@ -158,21 +158,9 @@ fn replay_bytes(t: &Arc<Tables>, inputs: Vec<(Vec<u8>, &str)>) -> (Vec<Vec<u8>>,
             )
         })
         .collect();
-    let mut dp = Dataplane::new(Arc::clone(t), DataplaneConfig::default());
-    let mut out = Output::new(Vec::new(), false).unwrap();
-    let s = replay::replay(
-        &mut dp,
-        Merge::new(inputs),
-        &mut out,
-        None::<&mut vpcsim::capture::Capture<Vec<u8>>>,
-        |_| {},
-    );
+    let (s, out) = support::replay_inputs(t, inputs);
     assert!(s.error.is_none(), "{:?}", s.error);
-    let packets = CaptureReader::from_bytes(out.into_inner().unwrap())
-        .unwrap()
-        .map(|r| r.unwrap().data)
-        .collect();
-    (packets, s)
+    (support::packets(out), s)
 }
 
 #[test]

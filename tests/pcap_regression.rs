@@ -3,15 +3,13 @@
 //! `VPCSIM_BLESS=1` rewrites the expected captures (when a change is intended).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use vpcsim::compile::Tables;
 use vpcsim::pcapio::CaptureReader;
-use vpcsim::pipeline::{Dataplane, DataplaneConfig};
-use vpcsim::replay::{self, Merge, Output};
+use vpcsim::replay::{self};
 
 mod support;
-use support::{suite, Case};
+use support::{packets, suite, Case};
 
 fn dir() -> PathBuf {
     support::pcaps_dir()
@@ -30,24 +28,9 @@ fn run_case(c: &Case) -> (Vec<u8>, replay::ReplaySummary) {
             (at, CaptureReader::open(&dir().join(&i.pcap)).unwrap())
         })
         .collect();
-    let mut dp = Dataplane::new(Arc::clone(&t), DataplaneConfig::default());
-    let mut out = Output::new(Vec::new(), false).unwrap();
-    let s = replay::replay(
-        &mut dp,
-        Merge::new(inputs),
-        &mut out,
-        None::<&mut vpcsim::capture::Capture<Vec<u8>>>,
-        |_| {},
-    );
+    let (s, out) = support::replay_inputs(&t, inputs);
     assert!(s.error.is_none(), "{}: {:?}", c.name, s.error);
-    (out.into_inner().unwrap(), s)
-}
-
-fn packets(bytes: Vec<u8>) -> Vec<Vec<u8>> {
-    CaptureReader::from_bytes(bytes)
-        .unwrap()
-        .map(|r| r.unwrap().data)
-        .collect()
+    (out, s)
 }
 
 #[test]

@@ -3,12 +3,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 
 use vpcsim::compile::Tables;
 use vpcsim::pcapio::{CaptureReader, PcapError};
-use vpcsim::pipeline::{Dataplane, DataplaneConfig, Ingress};
-use vpcsim::replay::{self, Merge, Output, ReplaySummary};
+use vpcsim::pipeline::Ingress;
+use vpcsim::replay::{self, ReplaySummary};
 
 mod support;
 use support::pcap;
@@ -33,22 +32,11 @@ fn run(bytes: Vec<u8>) -> Result<(ReplaySummary, Vec<Vec<u8>>), PcapError> {
     let sc = vpcsim::scenario::Scenario::load(Some(&pcaps().join("topology.toml"))).unwrap();
     let t = Tables::compile(&sc.state_after(0), 1);
     let reader = CaptureReader::from_bytes(bytes)?;
-    let mut dp = Dataplane::new(Arc::clone(&t), DataplaneConfig::default());
     let at = replay::parse_at("i-web", &t).unwrap();
     assert_eq!(at, Ingress::Guest(t.instance_index["i-web"]));
-    let mut out = Output::new(Vec::new(), false).unwrap();
-    let s = replay::replay(
-        &mut dp,
-        Merge::new(vec![(at, reader)]),
-        &mut out,
-        None::<&mut vpcsim::capture::Capture<Vec<u8>>>,
-        |_| {},
-    );
+    let (s, out) = support::replay_inputs(&t, vec![(at, reader)]);
     // Whatever happened, the output is a valid capture holding what was written.
-    let packets: Vec<Vec<u8>> = CaptureReader::from_bytes(out.into_inner().unwrap())
-        .unwrap()
-        .map(|r| r.unwrap().data)
-        .collect();
+    let packets = support::packets(out);
     assert_eq!(packets.len() as u64, s.written);
     Ok((s, packets))
 }

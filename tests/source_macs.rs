@@ -7,13 +7,12 @@
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 
 use vpcsim::compile::Tables;
 use vpcsim::import::load_scenario_from_dir;
 use vpcsim::pcapio::CaptureReader;
-use vpcsim::pipeline::{Dataplane, DataplaneConfig, VROUTER_MAC};
-use vpcsim::replay::{self, Merge, Output, ReplaySummary};
+use vpcsim::pipeline::VROUTER_MAC;
+use vpcsim::replay::{self, ReplaySummary};
 use vpcsim::scenario::Scenario;
 use vpcsim::wire::{self, ProbeL4, ProbeSpec, TcpFlags};
 
@@ -46,21 +45,9 @@ fn frames_with(mac: [u8; 6]) -> Vec<Vec<u8>> {
 fn run(sc: &Scenario, at: &str, frames: &[Vec<u8>]) -> (ReplaySummary, Vec<Vec<u8>>) {
     let t = Tables::compile(&sc.state_after(0), 1);
     let reader = CaptureReader::from_bytes(support::ethernet_pcap(frames)).unwrap();
-    let mut dp = Dataplane::new(Arc::clone(&t), DataplaneConfig::default());
     let at = replay::parse_at(at, &t).unwrap();
-    let mut out = Output::new(Vec::new(), false).unwrap();
-    let s = replay::replay(
-        &mut dp,
-        Merge::new(vec![(at, reader)]),
-        &mut out,
-        None::<&mut vpcsim::capture::Capture<Vec<u8>>>,
-        |_| {},
-    );
-    let packets = CaptureReader::from_bytes(out.into_inner().unwrap())
-        .unwrap()
-        .map(|r| r.unwrap().data)
-        .collect();
-    (s, packets)
+    let (s, out) = support::replay_inputs(&t, vec![(at, reader)]);
+    (s, support::packets(out))
 }
 
 fn eni_source_mac_drops(s: &ReplaySummary) -> u64 {

@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 use vpcsim::compile::Tables;
 use vpcsim::model::Cloud;
+use vpcsim::pcapio::CaptureReader;
 use vpcsim::pipeline::{Dataplane, DataplaneConfig, Disposition, Ingress};
+use vpcsim::replay::{self, Merge, Output, ReplaySummary};
 use vpcsim::scenario::Scenario;
 use vpcsim::wire::{self, ProbeL4, ProbeSpec, TcpFlags};
 
@@ -193,6 +195,32 @@ pub fn fixture_copy(fixture: &Path, tag: &str) -> PathBuf {
         std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
     }
     dir
+}
+
+/// Replays captures, each entering at its port, through a fresh data plane over `t`: the
+/// summary and the output capture's bytes.
+pub fn replay_inputs(
+    t: &Arc<Tables>,
+    inputs: Vec<(Ingress, CaptureReader)>,
+) -> (ReplaySummary, Vec<u8>) {
+    let mut dp = Dataplane::new(Arc::clone(t), DataplaneConfig::default());
+    let mut out = Output::new(Vec::new(), false).unwrap();
+    let s = replay::replay(
+        &mut dp,
+        Merge::new(inputs),
+        &mut out,
+        None::<&mut vpcsim::capture::Capture<Vec<u8>>>,
+        |_| {},
+    );
+    (s, out.into_inner().unwrap())
+}
+
+/// The packets of a capture held in memory.
+pub fn packets(bytes: Vec<u8>) -> Vec<Vec<u8>> {
+    CaptureReader::from_bytes(bytes)
+        .unwrap()
+        .map(|r| r.unwrap().data)
+        .collect()
 }
 
 /// The pcap regression suite, `pcaps/suite.toml`: cases of input captures replayed
