@@ -32,6 +32,15 @@ fn dp() -> Dataplane {
     support::Net::over(&cloud, config).dp
 }
 
+/// The TCP header of an SSH connection's first packet.
+const SSH_SYN: ProbeL4 = ProbeL4::Tcp {
+    sport: 40000,
+    dport: 22,
+    flags: TcpFlags::SYN,
+    seq: 1,
+    ack: 0,
+};
+
 fn probe(l4: ProbeL4, payload: &[u8], ttl: u8) -> Vec<u8> {
     support::frame(CLIENT, EIP, l4)
         .ttl(ttl)
@@ -41,17 +50,7 @@ fn probe(l4: ProbeL4, payload: &[u8], ttl: u8) -> Vec<u8> {
 }
 
 fn tcp() -> Vec<u8> {
-    probe(
-        ProbeL4::Tcp {
-            sport: 40000,
-            dport: 22,
-            flags: TcpFlags::SYN,
-            seq: 1,
-            ack: 0,
-        },
-        b"hello",
-        64,
-    )
+    probe(SSH_SYN, b"hello", 64)
 }
 
 fn udp() -> Vec<u8> {
@@ -234,17 +233,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Want)> {
         fix_ip(f),
         Ok(()),
     ));
-    let f = probe(
-        ProbeL4::Tcp {
-            sport: 40000,
-            dport: 22,
-            flags: TcpFlags::SYN,
-            seq: 1,
-            ack: 0,
-        },
-        b"",
-        1,
-    );
+    let f = probe(SSH_SYN, b"", 1);
     v.push(("TTL 1 (expires at the first hop)", f, Err("ttl_exceeded")));
     // An ICMP error about a flow vpcsim never saw.
     let orig = probe(

@@ -85,6 +85,18 @@ dnat = [
     support::eip!("eip-3", "47.1.2.3", "Nat", "ngw-1"),
 );
 
+/// A fresh data plane with a small flow table: one per probe, so no probe sees
+/// another's connection.
+fn small_dataplane(t: &Arc<Tables>) -> Dataplane {
+    Dataplane::new(
+        Arc::clone(t),
+        DataplaneConfig {
+            conntrack_capacity: 16,
+            ..Default::default()
+        },
+    )
+}
+
 struct World {
     tables: Arc<Tables>,
     cells: Vec<Cell>,
@@ -203,13 +215,7 @@ fn random_packets_in_every_class_get_the_class_answer() {
                     sport: 1024 + (next() % 64000) as u16,
                     dport: lo + (next() % (u64::from(hi - lo) + 1)) as u16,
                 };
-                let mut dp = Dataplane::new(
-                    Arc::clone(&w.tables),
-                    DataplaneConfig {
-                        conntrack_capacity: 16,
-                        ..Default::default()
-                    },
-                );
+                let mut dp = small_dataplane(&w.tables);
                 assert_eq!(
                     send_built(&w.tables, &mut dp, &p),
                     c.answer,
@@ -242,13 +248,7 @@ fn the_edges_of_every_class_get_the_class_answer() {
                     sport: 1234,
                     dport: port,
                 };
-                let mut dp = Dataplane::new(
-                    Arc::clone(&w.tables),
-                    DataplaneConfig {
-                        conntrack_capacity: 16,
-                        ..Default::default()
-                    },
-                );
+                let mut dp = small_dataplane(&w.tables);
                 assert_eq!(
                     send_built(&w.tables, &mut dp, &p),
                     c.answer,
