@@ -719,18 +719,10 @@ fn sg_session_lifetime_is_910_seconds() {
     assert_eq!(d, Disposition::Dropped(DropReason::NatGatewayNoMapping));
 }
 
-const SG_ORDER: &str = r#"
-[scenario]
-name = "sg-order"
-[[vpcs]]
-id = "vpc-1"
-cidr = "10.0.0.0/16"
-[[vswitches]]
-id = "vsw-a"
-vpc = "vpc-1"
-zone = "z"
-cidr = "10.0.1.0/24"
-[[security_groups]]
+const SG_ORDER: &str = concat!(
+    support::scenario!("sg-order"),
+    support::vpc_1!("z"),
+    r#"[[security_groups]]
 id = "sg-a"
 vpc = "vpc-1"
 rules = [
@@ -753,7 +745,8 @@ id = "i-src"
 vswitch = "vsw-a"
 private_ip = "10.0.1.11"
 security_groups = ["sg-a"]
-"#;
+"#,
+);
 
 #[test]
 fn sg_rules_of_all_groups_merge_by_priority_and_drop_wins_ties() {

@@ -303,13 +303,7 @@ fn procedure_step_6_with_real_ssh_and_curl() {
 /// on a secondary IP and a cut-through ENI, with and without policy routes.
 const MULTI: &str = concat!(
     support::scenario!("live-guest-routing"),
-    r#"[[instance_types]]
-name = "ecs.jumbo.large"
-max_enis = 3
-max_private_ips_per_eni = 6
-jumbo_frames = true
-
-"#,
+    support::jumbo_instance_type!("ecs.jumbo.large"),
     support::vpc_1!(),
     support::vsw_b!(),
     r#"[[security_groups]]

@@ -17,13 +17,7 @@ use support::{cloud, frame, ip, tcp_l4, Net, CLIENT, SERVER};
 
 const TOPOLOGY: &str = concat!(
     support::scenario!("mtu"),
-    r#"[[instance_types]]
-name = "ecs.g7.large"
-max_enis = 3
-max_private_ips_per_eni = 6
-jumbo_frames = true
-
-"#,
+    support::jumbo_instance_type!("ecs.g7.large"),
     support::vpc_1!(),
     r#"[[security_groups]]
 id = "sg-open"

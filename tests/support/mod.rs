@@ -264,6 +264,17 @@ macro_rules! scenario {
     };
 }
 
+/// An instance type with jumbo frames (8500-byte MTU), 3 ENIs of 6 private IPs.
+macro_rules! jumbo_instance_type {
+    ($name:literal) => {
+        concat!(
+            "[[instance_types]]\nname = \"",
+            $name,
+            "\"\nmax_enis = 3\nmax_private_ips_per_eni = 6\njumbo_frames = true\n\n"
+        )
+    };
+}
+
 /// VPC `vpc-1` (10.0.0.0/16) and its VSwitch `vsw-a` (10.0.1.0/24, in zone `z-a` or the
 /// one given).
 macro_rules! vpc_1 {
@@ -394,4 +405,7 @@ macro_rules! multi_eni_instance {
     };
 }
 
-pub(crate) use {eip, instance, multi_eni_instance, ngw_1, scenario, sg_open_all, vpc_1, vsw_b};
+pub(crate) use {
+    eip, instance, jumbo_instance_type, multi_eni_instance, ngw_1, scenario, sg_open_all, vpc_1,
+    vsw_b,
+};
