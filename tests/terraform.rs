@@ -37,6 +37,20 @@ fn check_doc(test: &str, doc: &Value) -> PlanReport {
     r
 }
 
+/// The values of `alicloud_instance.app` before the procedure plan.
+fn prior_app() -> Value {
+    let base: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("procedure.plan.json")).unwrap())
+            .unwrap();
+    base["prior_state"]["values"]["root_module"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == "alicloud_instance.app")
+        .unwrap()["values"]
+        .clone()
+}
+
 /// Each operation's call and status, in order.
 fn calls_of(r: &PlanReport) -> Vec<(&str, OpStatus)> {
     r.operations
@@ -625,16 +639,7 @@ fn replace_deletes_the_old_object_by_its_id() {
 /// creates) resolves through the configuration's references.
 #[test]
 fn unknown_list_elements_resolve_through_references() {
-    let base: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("procedure.plan.json")).unwrap())
-            .unwrap();
-    let app = base["prior_state"]["values"]["root_module"]["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["address"] == "alicloud_instance.app")
-        .unwrap()["values"]
-        .clone();
+    let app = prior_app();
     let mut after = app.clone();
     after["security_groups"] = json!(["sg-web", null]);
     let mut upd = rc(
@@ -676,16 +681,7 @@ fn unknown_list_elements_resolve_through_references() {
 /// (InstanceLastSecurityGroup, SEMANTICS.md §4), while Terraform records only the new one.
 #[test]
 fn a_refusal_the_provider_ignores_is_reported_as_drift() {
-    let base: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("procedure.plan.json")).unwrap())
-            .unwrap();
-    let app = base["prior_state"]["values"]["root_module"]["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["address"] == "alicloud_instance.app")
-        .unwrap()["values"]
-        .clone();
+    let app = prior_app();
     let mut after = app.clone();
     after["security_groups"] = json!([null]);
     let mut upd = rc(
