@@ -98,6 +98,15 @@ pub(super) fn cidr(item: &Item, what: &str, s: &str) -> Result<Ipv4Net, ImportEr
     })
 }
 
+/// `key = [`, one inline table a line, `]`: how the scenario writes a resource's list.
+fn write_list(body: &mut String, key: &str, items: &[String]) {
+    writeln!(body, "{key} = [").ok();
+    for e in items {
+        writeln!(body, "  {e},").ok();
+    }
+    body.push_str("]\n");
+}
+
 /// `1.2.3.4` → `1.2.3.4/32` (the API gives single hosts both ways).
 pub(super) fn host_cidr(c: &str) -> String {
     if c.contains('/') {
@@ -130,6 +139,17 @@ fn generic(id: &str, v: &Value, w: &mut Warnings) {
         }
     }
 }
+
+/// Where the sections write: the scenario's body, the warnings, and the region the fixes
+/// name.
+struct Out<'w> {
+    cx: Ctx,
+    w: &'w mut Warnings,
+    body: String,
+}
+
+/// What a section gives back: nothing, or the first thing of the dump it could not use.
+type Section = Result<(), ImportError>;
 
 pub(super) struct Ctx {
     pub(super) region: String,
@@ -202,23 +222,26 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
     let region = str_of(&first_vpc.value, "RegionId")
         .unwrap_or("cn-hangzhou")
         .to_string();
-    let cx = Ctx { region };
     let mut seen = Seen::default();
-    let mut body = String::new();
+    let mut out = Out {
+        cx: Ctx { region },
+        w,
+        body: String::new(),
+    };
 
     // The sections in the order they refer to each other (and are written).
-    network::vpcs(d, &mut seen, &cx, w, &mut body)?;
-    network::route_table_list(d, &mut seen, &cx, w)?;
-    network::vswitches(d, &mut seen, &cx, w, &mut body)?;
-    network::prefix_lists(d, &mut seen, w)?;
-    compute::security_groups(d, &mut seen, &cx, w, &mut body)?;
-    compute::network_interfaces(d, &mut seen, w);
-    let macs = super::macs::eni_macs(d, w);
-    compute::instances(d, &mut seen, &macs, &cx, w, &mut body)?;
-    compute::secondary_enis(d, &mut seen, &macs, &cx, w, &mut body)?;
-    internet::nat_gateways(d, &mut seen, &cx, w, &mut body)?;
-    internet::eips(d, &seen, &cx, w, &mut body)?;
-    body.push_str(&super::routes::route_tables(
+    network::vpcs(d, &mut seen, &mut out)?;
+    network::route_table_list(d, &mut seen, &mut out)?;
+    network::vswitches(d, &mut seen, &mut out)?;
+    network::prefix_lists(d, &mut seen, out.w)?;
+    compute::security_groups(d, &mut seen, &mut out)?;
+    compute::network_interfaces(d, &mut seen, out.w);
+    let macs = super::macs::eni_macs(d, out.w);
+    compute::instances(d, &mut seen, &macs, &mut out)?;
+    compute::secondary_enis(d, &mut seen, &macs, &mut out)?;
+    internet::nat_gateways(d, &mut seen, &mut out)?;
+    internet::eips(d, &seen, &mut out)?;
+    let routes = super::routes::route_tables(
         &super::routes::Known {
             vpcs: &seen.vpcs,
             system_of: &seen.system_of,
@@ -232,13 +255,14 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
             left_out_enis: &seen.left_out_enis,
         },
         d,
-        &cx,
-        w,
-    )?);
+        &out.cx,
+        out.w,
+    )?;
+    out.body.push_str(&routes);
 
-    let mut out = header(d, &seen, &cx, w);
-    out.push_str(&body);
-    Ok(out)
+    let mut text = header(d, &seen, &out.cx, out.w);
+    text.push_str(&out.body);
+    Ok(text)
 }
 
 /// The comment naming the source files and the system route tables, `[scenario]`, and

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::super::load::{at, flag, list_at, str_of, strings_at, Dump, Item};
 use super::super::ApiKind::*;
 use super::super::{ImportError, Warnings};
-use super::{generic, ip, missing, q, require_vpc, Ctx, Secondary, Seen};
+use super::{generic, ip, missing, q, require_vpc, write_list, Ctx, Out, Secondary, Section, Seen};
 use crate::model::limits::builtin_instance_types;
 
 /// Every group in `groups`, which `what` (read from `it`) uses, must be in the dump.
@@ -36,13 +36,8 @@ fn check_sgs(
 }
 
 /// `[[security_groups]]`, with their rules from DescribeSecurityGroupAttribute.
-pub(super) fn security_groups<'d>(
-    d: &'d Dump,
-    seen: &mut Seen<'d>,
-    cx: &Ctx,
-    w: &mut Warnings,
-    body: &mut String,
-) -> Result<(), ImportError> {
+pub(super) fn security_groups<'d>(d: &'d Dump, seen: &mut Seen<'d>, out: &mut Out<'_>) -> Section {
+    let Out { cx, w, body } = out;
     let vpc_cidrs = &seen.vpcs;
     let prefix_lists = &seen.prefix_lists;
     let mut sgs: BTreeMap<String, (String, bool, Option<&Item>)> = BTreeMap::new(); // id → (vpc, enterprise, attribute)
@@ -94,11 +89,7 @@ pub(super) fn security_groups<'d>(
         }
         let rules = super::super::rules::permissions(id, attr, &sgs, prefix_lists, cx, w)?;
         if !rules.is_empty() {
-            body.push_str("rules = [\n");
-            for r in rules {
-                writeln!(body, "  {r},").ok();
-            }
-            body.push_str("]\n");
+            write_list(body, "rules", &rules);
         }
         body.push('\n');
     }
@@ -173,10 +164,9 @@ pub(super) fn instances(
     d: &Dump,
     seen: &mut Seen<'_>,
     macs: &BTreeMap<String, String>,
-    cx: &Ctx,
-    w: &mut Warnings,
-    body: &mut String,
-) -> Result<(), ImportError> {
+    out: &mut Out<'_>,
+) -> Section {
+    let Out { cx, w, body } = out;
     let vpc_cidrs = &seen.vpcs;
     let vswitches = &seen.vswitches;
     let secondary = &seen.secondary;
@@ -342,10 +332,9 @@ pub(super) fn secondary_enis(
     d: &Dump,
     seen: &mut Seen<'_>,
     macs: &BTreeMap<String, String>,
-    cx: &Ctx,
-    w: &mut Warnings,
-    body: &mut String,
-) -> Result<(), ImportError> {
+    out: &mut Out<'_>,
+) -> Section {
+    let Out { cx, w, body } = out;
     let vswitches = &seen.vswitches;
     let instances = &seen.instances;
     let sgs = &seen.sgs;

@@ -8,17 +8,11 @@ use serde_json::Value;
 
 use super::super::load::{at, flag, list_at, str_of, strings_at, Dump};
 use super::super::ApiKind::*;
-use super::super::{ImportError, Warnings};
-use super::{cidr, generic, invalid, ip, missing, q, require_vpc, Ctx, Seen};
+use super::{cidr, generic, invalid, ip, missing, q, require_vpc, write_list, Out, Section, Seen};
 
 /// `[[nat_gateways]]`, each with its `snat` and `dnat` entries.
-pub(super) fn nat_gateways(
-    d: &Dump,
-    seen: &mut Seen<'_>,
-    cx: &Ctx,
-    w: &mut Warnings,
-    body: &mut String,
-) -> Result<(), ImportError> {
+pub(super) fn nat_gateways(d: &Dump, seen: &mut Seen<'_>, out: &mut Out<'_>) -> Section {
+    let Out { cx, w, body } = out;
     let vpc_cidrs = &seen.vpcs;
     let vswitches = &seen.vswitches;
     let secondary_ids = &seen.secondary_ids;
@@ -178,11 +172,7 @@ pub(super) fn nat_gateways(
         .ok();
         for (key, list) in [("snat", snat.get(id)), ("dnat", dnat.get(id))] {
             if let Some(l) = list {
-                writeln!(body, "{key} = [").ok();
-                for e in l {
-                    writeln!(body, "  {e},").ok();
-                }
-                body.push_str("]\n");
+                write_list(body, key, l);
             }
         }
         body.push('\n');
@@ -192,13 +182,8 @@ pub(super) fn nat_gateways(
 }
 
 /// `[[eips]]`, each with its binding if its target is imported.
-pub(super) fn eips(
-    d: &Dump,
-    seen: &Seen<'_>,
-    cx: &Ctx,
-    w: &mut Warnings,
-    body: &mut String,
-) -> Result<(), ImportError> {
+pub(super) fn eips(d: &Dump, seen: &Seen<'_>, out: &mut Out<'_>) -> Section {
+    let Out { cx, w, body } = out;
     let Seen {
         instances,
         left_out_enis,

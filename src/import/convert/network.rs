@@ -10,16 +10,11 @@ use serde_json::Value;
 use super::super::load::{at, list_at, str_of, strings_at, Dump};
 use super::super::ApiKind::*;
 use super::super::{ImportError, Warnings};
-use super::{cidr, generic, host_cidr, q, require_vpc, Ctx, Seen};
+use super::{cidr, generic, host_cidr, q, require_vpc, Out, Section, Seen};
 
 /// `[[vpcs]]`: one CIDR block each.
-pub(super) fn vpcs(
-    d: &Dump,
-    seen: &mut Seen<'_>,
-    cx: &Ctx,
-    w: &mut Warnings,
-    body: &mut String,
-) -> Result<(), ImportError> {
+pub(super) fn vpcs(d: &Dump, seen: &mut Seen<'_>, out: &mut Out<'_>) -> Section {
+    let Out { cx, w, body } = out;
     let mut vpc_names = Vec::new();
     let mut vpc_cidrs: BTreeMap<String, Ipv4Net> = BTreeMap::new();
     for (id, it) in d.items(DescribeVpcs) {
@@ -65,12 +60,8 @@ pub(super) fn vpcs(
 
 /// Route tables: the real system table id → vpcsim's `vtb-<vpc id>`; custom tables and
 /// the VSwitches they are bound to.
-pub(super) fn route_table_list(
-    d: &Dump,
-    seen: &mut Seen<'_>,
-    cx: &Ctx,
-    w: &mut Warnings,
-) -> Result<(), ImportError> {
+pub(super) fn route_table_list(d: &Dump, seen: &mut Seen<'_>, out: &mut Out<'_>) -> Section {
+    let Out { cx, w, .. } = out;
     let vpc_cidrs = &seen.vpcs;
     let mut system_of: BTreeMap<String, String> = BTreeMap::new(); // real id → vpc
     let mut custom: BTreeMap<String, String> = BTreeMap::new(); // custom id → vpc
@@ -112,13 +103,8 @@ pub(super) fn route_table_list(
 }
 
 /// `[[vswitches]]`, each with its custom route table if it has one.
-pub(super) fn vswitches(
-    d: &Dump,
-    seen: &mut Seen<'_>,
-    cx: &Ctx,
-    w: &mut Warnings,
-    body: &mut String,
-) -> Result<(), ImportError> {
+pub(super) fn vswitches(d: &Dump, seen: &mut Seen<'_>, out: &mut Out<'_>) -> Section {
+    let Out { cx, w, body } = out;
     let vpc_cidrs = &seen.vpcs;
     let custom_vsw = &seen.custom_vsw;
     let custom = &mut seen.custom;
