@@ -94,14 +94,9 @@ secondary_ips = ["10.0.1.101"]
 security_groups = ["sg-open"]
 instance = "i-multi"
 
-[[enis]]
-id = "eni-cut"
-vswitch = "vsw-a"
-primary_ip = "10.0.1.110"
-security_groups = ["sg-open"]
-instance = "i-cut"
-
-[[nat_gateways]]
+"#,
+    support::eni!("eni-cut", "vsw-a", "10.0.1.110", "i-cut"),
+    r#"[[nat_gateways]]
 id = "ngw-1"
 vpc = "vpc-1"
 vswitch = "vsw-a"

@@ -330,28 +330,11 @@ secondary_ips = ["10.0.2.101"]
 security_groups = ["sg-open"]
 instance = "i-multi"
 
-[[enis]]
-id = "eni-multi-a"
-vswitch = "vsw-a"
-primary_ip = "10.0.1.100"
-security_groups = ["sg-open"]
-instance = "i-multi"
-
-[[enis]]
-id = "eni-plain-b"
-vswitch = "vsw-b"
-primary_ip = "10.0.2.110"
-security_groups = ["sg-open"]
-instance = "i-plain"
-
-[[enis]]
-id = "eni-cut"
-vswitch = "vsw-a"
-primary_ip = "10.0.1.110"
-security_groups = ["sg-open"]
-instance = "i-cut"
-
-[[eips]]
+"#,
+    support::eni!("eni-multi-a", "vsw-a", "10.0.1.100", "i-multi"),
+    support::eni!("eni-plain-b", "vsw-b", "10.0.2.110", "i-plain"),
+    support::eni!("eni-cut", "vsw-a", "10.0.1.110", "i-cut"),
+    r#"[[eips]]
 id = "eip-sec"
 address = "47.1.1.101"
 bind = { type = "NetworkInterface", id = "eni-multi-b", mode = "NAT", private_ip = "10.0.2.101" }

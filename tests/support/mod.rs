@@ -264,6 +264,23 @@ macro_rules! scenario {
     };
 }
 
+/// A secondary ENI with `sg-open` and one private IP, attached to an instance.
+macro_rules! eni {
+    ($id:literal, $vswitch:literal, $ip:literal, $instance:literal) => {
+        concat!(
+            "[[enis]]\nid = \"",
+            $id,
+            "\"\nvswitch = \"",
+            $vswitch,
+            "\"\nprimary_ip = \"",
+            $ip,
+            "\"\nsecurity_groups = [\"sg-open\"]\ninstance = \"",
+            $instance,
+            "\"\n\n"
+        )
+    };
+}
+
 /// An instance type with jumbo frames (8500-byte MTU), 3 ENIs of 6 private IPs.
 macro_rules! jumbo_instance_type {
     ($name:literal) => {
@@ -406,6 +423,6 @@ macro_rules! multi_eni_instance {
 }
 
 pub(crate) use {
-    eip, instance, jumbo_instance_type, multi_eni_instance, ngw_1, scenario, sg_open_all, vpc_1,
-    vsw_b,
+    eip, eni, instance, jumbo_instance_type, multi_eni_instance, ngw_1, scenario, sg_open_all,
+    vpc_1, vsw_b,
 };
