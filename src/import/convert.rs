@@ -205,6 +205,8 @@ struct Seen<'d> {
     left_out_enis: BTreeSet<String>,
     secondary: Vec<Secondary<'d>>,
     secondary_ids: BTreeSet<String>,
+    /// ENI → MAC address.
+    macs: BTreeMap<String, String>,
     instances: BTreeSet<String>,
     /// Instance type unknown to vpcsim → the most ENIs an instance of it has.
     new_types: BTreeMap<String, u32>,
@@ -236,9 +238,9 @@ pub fn convert(d: &Dump, w: &mut Warnings) -> Result<String, ImportError> {
     network::prefix_lists(d, &mut seen, out.w)?;
     compute::security_groups(d, &mut seen, &mut out)?;
     compute::network_interfaces(d, &mut seen, out.w);
-    let macs = super::macs::eni_macs(d, out.w);
-    compute::instances(d, &mut seen, &macs, &mut out)?;
-    compute::secondary_enis(d, &mut seen, &macs, &mut out)?;
+    seen.macs = super::macs::eni_macs(d, out.w);
+    compute::instances(d, &mut seen, &mut out)?;
+    compute::secondary_enis(d, &mut seen, &mut out)?;
     internet::nat_gateways(d, &mut seen, &mut out)?;
     internet::eips(d, &seen, &mut out)?;
     let routes = super::routes::route_tables(

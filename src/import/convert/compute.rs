@@ -160,13 +160,9 @@ pub(super) fn network_interfaces<'d>(d: &'d Dump, seen: &mut Seen<'d>, w: &mut W
 }
 
 /// `[[instances]]`, and the instance types vpcsim does not know.
-pub(super) fn instances(
-    d: &Dump,
-    seen: &mut Seen<'_>,
-    macs: &BTreeMap<String, String>,
-    out: &mut Out<'_>,
-) -> Section {
+pub(super) fn instances(d: &Dump, seen: &mut Seen<'_>, out: &mut Out<'_>) -> Section {
     let Out { cx, w, body } = out;
+    let macs = &seen.macs;
     let vpc_cidrs = &seen.vpcs;
     let vswitches = &seen.vswitches;
     let secondary = &seen.secondary;
@@ -328,13 +324,9 @@ pub(super) fn instances(
 }
 
 /// `[[enis]]`: the secondary ENIs, in attachment (device index) order.
-pub(super) fn secondary_enis(
-    d: &Dump,
-    seen: &mut Seen<'_>,
-    macs: &BTreeMap<String, String>,
-    out: &mut Out<'_>,
-) -> Section {
+pub(super) fn secondary_enis(d: &Dump, seen: &mut Seen<'_>, out: &mut Out<'_>) -> Section {
     let Out { cx, w, body } = out;
+    let macs = &seen.macs;
     let vswitches = &seen.vswitches;
     let instances = &seen.instances;
     let sgs = &seen.sgs;
