@@ -5,38 +5,24 @@
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use vpcsim::compile::Tables;
 use vpcsim::model::Operation;
-use vpcsim::pipeline::{Dataplane, DataplaneConfig, Disposition, DropReason, Ingress, Trace};
+use vpcsim::pipeline::{DataplaneConfig, Disposition, DropReason, Ingress, Trace};
 use vpcsim::scenario::Scenario;
 use vpcsim::time::SimTime;
-use vpcsim::wire::{self, ProbeL4, ProbeSpec, TcpFlags, L4};
+use vpcsim::wire::{self, ProbeL4, L4};
+
+mod support;
+use support::{ip, tcp, udp, Net, ACK, CLIENT, SERVER, SYN, SYNACK};
 
 /// A VPC with: i-eip (EIP on the instance), i-static (static public IP), i-snat (SNAT),
 /// i-multi (secondary ENI eni-nat with an EIP on its secondary IP), eni-cut (cut-through
 /// ENI on i-cut), a NAT gateway with two EIPs: SNAT for the VPC and a /32 entry for
 /// i-snat2, DNAT port and IP mappings.
-const TOPOLOGY: &str = r#"
-[scenario]
-name = "dataplane-rules"
-
-[[vpcs]]
-id = "vpc-1"
-cidr = "10.0.0.0/16"
-
-[[vswitches]]
-id = "vsw-a"
-vpc = "vpc-1"
-zone = "z-a"
-cidr = "10.0.1.0/24"
-
-[[vswitches]]
-id = "vsw-b"
-vpc = "vpc-1"
-zone = "z-a"
-cidr = "10.0.2.0/24"
-
-[[security_groups]]
+const TOPOLOGY: &str = concat!(
+    support::scenario!("dataplane-rules"),
+    support::vpc_1!(),
+    support::vsw_b!(),
+    r#"[[security_groups]]
 id = "sg-open"
 vpc = "vpc-1"
 rules = [
@@ -56,26 +42,18 @@ vpc = "vpc-1"
 type = "enterprise"
 rules = [ { direction = "egress", protocol = "tcp", ports = "443/443", cidr = "0.0.0.0/0" } ]
 
-[[instances]]
-id = "i-eip"
-vswitch = "vsw-a"
-private_ip = "10.0.1.10"
-security_groups = ["sg-open"]
-
-[[instances]]
+"#,
+    support::instance!("i-eip", "10.0.1.10"),
+    r#"[[instances]]
 id = "i-static"
 vswitch = "vsw-a"
 private_ip = "10.0.1.11"
 public_ip = "47.1.1.11"
 security_groups = ["sg-open"]
 
-[[instances]]
-id = "i-snat"
-vswitch = "vsw-a"
-private_ip = "10.0.1.12"
-security_groups = ["sg-open"]
-
-[[instances]]
+"#,
+    support::instance!("i-snat", "10.0.1.12"),
+    r#"[[instances]]
 id = "i-snat2"
 vswitch = "vsw-b"
 private_ip = "10.0.2.13"
@@ -93,23 +71,10 @@ vswitch = "vsw-a"
 private_ip = "10.0.1.15"
 security_groups = ["sg-ent"]
 
-[[instances]]
-id = "i-multi"
-vswitch = "vsw-a"
-instance_type = "ecs.g6.xlarge"
-private_ip = "10.0.1.16"
-security_groups = ["sg-open"]
-guest = { policy_routes = true }
-
-[[instances]]
-id = "i-cut"
-vswitch = "vsw-a"
-instance_type = "ecs.g6.xlarge"
-private_ip = "10.0.1.17"
-security_groups = ["sg-open"]
-guest = { policy_routes = true }
-
-[[instances]]
+"#,
+    support::multi_eni_instance!("i-multi", "10.0.1.16", policy_routes = true),
+    support::multi_eni_instance!("i-cut", "10.0.1.17", policy_routes = true),
+    r#"[[instances]]
 id = "i-dnat"
 vswitch = "vsw-b"
 private_ip = "10.0.2.20"
@@ -129,14 +94,9 @@ secondary_ips = ["10.0.1.101"]
 security_groups = ["sg-open"]
 instance = "i-multi"
 
-[[enis]]
-id = "eni-cut"
-vswitch = "vsw-a"
-primary_ip = "10.0.1.110"
-security_groups = ["sg-open"]
-instance = "i-cut"
-
-[[nat_gateways]]
+"#,
+    support::eni!("eni-cut", "vsw-a", "10.0.1.110", "i-cut"),
+    r#"[[nat_gateways]]
 id = "ngw-1"
 vpc = "vpc-1"
 vswitch = "vsw-a"
@@ -149,33 +109,15 @@ dnat = [
   { id = "dnat-ip", external_ip = "47.1.2.3", internal_ip = "10.0.2.21" },
 ]
 
-[[eips]]
-id = "eip-ngw1"
-address = "47.1.2.1"
-bind = { type = "Nat", id = "ngw-1" }
-
-[[eips]]
-id = "eip-ngw2"
-address = "47.1.2.2"
-bind = { type = "Nat", id = "ngw-1" }
-
-[[eips]]
-id = "eip-ngw3"
-address = "47.1.2.3"
-bind = { type = "Nat", id = "ngw-1" }
-
-# A SNAT-only EIP: 47.1.2.3 serves IP mapping, which no SNAT entry may share (SEMANTICS.md §4).
-[[eips]]
-id = "eip-ngw4"
-address = "47.1.2.4"
-bind = { type = "Nat", id = "ngw-1" }
-
-[[eips]]
-id = "eip-inst"
-address = "47.1.1.10"
-bind = { type = "EcsInstance", id = "i-eip" }
-
-[[eips]]
+"#,
+    support::eip!("eip-ngw1", "47.1.2.1", "Nat", "ngw-1"),
+    support::eip!("eip-ngw2", "47.1.2.2", "Nat", "ngw-1"),
+    support::eip!("eip-ngw3", "47.1.2.3", "Nat", "ngw-1"),
+    // A SNAT-only EIP: 47.1.2.3 serves IP mapping, which no SNAT entry may share
+    // (SEMANTICS.md §4).
+    support::eip!("eip-ngw4", "47.1.2.4", "Nat", "ngw-1"),
+    support::eip!("eip-inst", "47.1.1.10", "EcsInstance", "i-eip"),
+    r#"[[eips]]
 id = "eip-sec"
 address = "47.1.1.101"
 bind = { type = "NetworkInterface", id = "eni-nat", mode = "NAT", private_ip = "10.0.1.101" }
@@ -184,38 +126,22 @@ bind = { type = "NetworkInterface", id = "eni-nat", mode = "NAT", private_ip = "
 id = "eip-cut"
 address = "47.1.1.110"
 bind = { type = "NetworkInterface", id = "eni-cut", mode = "BINDED" }
-"#;
-
-const SERVER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 80);
-const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
-
-fn ip(s: &str) -> Ipv4Addr {
-    s.parse().unwrap()
-}
-
-struct Net {
-    dp: Dataplane,
-    t: Arc<Tables>,
-}
+"#,
+);
 
 impl Net {
     fn from(src: &str) -> Net {
-        let sc = Scenario::parse(src, "test.toml").unwrap_or_else(|e| panic!("{e}"));
-        Net::of(&sc.initial)
+        Net::of(&support::cloud(src, "test.toml"))
     }
 
     fn of(cloud: &vpcsim::model::Cloud) -> Net {
-        let t = Tables::compile(cloud, 1);
-        Net {
-            dp: Dataplane::new(
-                Arc::clone(&t),
-                DataplaneConfig {
-                    conntrack_capacity: 1 << 16,
-                    ..Default::default()
-                },
-            ),
-            t,
-        }
+        Net::over(
+            cloud,
+            DataplaneConfig {
+                conntrack_capacity: 1 << 16,
+                ..Default::default()
+            },
+        )
     }
 
     fn new() -> Net {
@@ -231,19 +157,8 @@ impl Net {
         Net::of(&c)
     }
 
-    fn guest(&self, inst: &str) -> Ingress {
-        Ingress::Guest(self.t.instance_index[inst])
-    }
-
-    fn eni(&self, id: &str) -> Ingress {
-        Ingress::Eni(self.t.eni_index[id])
-    }
-
     fn eni_id(&self, d: Disposition) -> Option<&str> {
-        match d {
-            Disposition::Delivered { eni } => Some(&self.t.enis[eni as usize].id),
-            _ => None,
-        }
+        self.eni_of(d)
     }
 
     /// Sends a frame; returns the disposition and the parsed frame that came out.
@@ -269,58 +184,14 @@ impl Net {
     }
 }
 
-fn tcp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, flags: u8) -> Vec<u8> {
-    wire::build(&ProbeSpec {
-        src_mac: [2, 0, 0, 0, 0, 1],
-        dst_mac: [2, 0, 0, 0, 0, 2],
-        src,
-        dst,
-        ttl: 64,
-        ident: 7,
-        l4: ProbeL4::Tcp {
-            sport,
-            dport,
-            flags: TcpFlags(flags),
-            seq: 100,
-            ack: 0,
-        },
-        payload: b"hello".to_vec(),
-    })
-}
-
-fn udp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16) -> Vec<u8> {
-    wire::build(&ProbeSpec {
-        src_mac: [2, 0, 0, 0, 0, 1],
-        dst_mac: [2, 0, 0, 0, 0, 2],
-        src,
-        dst,
-        ttl: 64,
-        ident: 7,
-        l4: ProbeL4::Udp { sport, dport },
-        payload: b"q".to_vec(),
-    })
-}
-
 fn echo(src: Ipv4Addr, dst: Ipv4Addr, request: bool, ident: u16, ttl: u8) -> Vec<u8> {
-    wire::build(&ProbeSpec {
-        src_mac: [2, 0, 0, 0, 0, 1],
-        dst_mac: [2, 0, 0, 0, 0, 2],
-        src,
-        dst,
-        ttl,
-        ident: 7,
-        l4: ProbeL4::IcmpEcho {
-            request,
-            ident,
-            seq: 1,
-        },
-        payload: vec![],
-    })
+    let l4 = ProbeL4::IcmpEcho {
+        request,
+        ident,
+        seq: 1,
+    };
+    support::frame(src, dst, l4).ttl(ttl).build()
 }
-
-const SYN: u8 = TcpFlags::SYN.0;
-const SYNACK: u8 = TcpFlags::SYN.0 | TcpFlags::ACK.0;
-const ACK: u8 = TcpFlags::ACK.0;
 
 // ---------- Egress: which public address a packet leaves with ----------
 
@@ -843,18 +714,10 @@ fn sg_session_lifetime_is_910_seconds() {
     assert_eq!(d, Disposition::Dropped(DropReason::NatGatewayNoMapping));
 }
 
-const SG_ORDER: &str = r#"
-[scenario]
-name = "sg-order"
-[[vpcs]]
-id = "vpc-1"
-cidr = "10.0.0.0/16"
-[[vswitches]]
-id = "vsw-a"
-vpc = "vpc-1"
-zone = "z"
-cidr = "10.0.1.0/24"
-[[security_groups]]
+const SG_ORDER: &str = concat!(
+    support::scenario!("sg-order"),
+    support::vpc_1!("z"),
+    r#"[[security_groups]]
 id = "sg-a"
 vpc = "vpc-1"
 rules = [
@@ -877,7 +740,8 @@ id = "i-src"
 vswitch = "vsw-a"
 private_ip = "10.0.1.11"
 security_groups = ["sg-a"]
-"#;
+"#,
+);
 
 #[test]
 fn sg_rules_of_all_groups_merge_by_priority_and_drop_wins_ties() {

@@ -5,6 +5,8 @@
 use vpcsim::probe::{egress_table, EgressRow, IngressEntry};
 use vpcsim::scenario::Scenario;
 
+mod support;
+
 fn builtin() -> Scenario {
     Scenario::load(None).unwrap()
 }
@@ -78,18 +80,10 @@ fn unattached_eni_says_eni_not_attached() {
     assert_eq!(r.egress_ip, None);
 }
 
-const DNAT: &str = r#"
-[scenario]
-name = "dnat"
-[[vpcs]]
-id = "vpc-1"
-cidr = "10.0.0.0/16"
-[[vswitches]]
-id = "vsw-a"
-vpc = "vpc-1"
-zone = "cn-hangzhou-h"
-cidr = "10.0.1.0/24"
-[[security_groups]]
+const DNAT: &str = concat!(
+    support::scenario!("dnat"),
+    support::vpc_1!("cn-hangzhou-h"),
+    r#"[[security_groups]]
 id = "sg-1"
 vpc = "vpc-1"
 type = "normal"
@@ -126,15 +120,10 @@ dnat = [
   { id = "d-4", external_ip = "47.1.2.1", external_port = "104", internal_ip = "10.0.1.10", internal_port = "104", protocol = "TCP" },
   { id = "d-5", external_ip = "47.1.2.1", external_port = "105", internal_ip = "10.0.1.10", internal_port = "105", protocol = "TCP" },
 ]
-[[eips]]
-id = "eip-1"
-address = "47.1.2.1"
-bind = { type = "Nat", id = "ngw-1" }
-[[eips]]
-id = "eip-2"
-address = "47.1.2.2"
-bind = { type = "Nat", id = "ngw-1" }
-"#;
+"#,
+    support::eip!("eip-1", "47.1.2.1", "Nat", "ngw-1"),
+    support::eip!("eip-2", "47.1.2.2", "Nat", "ngw-1"),
+);
 
 /// NAT gateway DNAT (SEMANTICS.md §3): every entry is a way in; one the security group
 /// blocks is listed under its private IP with the reason, not left out.

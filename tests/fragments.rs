@@ -6,32 +6,19 @@
 //! by full recomputation: that is what the receiving host would verify.
 
 use std::net::Ipv4Addr;
-use std::sync::Arc;
 
 use proptest::prelude::Strategy;
-use vpcsim::compile::Tables;
-use vpcsim::pipeline::{
-    Dataplane, DataplaneConfig, Disposition, DropReason, FragLimits, Ingress, Trace,
-};
-use vpcsim::scenario::Scenario;
+use vpcsim::pipeline::{DataplaneConfig, Disposition, DropReason, FragLimits, Ingress, Trace};
 use vpcsim::time::SimTime;
-use vpcsim::wire::{self, checksum, ProbeL4, ProbeSpec, TcpFlags, L4};
+use vpcsim::wire::{self, checksum, ProbeL4, TcpFlags, L4};
 
-const TOPOLOGY: &str = r#"
-[scenario]
-name = "fragments"
+mod support;
+use support::{Net, SERVER};
 
-[[vpcs]]
-id = "vpc-1"
-cidr = "10.0.0.0/16"
-
-[[vswitches]]
-id = "vsw-a"
-vpc = "vpc-1"
-zone = "z-a"
-cidr = "10.0.1.0/24"
-
-[[security_groups]]
+const TOPOLOGY: &str = concat!(
+    support::scenario!("fragments"),
+    support::vpc_1!(),
+    r#"[[security_groups]]
 id = "sg-open"
 vpc = "vpc-1"
 rules = [
@@ -39,64 +26,25 @@ rules = [
   { direction = "ingress", protocol = "udp", ports = "53/53", cidr = "0.0.0.0/0" },
 ]
 
-[[instances]]
-id = "i-eip"
-vswitch = "vsw-a"
-private_ip = "10.0.1.10"
-security_groups = ["sg-open"]
+"#,
+    support::instance!("i-eip", "10.0.1.10"),
+    support::instance!("i-snat", "10.0.1.12"),
+    support::instance!("i-dnat", "10.0.1.20"),
+    support::ngw_1!("eip-ngw1"),
+    support::eip!("eip-inst", "47.1.1.10", "EcsInstance", "i-eip"),
+);
 
-[[instances]]
-id = "i-snat"
-vswitch = "vsw-a"
-private_ip = "10.0.1.12"
-security_groups = ["sg-open"]
-
-[[instances]]
-id = "i-dnat"
-vswitch = "vsw-a"
-private_ip = "10.0.1.20"
-security_groups = ["sg-open"]
-
-[[nat_gateways]]
-id = "ngw-1"
-vpc = "vpc-1"
-vswitch = "vsw-a"
-snat = [ { id = "snat-vpc", source_cidr = "10.0.0.0/16", snat_ips = ["47.1.2.1"] } ]
-dnat = [ { id = "dnat-ssh", external_ip = "47.1.2.1", external_port = "2222", internal_ip = "10.0.1.20", internal_port = "22", protocol = "TCP" } ]
-
-[[eips]]
-id = "eip-ngw1"
-address = "47.1.2.1"
-bind = { type = "Nat", id = "ngw-1" }
-
-[[eips]]
-id = "eip-inst"
-address = "47.1.1.10"
-bind = { type = "EcsInstance", id = "i-eip" }
-"#;
-
-const SERVER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 80);
 const SNAT_EIP: Ipv4Addr = Ipv4Addr::new(47, 1, 2, 1);
 
-struct Net {
-    dp: Dataplane,
-    t: Arc<Tables>,
-}
-
 fn net_with(limits: FragLimits) -> Net {
-    let sc = Scenario::parse(TOPOLOGY, "fragments.toml").unwrap_or_else(|e| panic!("{e}"));
-    let t = Tables::compile(&sc.initial, 1);
-    Net {
-        dp: Dataplane::new(
-            Arc::clone(&t),
-            DataplaneConfig {
-                conntrack_capacity: 1024,
-                fragments: limits,
-                ..Default::default()
-            },
-        ),
-        t,
-    }
+    Net::over(
+        &support::cloud(TOPOLOGY, "fragments.toml"),
+        DataplaneConfig {
+            conntrack_capacity: 1024,
+            fragments: limits,
+            ..Default::default()
+        },
+    )
 }
 
 fn net() -> Net {
@@ -104,10 +52,6 @@ fn net() -> Net {
 }
 
 impl Net {
-    fn guest(&self, id: &str) -> Ingress {
-        Ingress::Guest(self.t.instance_index[id])
-    }
-
     /// Sends one frame; returns its disposition, the frame, and what it released.
     fn send(&mut self, at: Ingress, f: &[u8], t: u64) -> (Disposition, Vec<u8>, Vec<Vec<u8>>) {
         let mut buf = f.to_vec();
@@ -130,16 +74,10 @@ impl Net {
 
 fn datagram(src: Ipv4Addr, dst: Ipv4Addr, l4: ProbeL4, len: usize, ident: u16) -> Vec<u8> {
     let payload: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
-    wire::build(&ProbeSpec {
-        src_mac: [2, 0, 0, 0, 0, 1],
-        dst_mac: [2, 0, 0, 0, 0, 2],
-        src,
-        dst,
-        ttl: 64,
-        ident,
-        l4,
-        payload,
-    })
+    support::frame(src, dst, l4)
+        .ident(ident)
+        .payload(payload)
+        .build()
 }
 
 fn udp(sport: u16, dport: u16) -> ProbeL4 {

@@ -7,20 +7,15 @@ use std::path::{Path, PathBuf};
 use vpcsim::import::{import_dir, load_scenario_from_dir, ApiKind, ImportError};
 use vpcsim::model::{EipTarget, EniMode, EniStatus, SnatSource};
 
+mod support;
+
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import/hangzhou")
 }
 
 /// A scratch copy of the fixture folder, to break in one way per test.
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("vpcsim-import-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    for e in fs::read_dir(fixture()).unwrap() {
-        let p = e.unwrap().path();
-        fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
-    }
-    dir
+    support::fixture_copy(&fixture(), &format!("import-{name}"))
 }
 
 const WEB: &str = "i-bp1a5ij0ktfw6xakbzhb";

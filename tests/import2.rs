@@ -12,19 +12,14 @@ use vpcsim::model::Cloud;
 use vpcsim::probe::{egress_table, ProbeResult};
 use vpcsim::time::SimTime;
 
+mod support;
+
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import2/shanghai")
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("vpcsim-import2-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    for e in fs::read_dir(fixture()).unwrap() {
-        let p = e.unwrap().path();
-        fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
-    }
-    dir
+    support::fixture_copy(&fixture(), &format!("import2-{name}"))
 }
 
 const WEB1: &str = "i-uf6web1000000000001";

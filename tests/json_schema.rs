@@ -25,6 +25,23 @@ fn vpcsim(args: &[&str]) -> (i32, Value) {
     (o.status.code().unwrap_or(-1), v)
 }
 
+/// `vpcsim serve` with `input` on its standard input: one JSON document per answer line.
+fn serve(input: &[u8]) -> Vec<Value> {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vpcsim"))
+        .arg("serve")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 fn schema(name: &str) -> Value {
     let path = format!(
         "{}/docs/schema/{name}.schema.json",
@@ -342,28 +359,11 @@ fn errors_with_json_are_one_document_on_stdout_with_exit_2() {
 
 #[test]
 fn serve_answers_match_the_schemas_of_their_commands() {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vpcsim"))
-        .arg("serve")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(
-            b"{\"id\":1,\"op\":\"trace\",\"from\":\"i-web\",\"to\":\"203.0.113.80:443\",\"reply\":true}\n\
-              {\"id\":2,\"op\":\"session\",\"from\":\"i-web\",\"to\":\"203.0.113.80:80\",\"service\":\"http\"}\n\
-              {\"id\":3,\"op\":\"nope\"}\n",
-        )
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = serve(
+        b"{\"id\":1,\"op\":\"trace\",\"from\":\"i-web\",\"to\":\"203.0.113.80:443\",\"reply\":true}\n\
+          {\"id\":2,\"op\":\"session\",\"from\":\"i-web\",\"to\":\"203.0.113.80:80\",\"service\":\"http\"}\n\
+          {\"id\":3,\"op\":\"nope\"}\n",
+    );
     assert_eq!(lines.len(), 3);
     assert_valid("trace", &lines[0]);
     assert_valid("session", &lines[1]);
@@ -555,30 +555,13 @@ fn diff_json_matches_its_schema_for_steps_and_for_two_dumps() {
 
 #[test]
 fn serve_egress_apply_reset_and_info_answers_match_their_schemas() {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vpcsim"))
-        .arg("serve")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(
-            b"{\"id\":1,\"op\":\"egress\"}\n\
-              {\"id\":2,\"op\":\"info\"}\n\
-              {\"id\":3,\"op\":\"apply\",\"step\":{\"op\":\"UnassociateEipAddress\",\"AllocationId\":\"eip-web\",\"InstanceId\":\"eni-web1\",\"InstanceType\":\"NetworkInterface\"}}\n\
-              {\"id\":4,\"op\":\"apply\",\"step\":{\"op\":\"UnassociateEipAddress\",\"AllocationId\":\"eip-web\",\"InstanceId\":\"eni-web1\",\"InstanceType\":\"NetworkInterface\"}}\n\
-              {\"id\":5,\"op\":\"reset\"}\n",
-        )
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = serve(
+        b"{\"id\":1,\"op\":\"egress\"}\n\
+          {\"id\":2,\"op\":\"info\"}\n\
+          {\"id\":3,\"op\":\"apply\",\"step\":{\"op\":\"UnassociateEipAddress\",\"AllocationId\":\"eip-web\",\"InstanceId\":\"eni-web1\",\"InstanceType\":\"NetworkInterface\"}}\n\
+          {\"id\":4,\"op\":\"apply\",\"step\":{\"op\":\"UnassociateEipAddress\",\"AllocationId\":\"eip-web\",\"InstanceId\":\"eni-web1\",\"InstanceType\":\"NetworkInterface\"}}\n\
+          {\"id\":5,\"op\":\"reset\"}\n",
+    );
     assert_eq!(lines.len(), 5);
     assert_valid("egress", &lines[0]);
     for l in &lines[1..] {

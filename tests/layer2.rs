@@ -3,7 +3,6 @@
 //! dropped with a reason that names them; frames whose source MAC is not the ENI's are
 //! dropped; ENI MACs come from the scenario. The replay tests run the `vpcsim` binary.
 
-use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -18,21 +17,13 @@ use vpcsim::scenario::Scenario;
 use vpcsim::time::SimTime;
 use vpcsim::wire::{self, Arp, ProbeL4, ProbeSpec, TcpFlags, L4};
 
-const TOPOLOGY: &str = r#"
-[scenario]
-name = "layer2"
+mod support;
+use support::ip;
 
-[[vpcs]]
-id = "vpc-1"
-cidr = "10.0.0.0/16"
-
-[[vswitches]]
-id = "vsw-a"
-vpc = "vpc-1"
-zone = "z-a"
-cidr = "10.0.1.0/24"
-
-[[security_groups]]
+const TOPOLOGY: &str = concat!(
+    support::scenario!("layer2"),
+    support::vpc_1!(),
+    r#"[[security_groups]]
 id = "sg-open"
 vpc = "vpc-1"
 rules = [ { direction = "ingress", protocol = "tcp", ports = "1/65535", cidr = "0.0.0.0/0" } ]
@@ -57,21 +48,17 @@ primary_ip = "10.0.1.21"
 mac = "00:16:3e:0b:00:02"
 security_groups = ["sg-open"]
 instance = "i-b"
-"#;
+"#,
+);
 
 const A_MAC: [u8; 6] = [0x00, 0x16, 0x3e, 0x0a, 0x00, 0x01];
 
-fn ip(s: &str) -> Ipv4Addr {
-    s.parse().unwrap()
-}
-
 fn net() -> (Dataplane, Arc<Tables>) {
-    let sc = Scenario::parse(TOPOLOGY, "layer2.toml").unwrap_or_else(|e| panic!("{e}"));
-    let t = Tables::compile(&sc.initial, 1);
-    (
-        Dataplane::new(Arc::clone(&t), DataplaneConfig::default()),
-        t,
-    )
+    let support::Net { dp, t } = support::Net::over(
+        &support::cloud(TOPOLOGY, "layer2.toml"),
+        DataplaneConfig::default(),
+    );
+    (dp, t)
 }
 
 fn send(dp: &mut Dataplane, at: Ingress, mut f: Vec<u8>) -> (Outcome, Trace) {
@@ -95,22 +82,17 @@ fn arp_request(sender_mac: [u8; 6], sender: &str, target: &str) -> Vec<u8> {
 }
 
 fn tcp_from_a(dst: &str, flags: u8) -> Vec<u8> {
-    wire::build(&ProbeSpec {
-        src_mac: A_MAC,
-        dst_mac: VROUTER_MAC,
-        src: ip("10.0.1.10"),
-        dst: ip(dst),
-        ttl: 64,
-        ident: 1,
-        l4: ProbeL4::Tcp {
-            sport: 40000,
-            dport: 22,
-            flags: TcpFlags(flags),
-            seq: 1,
-            ack: 0,
-        },
-        payload: vec![],
-    })
+    let l4 = ProbeL4::Tcp {
+        sport: 40000,
+        dport: 22,
+        flags: TcpFlags(flags),
+        seq: 1,
+        ack: 0,
+    };
+    support::frame(ip("10.0.1.10"), ip(dst), l4)
+        .macs(A_MAC, VROUTER_MAC)
+        .ident(1)
+        .build()
 }
 
 #[test]

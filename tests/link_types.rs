@@ -10,38 +10,16 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use serde::Deserialize;
 use vpcsim::compile::Tables;
 use vpcsim::pcapio::{CaptureReader, Payload};
-use vpcsim::pipeline::{Dataplane, DataplaneConfig, Ingress, INTERNET_MAC, VROUTER_MAC};
-use vpcsim::replay::{self, Merge, Output, ReplaySummary};
+use vpcsim::pipeline::{Ingress, INTERNET_MAC, VROUTER_MAC};
+use vpcsim::replay::{self, ReplaySummary};
 
-#[derive(Deserialize)]
-struct Suite {
-    case: Vec<Case>,
-}
-
-#[derive(Deserialize)]
-struct Case {
-    name: String,
-    scenario: String,
-    #[serde(default)]
-    after_step: Option<usize>,
-    input: Vec<Input>,
-}
-
-#[derive(Deserialize)]
-struct Input {
-    pcap: String,
-    at: String,
-}
+mod support;
+use support::{suite, Case};
 
 fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("pcaps")
-}
-
-fn suite() -> Suite {
-    toml::from_str(&std::fs::read_to_string(dir().join("suite.toml")).unwrap()).unwrap()
+    support::pcaps_dir()
 }
 
 /// (timestamp ns, frame) per record.
@@ -180,21 +158,9 @@ fn replay_bytes(t: &Arc<Tables>, inputs: Vec<(Vec<u8>, &str)>) -> (Vec<Vec<u8>>,
             )
         })
         .collect();
-    let mut dp = Dataplane::new(Arc::clone(t), DataplaneConfig::default());
-    let mut out = Output::new(Vec::new(), false).unwrap();
-    let s = replay::replay(
-        &mut dp,
-        Merge::new(inputs),
-        &mut out,
-        None::<&mut vpcsim::capture::Capture<Vec<u8>>>,
-        |_| {},
-    );
+    let (s, out) = support::replay_inputs(t, inputs);
     assert!(s.error.is_none(), "{:?}", s.error);
-    let packets = CaptureReader::from_bytes(out.into_inner().unwrap())
-        .unwrap()
-        .map(|r| r.unwrap().data)
-        .collect();
-    (packets, s)
+    (support::packets(out), s)
 }
 
 #[test]

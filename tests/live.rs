@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use vpcsim::live::{self, Live, LiveOptions};
 use vpcsim::scenario::Scenario;
 
+mod support;
+
 const BANNER: &str = "Welcome to Alibaba Cloud Elastic Compute Service!";
 const EIP_WEB: &str = "47.96.10.20";
 const SNAT_EIP: &str = "47.96.100.1";
@@ -299,62 +301,21 @@ fn procedure_step_6_with_real_ssh_and_curl() {
 
 /// Guests with devices in two subnets, secondary private IPs, a multi-EIP-style NAT EIP
 /// on a secondary IP and a cut-through ENI, with and without policy routes.
-const MULTI: &str = r#"
-[scenario]
-name = "live-guest-routing"
-
-[[instance_types]]
-name = "ecs.jumbo.large"
-max_enis = 3
-max_private_ips_per_eni = 6
-jumbo_frames = true
-
-[[vpcs]]
-id = "vpc-1"
-cidr = "10.0.0.0/16"
-
-[[vswitches]]
-id = "vsw-a"
-vpc = "vpc-1"
-zone = "z-a"
-cidr = "10.0.1.0/24"
-
-[[vswitches]]
-id = "vsw-b"
-vpc = "vpc-1"
-zone = "z-a"
-cidr = "10.0.2.0/24"
-
-[[security_groups]]
+const MULTI: &str = concat!(
+    support::scenario!("live-guest-routing"),
+    support::jumbo_instance_type!("ecs.jumbo.large"),
+    support::vpc_1!(),
+    support::vsw_b!(),
+    r#"[[security_groups]]
 id = "sg-open"
 vpc = "vpc-1"
 rules = [ { direction = "ingress", protocol = "tcp", ports = "22/22", cidr = "0.0.0.0/0" } ]
 
-[[instances]]
-id = "i-multi"
-vswitch = "vsw-a"
-instance_type = "ecs.g6.xlarge"
-private_ip = "10.0.1.16"
-security_groups = ["sg-open"]
-guest = { policy_routes = true }
-
-[[instances]]
-id = "i-plain"
-vswitch = "vsw-a"
-instance_type = "ecs.g6.xlarge"
-private_ip = "10.0.1.17"
-security_groups = ["sg-open"]
-guest = { policy_routes = false }
-
-[[instances]]
-id = "i-cut"
-vswitch = "vsw-a"
-instance_type = "ecs.g6.xlarge"
-private_ip = "10.0.1.18"
-security_groups = ["sg-open"]
-guest = { policy_routes = true }
-
-[[instances]]
+"#,
+    support::multi_eni_instance!("i-multi", "10.0.1.16", policy_routes = true),
+    support::multi_eni_instance!("i-plain", "10.0.1.17", policy_routes = false),
+    support::multi_eni_instance!("i-cut", "10.0.1.18", policy_routes = true),
+    r#"[[instances]]
 id = "i-peer"
 vswitch = "vsw-b"
 instance_type = "ecs.jumbo.large"
@@ -369,28 +330,11 @@ secondary_ips = ["10.0.2.101"]
 security_groups = ["sg-open"]
 instance = "i-multi"
 
-[[enis]]
-id = "eni-multi-a"
-vswitch = "vsw-a"
-primary_ip = "10.0.1.100"
-security_groups = ["sg-open"]
-instance = "i-multi"
-
-[[enis]]
-id = "eni-plain-b"
-vswitch = "vsw-b"
-primary_ip = "10.0.2.110"
-security_groups = ["sg-open"]
-instance = "i-plain"
-
-[[enis]]
-id = "eni-cut"
-vswitch = "vsw-a"
-primary_ip = "10.0.1.110"
-security_groups = ["sg-open"]
-instance = "i-cut"
-
-[[eips]]
+"#,
+    support::eni!("eni-multi-a", "vsw-a", "10.0.1.100", "i-multi"),
+    support::eni!("eni-plain-b", "vsw-b", "10.0.2.110", "i-plain"),
+    support::eni!("eni-cut", "vsw-a", "10.0.1.110", "i-cut"),
+    r#"[[eips]]
 id = "eip-sec"
 address = "47.1.1.101"
 bind = { type = "NetworkInterface", id = "eni-multi-b", mode = "NAT", private_ip = "10.0.2.101" }
@@ -405,7 +349,8 @@ name = "an Internet client"
 from = "internet:198.51.100.9"
 to = "47.1.1.101:22"
 expect = "delivered"
-"#;
+"#,
+);
 
 /// The kernel's own route choice equals vpcsim's guest model on guests with devices in
 /// two subnets (connected routes), a third device on eth0's subnet (lowest device wins),

@@ -14,23 +14,15 @@ use vpcsim::pipeline::{
 };
 use vpcsim::scenario::Scenario;
 use vpcsim::time::SimTime;
-use vpcsim::wire::{self, ProbeL4, ProbeSpec, TcpFlags};
+use vpcsim::wire::{self, ProbeL4, TcpFlags};
 
-const TOPOLOGY: &str = r#"
-[scenario]
-name = "live-changes"
+mod support;
+use support::{ip, CLIENT, SERVER};
 
-[[vpcs]]
-id = "vpc-1"
-cidr = "10.0.0.0/16"
-
-[[vswitches]]
-id = "vsw-a"
-vpc = "vpc-1"
-zone = "z-a"
-cidr = "10.0.1.0/24"
-
-[[security_groups]]
+const TOPOLOGY: &str = concat!(
+    support::scenario!("live-changes"),
+    support::vpc_1!(),
+    r#"[[security_groups]]
 id = "sg-web"
 vpc = "vpc-1"
 rules = [ { direction = "ingress", protocol = "tcp", ports = "22/22", cidr = "0.0.0.0/0" } ]
@@ -74,17 +66,10 @@ vswitch = "vsw-a"
 snat = [ { id = "snat-vpc", source_cidr = "10.0.0.0/16", snat_ips = ["47.1.2.1"] } ]
 dnat = [ { id = "dnat-ssh", external_ip = "47.1.2.2", external_port = "2222", internal_ip = "10.0.1.30", internal_port = "22", protocol = "TCP" } ]
 
-[[eips]]
-id = "eip-ngw1"
-address = "47.1.2.1"
-bind = { type = "Nat", id = "ngw-1" }
-
-[[eips]]
-id = "eip-ngw2"
-address = "47.1.2.2"
-bind = { type = "Nat", id = "ngw-1" }
-
-[[eips]]
+"#,
+    support::eip!("eip-ngw1", "47.1.2.1", "Nat", "ngw-1"),
+    support::eip!("eip-ngw2", "47.1.2.2", "Nat", "ngw-1"),
+    r#"[[eips]]
 id = "eip-web"
 address = "47.1.1.10"
 bind = { type = "EcsInstance", id = "i-web" }
@@ -97,15 +82,10 @@ bind = { type = "NetworkInterface", id = "eni-2", mode = "NAT" }
 [[eips]]
 id = "eip-spare"
 address = "47.1.1.200"
-"#;
+"#,
+);
 
-const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
 const OTHER_CLIENT: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 9);
-const SERVER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 80);
-
-fn ip(s: &str) -> Ipv4Addr {
-    s.parse().unwrap()
-}
 
 struct Live {
     cloud: Cloud,
@@ -132,22 +112,18 @@ struct Conn {
 }
 
 fn frame(s: &Side, flags: TcpFlags) -> Vec<u8> {
-    wire::build(&ProbeSpec {
-        src_mac: s.mac,
-        dst_mac: VROUTER_MAC,
-        src: s.src,
-        dst: s.dst,
-        ttl: 64,
-        ident: 1,
-        l4: ProbeL4::Tcp {
-            sport: s.sport,
-            dport: s.dport,
-            flags,
-            seq: 1,
-            ack: 1,
-        },
-        payload: b"data".to_vec(),
-    })
+    let l4 = ProbeL4::Tcp {
+        sport: s.sport,
+        dport: s.dport,
+        flags,
+        seq: 1,
+        ack: 1,
+    };
+    support::frame(s.src, s.dst, l4)
+        .macs(s.mac, VROUTER_MAC)
+        .ident(1)
+        .payload(*b"data")
+        .build()
 }
 
 impl Live {
@@ -309,9 +285,42 @@ impl Live {
     }
 }
 
-fn ssh(l: &mut Live) -> Conn {
-    l.inbound(CLIENT, 40001, "47.1.1.10", 22, "i-web", "10.0.1.10", 22)
+/// SSH from `client` to i-web by its EIP.
+fn ssh_from(l: &mut Live, client: Ipv4Addr, sport: u16) -> Conn {
+    l.inbound(client, sport, "47.1.1.10", 22, "i-web", "10.0.1.10", 22)
 }
+
+fn ssh(l: &mut Live) -> Conn {
+    ssh_from(l, CLIENT, 40001)
+}
+
+/// SSH to i-web's secondary ENI eni-2, by its EIP.
+fn ssh_eni2(l: &mut Live) -> Conn {
+    l.inbound(CLIENT, 40003, "47.1.1.100", 22, "i-web", "10.0.1.100", 22)
+}
+
+/// SSH to i-db through the NAT gateway's DNAT entry.
+fn ssh_dnat(l: &mut Live) -> Conn {
+    l.inbound(CLIENT, 40004, "47.1.2.2", 2222, "i-db", "10.0.1.30", 22)
+}
+
+fn denied(reason: DropReason) -> EndCause {
+    EndCause::Denied { reason }
+}
+
+const ALLOW_HTTP: &str = r#"
+op = "AuthorizeSecurityGroup"
+SecurityGroupId = "sg-web"
+IpProtocol = "tcp"
+PortRange = "80/80"
+SourceCidrIp = "0.0.0.0/0"
+"#;
+
+const JOIN_EXTRA: &str = r#"
+op = "JoinSecurityGroup"
+SecurityGroupId = "sg-extra"
+InstanceId = "i-web"
+"#;
 
 const REVOKE_SSH: &str = r#"
 op = "RevokeSecurityGroup"
@@ -325,15 +334,7 @@ SourceCidrIp = "0.0.0.0/0"
 fn adding_a_rule_never_ends_a_session() {
     let mut l = Live::new(OnChange::Revalidate);
     let c = ssh(&mut l);
-    l.change(
-        r#"
-op = "AuthorizeSecurityGroup"
-SecurityGroupId = "sg-web"
-IpProtocol = "tcp"
-PortRange = "80/80"
-SourceCidrIp = "0.0.0.0/0"
-"#,
-    );
+    l.change(ALLOW_HTTP);
     l.survives(&c);
     assert!(l.dp.take_ended().is_empty());
 }
@@ -346,12 +347,7 @@ fn revoking_the_rule_that_allowed_a_session_ends_it_at_its_next_packet() {
     // Even the server's reply (pre-authorised before) is judged again by the original
     // direction, which the remaining rules now deny.
     let cause = l.ended_at(&c.server);
-    assert_eq!(
-        cause,
-        EndCause::Denied {
-            reason: DropReason::SgIngressDenied
-        }
-    );
+    assert_eq!(cause, denied(DropReason::SgIngressDenied));
     // The client's next packet is a new flow and is denied as one.
     let (d, _, _) = l.send(&c.client, TcpFlags(0x18));
     assert_eq!(d, Disposition::Dropped(DropReason::SgIngressDenied));
@@ -361,30 +357,14 @@ fn revoking_the_rule_that_allowed_a_session_ends_it_at_its_next_packet() {
 fn revoking_a_rule_keeps_sessions_another_rule_still_allows() {
     let mut l = Live::new(OnChange::Revalidate);
     // Both groups allow the client's /24; only sg-web allows OTHER_CLIENT.
-    l.change(
-        r#"
-op = "JoinSecurityGroup"
-SecurityGroupId = "sg-extra"
-InstanceId = "i-web"
-"#,
-    );
+    l.change(JOIN_EXTRA);
     let kept = ssh(&mut l);
-    let gone = l.inbound(
-        OTHER_CLIENT,
-        40002,
-        "47.1.1.10",
-        22,
-        "i-web",
-        "10.0.1.10",
-        22,
-    );
+    let gone = ssh_from(&mut l, OTHER_CLIENT, 40002);
     l.change(REVOKE_SSH);
     l.survives(&kept);
     assert_eq!(
         l.ended_at(&gone.client),
-        EndCause::Denied {
-            reason: DropReason::SgIngressDenied
-        }
+        denied(DropReason::SgIngressDenied)
     );
 }
 
@@ -392,36 +372,16 @@ InstanceId = "i-web"
 fn joining_a_group_never_ends_a_session() {
     let mut l = Live::new(OnChange::Revalidate);
     let c = ssh(&mut l);
-    l.change(
-        r#"
-op = "JoinSecurityGroup"
-SecurityGroupId = "sg-extra"
-InstanceId = "i-web"
-"#,
-    );
+    l.change(JOIN_EXTRA);
     l.survives(&c);
 }
 
 #[test]
 fn leaving_the_group_that_allowed_a_session_ends_it() {
     let mut l = Live::new(OnChange::Revalidate);
-    l.change(
-        r#"
-op = "JoinSecurityGroup"
-SecurityGroupId = "sg-extra"
-InstanceId = "i-web"
-"#,
-    );
+    l.change(JOIN_EXTRA);
     let kept = ssh(&mut l);
-    let gone = l.inbound(
-        OTHER_CLIENT,
-        40002,
-        "47.1.1.10",
-        22,
-        "i-web",
-        "10.0.1.10",
-        22,
-    );
+    let gone = ssh_from(&mut l, OTHER_CLIENT, 40002);
     // The cloud's advice: join the new group, wait, leave the old one. Leaving re-judges
     // established sessions against the remaining group (sg-extra allows only CLIENT's /24).
     l.change(
@@ -434,9 +394,7 @@ InstanceId = "i-web"
     l.survives(&kept);
     assert_eq!(
         l.ended_at(&gone.client),
-        EndCause::Denied {
-            reason: DropReason::SgIngressDenied
-        }
+        denied(DropReason::SgIngressDenied)
     );
 }
 
@@ -445,7 +403,7 @@ fn unbinding_the_eip_ends_its_sessions_and_rebinding_does_not_revive_them() {
     let mut l = Live::new(OnChange::Revalidate);
     let c = ssh(&mut l);
     // A session on another address of the same instance is not affected.
-    let other = l.inbound(CLIENT, 40003, "47.1.1.100", 22, "i-web", "10.0.1.100", 22);
+    let other = ssh_eni2(&mut l);
     l.change(
         r#"
 op = "UnassociateEipAddress"
@@ -454,12 +412,7 @@ InstanceId = "i-web"
 "#,
     );
     l.survives(&other);
-    assert_eq!(
-        l.ended_at(&c.server),
-        EndCause::Denied {
-            reason: DropReason::EipUnbound
-        }
-    );
+    assert_eq!(l.ended_at(&c.server), denied(DropReason::EipUnbound));
     // Bound elsewhere (i-app): the client's next packet of the old connection reaches
     // i-app as a new flow, not i-web: the session is not revived.
     l.change(
@@ -518,18 +471,13 @@ SnatEntryId = "snat-vpc"
     );
     l.survives(&web);
     // The server's reply is what finds the mapping gone.
-    assert_eq!(
-        l.ended_at(&c.server),
-        EndCause::Denied {
-            reason: DropReason::NoSnatEntry
-        }
-    );
+    assert_eq!(l.ended_at(&c.server), denied(DropReason::NoSnatEntry));
 }
 
 #[test]
 fn deleting_the_dnat_entry_ends_the_sessions_through_it() {
     let mut l = Live::new(OnChange::Revalidate);
-    let c = l.inbound(CLIENT, 40004, "47.1.2.2", 2222, "i-db", "10.0.1.30", 22);
+    let c = ssh_dnat(&mut l);
     let web = ssh(&mut l);
     l.change(
         r#"
@@ -541,16 +489,14 @@ ForwardEntryId = "dnat-ssh"
     l.survives(&web);
     assert_eq!(
         l.ended_at(&c.client),
-        EndCause::Denied {
-            reason: DropReason::NatGatewayNoMapping
-        }
+        denied(DropReason::NatGatewayNoMapping)
     );
 }
 
 #[test]
 fn detaching_an_eni_ends_its_sessions() {
     let mut l = Live::new(OnChange::Revalidate);
-    let c = l.inbound(CLIENT, 40003, "47.1.1.100", 22, "i-web", "10.0.1.100", 22);
+    let c = ssh_eni2(&mut l);
     let web = ssh(&mut l);
     // The EIP must go first (an ENI with an EIP cannot be detached).
     l.change(
@@ -561,12 +507,7 @@ InstanceId = "eni-2"
 InstanceType = "NetworkInterface"
 "#,
     );
-    assert_eq!(
-        l.ended_at(&c.client),
-        EndCause::Denied {
-            reason: DropReason::EipUnbound
-        }
-    );
+    assert_eq!(l.ended_at(&c.client), denied(DropReason::EipUnbound));
     // A connection to eni-2's private address from i-app, then the detach.
     let inner = Conn {
         client: Side {
@@ -598,9 +539,7 @@ InstanceId = "i-web"
     l.survives(&web);
     assert_eq!(
         l.ended_at(&inner.client),
-        EndCause::Denied {
-            reason: DropReason::EniNotAttached
-        }
+        denied(DropReason::EniNotAttached)
     );
 }
 
@@ -608,7 +547,7 @@ InstanceId = "i-web"
 fn stopping_an_instance_ends_its_sessions_only() {
     let mut l = Live::new(OnChange::Revalidate);
     let c = ssh(&mut l);
-    let db = l.inbound(CLIENT, 40004, "47.1.2.2", 2222, "i-db", "10.0.1.30", 22);
+    let db = ssh_dnat(&mut l);
     l.change(
         r#"
 op = "StopInstance"
@@ -620,9 +559,7 @@ InstanceId = "i-web"
     assert_eq!(d, Disposition::Dropped(DropReason::FlowEndedByChange));
     assert_eq!(
         l.dp.take_ended()[0].cause,
-        EndCause::Denied {
-            reason: DropReason::InstanceNotRunning
-        }
+        denied(DropReason::InstanceNotRunning)
     );
 }
 
@@ -630,7 +567,7 @@ InstanceId = "i-web"
 fn removing_policy_routes_breaks_replies_of_the_secondary_eni_packet_by_packet() {
     let mut l = Live::new(OnChange::Revalidate);
     let web = ssh(&mut l);
-    let sec = l.inbound(CLIENT, 40003, "47.1.1.100", 22, "i-web", "10.0.1.100", 22);
+    let sec = ssh_eni2(&mut l);
     l.change(
         r#"
 op = "SetGuestPolicyRoutes"
@@ -698,15 +635,7 @@ fn flush_mode_forgets_every_connection() {
     let c = ssh(&mut l);
     let before = l.dp.connections();
     assert!(before > 0);
-    l.change(
-        r#"
-op = "AuthorizeSecurityGroup"
-SecurityGroupId = "sg-web"
-IpProtocol = "tcp"
-PortRange = "80/80"
-SourceCidrIp = "0.0.0.0/0"
-"#,
-    );
+    l.change(ALLOW_HTTP);
     assert_eq!(l.dp.connections(), 0);
     // The next packet is a new flow (allowed again as one, since the rule still allows).
     l.survives(&c);
@@ -717,13 +646,7 @@ SourceCidrIp = "0.0.0.0/0"
 fn a_connection_is_judged_once_per_change_then_takes_the_cached_action() {
     let mut l = Live::new(OnChange::Revalidate);
     let c = ssh(&mut l);
-    l.change(
-        r#"
-op = "JoinSecurityGroup"
-SecurityGroupId = "sg-extra"
-InstanceId = "i-web"
-"#,
-    );
+    l.change(JOIN_EXTRA);
     let confirmed = |t: &Trace| {
         t.lines()
             .iter()

@@ -1,87 +1,56 @@
 //! The malformed-input table of docs/MALFORMED.md, frame by frame: each class of bad
 //! frame through the whole pipeline, with the exact disposition and drop reason vpcsim
 //! gives it, and the counter that records it. (Captures: `src/pcapio/tests.rs`;
-//! scenario files: `tests/scenario_errors.rs`; parser details: `src/wire/frame.rs`.)
+//! scenario files: `tests/scenario_errors.rs`; parser details: `src/wire/frame/tests.rs`.)
 
 use std::net::Ipv4Addr;
 
-use vpcsim::compile::Tables;
 use vpcsim::fuzzing::fix_checksums;
 use vpcsim::pipeline::{Dataplane, DataplaneConfig, Disposition, DropReason, Ingress};
-use vpcsim::scenario::Scenario;
 use vpcsim::time::SimTime;
-use vpcsim::wire::{self, ProbeL4, ProbeSpec, TcpFlags, L4};
+use vpcsim::wire::{self, ProbeL4, TcpFlags, L4};
 
-const TOPOLOGY: &str = r#"
-[scenario]
-name = "malformed"
+mod support;
+use support::CLIENT;
 
-[[vpcs]]
-id = "vpc-1"
-cidr = "10.0.0.0/16"
-
-[[vswitches]]
-id = "vsw-a"
-vpc = "vpc-1"
-zone = "z-a"
-cidr = "10.0.1.0/24"
-
-[[security_groups]]
-id = "sg-open"
-vpc = "vpc-1"
-rules = [ { direction = "ingress", protocol = "all", cidr = "0.0.0.0/0" } ]
-
-[[instances]]
-id = "i-eip"
-vswitch = "vsw-a"
-private_ip = "10.0.1.10"
-security_groups = ["sg-open"]
-
-[[eips]]
-id = "eip-inst"
-address = "47.1.1.10"
-bind = { type = "EcsInstance", id = "i-eip" }
-"#;
+const TOPOLOGY: &str = concat!(
+    support::scenario!("malformed"),
+    support::vpc_1!(),
+    support::sg_open_all!(),
+    support::instance!("i-eip", "10.0.1.10"),
+    support::eip!("eip-inst", "47.1.1.10", "EcsInstance", "i-eip"),
+);
 
 const EIP: Ipv4Addr = Ipv4Addr::new(47, 1, 1, 10);
-const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
 
 fn dp() -> Dataplane {
-    let sc = Scenario::parse(TOPOLOGY, "malformed.toml").unwrap_or_else(|e| panic!("{e}"));
-    Dataplane::new(
-        Tables::compile(&sc.initial, 1),
-        DataplaneConfig {
-            conntrack_capacity: 1024,
-            ..Default::default()
-        },
-    )
+    let cloud = support::cloud(TOPOLOGY, "malformed.toml");
+    let config = DataplaneConfig {
+        conntrack_capacity: 1024,
+        ..Default::default()
+    };
+    support::Net::over(&cloud, config).dp
 }
 
+/// The TCP header of an SSH connection's first packet.
+const SSH_SYN: ProbeL4 = ProbeL4::Tcp {
+    sport: 40000,
+    dport: 22,
+    flags: TcpFlags::SYN,
+    seq: 1,
+    ack: 0,
+};
+
 fn probe(l4: ProbeL4, payload: &[u8], ttl: u8) -> Vec<u8> {
-    wire::build(&ProbeSpec {
-        src_mac: [2, 0, 0, 0, 0, 1],
-        dst_mac: [2, 0, 0, 0, 0, 2],
-        src: CLIENT,
-        dst: EIP,
-        ttl,
-        ident: 9,
-        l4,
-        payload: payload.to_vec(),
-    })
+    support::frame(CLIENT, EIP, l4)
+        .ttl(ttl)
+        .ident(9)
+        .payload(payload)
+        .build()
 }
 
 fn tcp() -> Vec<u8> {
-    probe(
-        ProbeL4::Tcp {
-            sport: 40000,
-            dport: 22,
-            flags: TcpFlags::SYN,
-            seq: 1,
-            ack: 0,
-        },
-        b"hello",
-        64,
-    )
+    probe(SSH_SYN, b"hello", 64)
 }
 
 fn udp() -> Vec<u8> {
@@ -264,17 +233,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Want)> {
         fix_ip(f),
         Ok(()),
     ));
-    let f = probe(
-        ProbeL4::Tcp {
-            sport: 40000,
-            dport: 22,
-            flags: TcpFlags::SYN,
-            seq: 1,
-            ack: 0,
-        },
-        b"",
-        1,
-    );
+    let f = probe(SSH_SYN, b"", 1);
     v.push(("TTL 1 (expires at the first hop)", f, Err("ttl_exceeded")));
     // An ICMP error about a flow vpcsim never saw.
     let orig = probe(
@@ -383,25 +342,6 @@ fn every_class_of_bad_frame_gets_its_documented_answer() {
     }
 }
 
-/// A classic pcap (little-endian, microseconds, Ethernet) of `frames`, one per second.
-fn pcap(frames: &[Vec<u8>]) -> Vec<u8> {
-    let mut b = vec![];
-    b.extend_from_slice(&0xA1B2_C3D4u32.to_le_bytes());
-    b.extend_from_slice(&2u16.to_le_bytes());
-    b.extend_from_slice(&4u16.to_le_bytes());
-    b.extend_from_slice(&[0; 8]);
-    b.extend_from_slice(&65535u32.to_le_bytes());
-    b.extend_from_slice(&1u32.to_le_bytes());
-    for (k, f) in frames.iter().enumerate() {
-        b.extend_from_slice(&(1_700_000_000 + k as u32).to_le_bytes());
-        b.extend_from_slice(&0u32.to_le_bytes());
-        b.extend_from_slice(&(f.len() as u32).to_le_bytes());
-        b.extend_from_slice(&(f.len() as u32).to_le_bytes());
-        b.extend_from_slice(f);
-    }
-    b
-}
-
 #[test]
 fn every_malformation_is_named_precisely_in_the_replay_summary_json_and_capture_comments() {
     // Every class of docs/MALFORMED.md that the parser refuses, replayed from the
@@ -441,7 +381,7 @@ fn every_malformation_is_named_precisely_in_the_replay_summary_json_and_capture_
     std::fs::create_dir_all(&tmp).unwrap();
     std::fs::write(tmp.join("topology.toml"), TOPOLOGY).unwrap();
     let frames: Vec<Vec<u8>> = refused.iter().map(|(_, f)| f.clone()).collect();
-    std::fs::write(tmp.join("bad.pcap"), pcap(&frames)).unwrap();
+    std::fs::write(tmp.join("bad.pcap"), support::ethernet_pcap(&frames)).unwrap();
     let run = |json: bool| {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_vpcsim"));
         c.arg("replay")

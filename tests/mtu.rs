@@ -4,37 +4,22 @@
 //! leaves as (translated, each within the MTU, valid checksums, covering the datagram).
 
 use std::net::Ipv4Addr;
-use std::sync::Arc;
 
-use vpcsim::compile::Tables;
 use vpcsim::pipeline::{
-    stamp_sender_mac, Dataplane, DataplaneConfig, Disposition, DropReason, Ingress, Outcome, Trace,
+    stamp_sender_mac, DataplaneConfig, Disposition, DropReason, Ingress, Outcome, Trace,
+    VROUTER_MAC,
 };
-use vpcsim::scenario::Scenario;
 use vpcsim::time::SimTime;
-use vpcsim::wire::{self, ProbeL4, ProbeSpec, TcpFlags, L4};
+use vpcsim::wire::{self, ProbeL4, TcpFlags, L4};
 
-const TOPOLOGY: &str = r#"
-[scenario]
-name = "mtu"
+mod support;
+use support::{cloud, frame, ip, tcp_l4, Net, CLIENT, SERVER};
 
-[[instance_types]]
-name = "ecs.g7.large"
-max_enis = 3
-max_private_ips_per_eni = 6
-jumbo_frames = true
-
-[[vpcs]]
-id = "vpc-1"
-cidr = "10.0.0.0/16"
-
-[[vswitches]]
-id = "vsw-a"
-vpc = "vpc-1"
-zone = "z-a"
-cidr = "10.0.1.0/24"
-
-[[security_groups]]
+const TOPOLOGY: &str = concat!(
+    support::scenario!("mtu"),
+    support::jumbo_instance_type!("ecs.g7.large"),
+    support::vpc_1!(),
+    r#"[[security_groups]]
 id = "sg-open"
 vpc = "vpc-1"
 rules = [
@@ -43,25 +28,11 @@ rules = [
   { direction = "ingress", protocol = "icmp", cidr = "0.0.0.0/0" },
 ]
 
-[[instances]]
-id = "i-eip"
-vswitch = "vsw-a"
-private_ip = "10.0.1.10"
-security_groups = ["sg-open"]
-
-[[instances]]
-id = "i-snat"
-vswitch = "vsw-a"
-private_ip = "10.0.1.12"
-security_groups = ["sg-open"]
-
-[[instances]]
-id = "i-dnat"
-vswitch = "vsw-a"
-private_ip = "10.0.1.20"
-security_groups = ["sg-open"]
-
-[[instances]]
+"#,
+    support::instance!("i-eip", "10.0.1.10"),
+    support::instance!("i-snat", "10.0.1.12"),
+    support::instance!("i-dnat", "10.0.1.20"),
+    r#"[[instances]]
 id = "i-jumbo1"
 vswitch = "vsw-a"
 instance_type = "ecs.g7.large"
@@ -88,66 +59,15 @@ vswitch = "vsw-a"
 primary_ip = "10.0.1.50"
 security_groups = ["sg-open"]
 
-[[nat_gateways]]
-id = "ngw-1"
-vpc = "vpc-1"
-vswitch = "vsw-a"
-snat = [ { id = "snat-vpc", source_cidr = "10.0.0.0/16", snat_ips = ["47.1.2.1"] } ]
-dnat = [
-  { id = "dnat-ssh", external_ip = "47.1.2.1", external_port = "2222", internal_ip = "10.0.1.20", internal_port = "22", protocol = "TCP" },
-]
-
-[[eips]]
-id = "eip-ngw"
-address = "47.1.2.1"
-bind = { type = "Nat", id = "ngw-1" }
-
-[[eips]]
-id = "eip-inst"
-address = "47.1.1.10"
-bind = { type = "EcsInstance", id = "i-eip" }
-
-[[eips]]
-id = "eip-jumbo"
-address = "47.1.1.30"
-bind = { type = "EcsInstance", id = "i-jumbo1" }
-"#;
-
-const SERVER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 80);
-const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
-
-fn ip(s: &str) -> Ipv4Addr {
-    s.parse().unwrap()
-}
-
-struct Net {
-    dp: Dataplane,
-    t: Arc<Tables>,
-}
+"#,
+    support::ngw_1!("eip-ngw"),
+    support::eip!("eip-inst", "47.1.1.10", "EcsInstance", "i-eip"),
+    support::eip!("eip-jumbo", "47.1.1.30", "EcsInstance", "i-jumbo1"),
+);
 
 impl Net {
     fn new() -> Net {
-        let sc = Scenario::parse(TOPOLOGY, "mtu.toml").unwrap_or_else(|e| panic!("{e}"));
-        let t = Tables::compile(&sc.initial, 1);
-        Net {
-            dp: Dataplane::new(Arc::clone(&t), DataplaneConfig::default()),
-            t,
-        }
-    }
-
-    fn guest(&self, id: &str) -> Ingress {
-        Ingress::Guest(self.t.instance_index[id])
-    }
-
-    fn eni(&self, id: &str) -> Ingress {
-        Ingress::Eni(self.t.eni_index[id])
-    }
-
-    fn eni_of(&self, d: Disposition) -> Option<&str> {
-        match d {
-            Disposition::Delivered { eni } => Some(&self.t.enis[eni as usize].id),
-            _ => None,
-        }
+        Net::over(&cloud(TOPOLOGY, "mtu.toml"), DataplaneConfig::default())
     }
 
     /// Sends a frame (with the sender's MAC), traced or not (untraced packets of an
@@ -167,37 +87,24 @@ impl Net {
 
 /// A UDP datagram of `total` IPv4 bytes, DF as given.
 fn udp(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, total: usize, df: bool) -> Vec<u8> {
-    let mut f = wire::build(&ProbeSpec {
-        src_mac: [2, 0, 0, 0, 0, 1],
-        dst_mac: [0xee, 0xff, 0xff, 0xff, 0xff, 0xff],
-        src,
-        dst,
-        ttl: 64,
-        ident: 0x4242,
-        l4: ProbeL4::Udp { sport, dport },
-        payload: (0..total - 28).map(|i| (i * 13 + 1) as u8).collect(),
-    });
+    let mut f = frame(src, dst, ProbeL4::Udp { sport, dport })
+        .macs([2, 0, 0, 0, 0, 1], VROUTER_MAC)
+        .ident(0x4242)
+        .payload(
+            (0..total - 28)
+                .map(|i| (i * 13 + 1) as u8)
+                .collect::<Vec<u8>>(),
+        )
+        .build();
     wire::set_dont_fragment(&mut f, df);
     f
 }
 
 fn tcp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, flags: u8, total: usize) -> Vec<u8> {
-    wire::build(&ProbeSpec {
-        src_mac: [2, 0, 0, 0, 0, 1],
-        dst_mac: [0xee, 0xff, 0xff, 0xff, 0xff, 0xff],
-        src,
-        dst,
-        ttl: 64,
-        ident: 7,
-        l4: ProbeL4::Tcp {
-            sport,
-            dport,
-            flags: TcpFlags(flags),
-            seq: 100,
-            ack: 0,
-        },
-        payload: vec![0x5a; total - 40],
-    })
+    frame(src, dst, tcp_l4(sport, dport, flags))
+        .macs([2, 0, 0, 0, 0, 1], VROUTER_MAC)
+        .payload(vec![0x5a; total - 40])
+        .build()
 }
 
 /// The ICMP fragmentation-needed of a drop: (from, to, next-hop MTU, where it goes),

@@ -2,38 +2,17 @@
 //! scenario and its output compared byte for byte with the committed expected capture.
 //! `VPCSIM_BLESS=1` rewrites the expected captures (when a change is intended).
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
-use serde::Deserialize;
 use vpcsim::compile::Tables;
 use vpcsim::pcapio::CaptureReader;
-use vpcsim::pipeline::{Dataplane, DataplaneConfig};
-use vpcsim::replay::{self, Merge, Output};
+use vpcsim::replay::{self};
 
-#[derive(Deserialize)]
-struct Suite {
-    case: Vec<Case>,
-}
-
-#[derive(Deserialize)]
-struct Case {
-    name: String,
-    scenario: String,
-    expected: String,
-    #[serde(default)]
-    after_step: Option<usize>,
-    input: Vec<Input>,
-}
-
-#[derive(Deserialize)]
-struct Input {
-    pcap: String,
-    at: String,
-}
+mod support;
+use support::{packets, suite, Case};
 
 fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("pcaps")
+    support::pcaps_dir()
 }
 
 /// Replays one case; returns the output capture's bytes and summary.
@@ -49,28 +28,9 @@ fn run_case(c: &Case) -> (Vec<u8>, replay::ReplaySummary) {
             (at, CaptureReader::open(&dir().join(&i.pcap)).unwrap())
         })
         .collect();
-    let mut dp = Dataplane::new(Arc::clone(&t), DataplaneConfig::default());
-    let mut out = Output::new(Vec::new(), false).unwrap();
-    let s = replay::replay(
-        &mut dp,
-        Merge::new(inputs),
-        &mut out,
-        None::<&mut vpcsim::capture::Capture<Vec<u8>>>,
-        |_| {},
-    );
+    let (s, out) = support::replay_inputs(&t, inputs);
     assert!(s.error.is_none(), "{}: {:?}", c.name, s.error);
-    (out.into_inner().unwrap(), s)
-}
-
-fn packets(bytes: Vec<u8>) -> Vec<Vec<u8>> {
-    CaptureReader::from_bytes(bytes)
-        .unwrap()
-        .map(|r| r.unwrap().data)
-        .collect()
-}
-
-fn suite() -> Suite {
-    toml::from_str(&std::fs::read_to_string(dir().join("suite.toml")).unwrap()).unwrap()
+    (out, s)
 }
 
 #[test]

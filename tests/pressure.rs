@@ -4,65 +4,26 @@
 //! ones are never evicted, a table full of established flows refuses new ones).
 
 use std::net::Ipv4Addr;
-use std::sync::Arc;
 
-use vpcsim::compile::Tables;
 use vpcsim::pipeline::{Dataplane, DataplaneConfig, Disposition, DropReason, Ingress};
-use vpcsim::scenario::Scenario;
 use vpcsim::time::SimTime;
-use vpcsim::wire::{self, ProbeL4, ProbeSpec, TcpFlags};
+use vpcsim::wire::{self, ProbeL4, TcpFlags};
 
-const TOPOLOGY: &str = r#"
-[scenario]
-name = "pressure"
+mod support;
+use support::{ACK, SYN, SYNACK};
 
-[[vpcs]]
-id = "vpc-1"
-cidr = "10.0.0.0/16"
-
-[[vswitches]]
-id = "vsw-a"
-vpc = "vpc-1"
-zone = "z-a"
-cidr = "10.0.1.0/24"
-
-[[security_groups]]
-id = "sg-open"
-vpc = "vpc-1"
-rules = [ { direction = "ingress", protocol = "all", cidr = "0.0.0.0/0" } ]
-
-[[instances]]
-id = "i-snat"
-vswitch = "vsw-a"
-private_ip = "10.0.1.11"
-security_groups = ["sg-open"]
-
-[[instances]]
-id = "i-dnat"
-vswitch = "vsw-a"
-private_ip = "10.0.1.20"
-security_groups = ["sg-open"]
-
-[[nat_gateways]]
-id = "ngw-1"
-vpc = "vpc-1"
-vswitch = "vsw-a"
-snat = [ { id = "snat-vpc", source_cidr = "10.0.0.0/16", snat_ips = ["47.1.2.1"] } ]
-dnat = [ { id = "dnat-ssh", external_ip = "47.1.2.1", external_port = "2222", internal_ip = "10.0.1.20", internal_port = "22", protocol = "TCP" } ]
-
-[[eips]]
-id = "eip-ngw1"
-address = "47.1.2.1"
-bind = { type = "Nat", id = "ngw-1" }
-"#;
+const TOPOLOGY: &str = concat!(
+    support::scenario!("pressure"),
+    support::vpc_1!(),
+    support::sg_open_all!(),
+    support::instance!("i-snat", "10.0.1.11"),
+    support::instance!("i-dnat", "10.0.1.20"),
+    support::ngw_1!("eip-ngw1"),
+);
 
 const NGW: Ipv4Addr = Ipv4Addr::new(47, 1, 2, 1);
 const DNAT_HOST: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 20);
 const SNAT_HOST: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 11);
-
-const SYN: u8 = TcpFlags::SYN.0;
-const SYNACK: u8 = TcpFlags::SYN.0 | TcpFlags::ACK.0;
-const ACK: u8 = TcpFlags::ACK.0;
 
 struct Net {
     dp: Dataplane,
@@ -71,55 +32,40 @@ struct Net {
 }
 
 fn net(capacity: usize, snat_per_destination: Option<u32>) -> Net {
-    let sc = Scenario::parse(TOPOLOGY, "pressure.toml").unwrap_or_else(|e| panic!("{e}"));
-    let mut cloud = sc.initial;
+    let mut cloud = support::cloud(TOPOLOGY, "pressure.toml");
     if let Some(n) = snat_per_destination {
         cloud.quotas.snat_connections_per_destination = n;
     }
-    let t = Tables::compile(&cloud, 1);
+    let support::Net { dp, t } = support::Net::over(
+        &cloud,
+        DataplaneConfig {
+            conntrack_capacity: capacity,
+            ..Default::default()
+        },
+    );
     Net {
         snat_guest: Ingress::Guest(t.instance_index["i-snat"]),
         dnat_guest: Ingress::Guest(t.instance_index["i-dnat"]),
-        dp: Dataplane::new(
-            Arc::clone(&t),
-            DataplaneConfig {
-                conntrack_capacity: capacity,
-                ..Default::default()
-            },
-        ),
+        dp,
     }
 }
 
+/// The frames of this file: IP id 1, TCP seq 1 ack 1, no payload.
 fn tcp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, flags: u8) -> Vec<u8> {
-    wire::build(&ProbeSpec {
-        src_mac: [2, 0, 0, 0, 0, 1],
-        dst_mac: [2, 0, 0, 0, 0, 2],
-        src,
-        dst,
-        ttl: 64,
-        ident: 1,
-        l4: ProbeL4::Tcp {
-            sport,
-            dport,
-            flags: TcpFlags(flags),
-            seq: 1,
-            ack: 1,
-        },
-        payload: vec![],
-    })
+    let l4 = ProbeL4::Tcp {
+        sport,
+        dport,
+        flags: TcpFlags(flags),
+        seq: 1,
+        ack: 1,
+    };
+    support::frame(src, dst, l4).ident(1).build()
 }
 
 fn udp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16) -> Vec<u8> {
-    wire::build(&ProbeSpec {
-        src_mac: [2, 0, 0, 0, 0, 1],
-        dst_mac: [2, 0, 0, 0, 0, 2],
-        src,
-        dst,
-        ttl: 64,
-        ident: 1,
-        l4: ProbeL4::Udp { sport, dport },
-        payload: vec![],
-    })
+    support::frame(src, dst, ProbeL4::Udp { sport, dport })
+        .ident(1)
+        .build()
 }
 
 impl Net {

@@ -23,60 +23,21 @@ use vpcsim::model::Direction;
 use vpcsim::pipeline::{Dataplane, DataplaneConfig, Disposition, Ingress};
 use vpcsim::scenario::Scenario;
 use vpcsim::time::SimTime;
-use vpcsim::wire::{self, ProbeL4, ProbeSpec, TcpFlags};
+use vpcsim::wire::{self, ProbeL4, TcpFlags};
 
-const TOPOLOGY: &str = r#"
-[scenario]
-name = "properties"
+mod support;
+use support::{SYN, SYNACK};
 
-[[vpcs]]
-id = "vpc-1"
-cidr = "10.0.0.0/16"
-
-[[vswitches]]
-id = "vsw-a"
-vpc = "vpc-1"
-zone = "z-a"
-cidr = "10.0.1.0/24"
-
-[[security_groups]]
-id = "sg-open"
-vpc = "vpc-1"
-rules = [
-  { direction = "ingress", protocol = "all", cidr = "0.0.0.0/0" },
-]
-
-[[instances]]
-id = "i-eip"
-vswitch = "vsw-a"
-private_ip = "10.0.1.10"
-security_groups = ["sg-open"]
-
-[[instances]]
-id = "i-snat1"
-vswitch = "vsw-a"
-private_ip = "10.0.1.11"
-security_groups = ["sg-open"]
-
-[[instances]]
-id = "i-snat2"
-vswitch = "vsw-a"
-private_ip = "10.0.1.12"
-security_groups = ["sg-open"]
-
-[[instances]]
-id = "i-snat3"
-vswitch = "vsw-a"
-private_ip = "10.0.1.13"
-security_groups = ["sg-open"]
-
-[[instances]]
-id = "i-dnat"
-vswitch = "vsw-a"
-private_ip = "10.0.1.20"
-security_groups = ["sg-open"]
-
-[[nat_gateways]]
+const TOPOLOGY: &str = concat!(
+    support::scenario!("properties"),
+    support::vpc_1!(),
+    support::sg_open_all!(),
+    support::instance!("i-eip", "10.0.1.10"),
+    support::instance!("i-snat1", "10.0.1.11"),
+    support::instance!("i-snat2", "10.0.1.12"),
+    support::instance!("i-snat3", "10.0.1.13"),
+    support::instance!("i-dnat", "10.0.1.20"),
+    r#"[[nat_gateways]]
 id = "ngw-1"
 vpc = "vpc-1"
 vswitch = "vsw-a"
@@ -91,18 +52,15 @@ id = "eip-ngw1"
 address = "47.1.2.1"
 bind = { type = "Nat", id = "ngw-1" }
 
-[[eips]]
-id = "eip-inst"
-address = "47.1.1.10"
-bind = { type = "EcsInstance", id = "i-eip" }
-"#;
+"#,
+    support::eip!("eip-inst", "47.1.1.10", "EcsInstance", "i-eip"),
+);
 
 const EIP: Ipv4Addr = Ipv4Addr::new(47, 1, 1, 10);
 const NGW: Ipv4Addr = Ipv4Addr::new(47, 1, 2, 1);
 
 fn tables() -> Arc<Tables> {
-    let sc = Scenario::parse(TOPOLOGY, "properties.toml").unwrap_or_else(|e| panic!("{e}"));
-    Tables::compile(&sc.initial, 1)
+    Tables::compile(&support::cloud(TOPOLOGY, "properties.toml"), 1)
 }
 
 fn dp(t: &Arc<Tables>) -> Dataplane {
@@ -150,16 +108,10 @@ impl Tuple {
                 dport: self.dport,
             }
         };
-        wire::build(&ProbeSpec {
-            src_mac: [2, 0, 0, 0, 0, 1],
-            dst_mac: [2, 0, 0, 0, 0, 2],
-            src: self.src,
-            dst: self.dst,
-            ttl: 64,
-            ident: 1,
-            l4,
-            payload: payload.to_vec(),
-        })
+        support::frame(self.src, self.dst, l4)
+            .ident(1)
+            .payload(payload)
+            .build()
     }
 }
 
@@ -195,9 +147,6 @@ fn public() -> impl Strategy<Value = Ipv4Addr> {
 fn port() -> impl Strategy<Value = u16> {
     1u16..=65535
 }
-
-const SYN: u8 = TcpFlags::SYN.0;
-const SYNACK: u8 = TcpFlags::SYN.0 | TcpFlags::ACK.0;
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]

@@ -18,24 +18,15 @@ use vpcsim::scenario::Scenario;
 use vpcsim::time::SimTime;
 use vpcsim::wire::{self, ProbeL4, ProbeSpec, TcpFlags};
 
+mod support;
+
 /// A VPC whose tables draw many boundaries: SG port ranges and peer CIDRs (allow and
 /// drop at different priorities), a NAT gateway with DNAT port runs (one shifted), an IP
 /// mapping, SNAT with two EIPs, a custom route.
-const BOUNDARIES: &str = r#"
-[scenario]
-name = "boundaries"
-
-[[vpcs]]
-id = "vpc-1"
-cidr = "10.0.0.0/16"
-
-[[vswitches]]
-id = "vsw-a"
-vpc = "vpc-1"
-zone = "cn-hangzhou-h"
-cidr = "10.0.1.0/24"
-
-[[security_groups]]
+const BOUNDARIES: &str = concat!(
+    support::scenario!("boundaries"),
+    support::vpc_1!("cn-hangzhou-h"),
+    r#"[[security_groups]]
 id = "sg-a"
 vpc = "vpc-1"
 type = "enterprise"
@@ -88,21 +79,23 @@ dnat = [
   { external_ip = "47.1.2.3", internal_ip = "10.0.1.30" },
 ]
 
-[[eips]]
-id = "eip-1"
-address = "47.1.2.1"
-bind = { type = "Nat", id = "ngw-1" }
+"#,
+    support::eip!("eip-1", "47.1.2.1", "Nat", "ngw-1"),
+    support::eip!("eip-2", "47.1.2.2", "Nat", "ngw-1"),
+    support::eip!("eip-3", "47.1.2.3", "Nat", "ngw-1"),
+);
 
-[[eips]]
-id = "eip-2"
-address = "47.1.2.2"
-bind = { type = "Nat", id = "ngw-1" }
-
-[[eips]]
-id = "eip-3"
-address = "47.1.2.3"
-bind = { type = "Nat", id = "ngw-1" }
-"#;
+/// A fresh data plane with a small flow table: one per probe, so no probe sees
+/// another's connection.
+fn small_dataplane(t: &Arc<Tables>) -> Dataplane {
+    Dataplane::new(
+        Arc::clone(t),
+        DataplaneConfig {
+            conntrack_capacity: 16,
+            ..Default::default()
+        },
+    )
+}
 
 struct World {
     tables: Arc<Tables>,
@@ -222,13 +215,7 @@ fn random_packets_in_every_class_get_the_class_answer() {
                     sport: 1024 + (next() % 64000) as u16,
                     dport: lo + (next() % (u64::from(hi - lo) + 1)) as u16,
                 };
-                let mut dp = Dataplane::new(
-                    Arc::clone(&w.tables),
-                    DataplaneConfig {
-                        conntrack_capacity: 16,
-                        ..Default::default()
-                    },
-                );
+                let mut dp = small_dataplane(&w.tables);
                 assert_eq!(
                     send_built(&w.tables, &mut dp, &p),
                     c.answer,
@@ -261,13 +248,7 @@ fn the_edges_of_every_class_get_the_class_answer() {
                     sport: 1234,
                     dport: port,
                 };
-                let mut dp = Dataplane::new(
-                    Arc::clone(&w.tables),
-                    DataplaneConfig {
-                        conntrack_capacity: 16,
-                        ..Default::default()
-                    },
-                );
+                let mut dp = small_dataplane(&w.tables);
                 assert_eq!(
                     send_built(&w.tables, &mut dp, &p),
                     c.answer,

@@ -3,12 +3,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 
 use vpcsim::compile::Tables;
 use vpcsim::pcapio::{CaptureReader, PcapError};
-use vpcsim::pipeline::{Dataplane, DataplaneConfig, Ingress};
-use vpcsim::replay::{self, Merge, Output, ReplaySummary};
+use vpcsim::pipeline::Ingress;
+use vpcsim::replay::{self, ReplaySummary};
+
+mod support;
+use support::pcap;
 
 fn pcaps() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("pcaps")
@@ -21,25 +23,6 @@ fn good_frames() -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// A classic pcap: (captured bytes, original length) per record.
-fn pcap(link_type: u32, records: &[(Vec<u8>, u32)]) -> Vec<u8> {
-    let mut b = vec![];
-    b.extend_from_slice(&0xA1B2_C3D4u32.to_le_bytes());
-    b.extend_from_slice(&2u16.to_le_bytes());
-    b.extend_from_slice(&4u16.to_le_bytes());
-    b.extend_from_slice(&[0; 8]);
-    b.extend_from_slice(&65535u32.to_le_bytes());
-    b.extend_from_slice(&link_type.to_le_bytes());
-    for (k, (data, orig)) in records.iter().enumerate() {
-        b.extend_from_slice(&(1_700_000_000u32 + k as u32).to_le_bytes());
-        b.extend_from_slice(&0u32.to_le_bytes());
-        b.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        b.extend_from_slice(&orig.to_le_bytes());
-        b.extend_from_slice(data);
-    }
-    b
-}
-
 fn whole(frames: &[Vec<u8>]) -> Vec<(Vec<u8>, u32)> {
     frames.iter().map(|f| (f.clone(), f.len() as u32)).collect()
 }
@@ -49,22 +32,11 @@ fn run(bytes: Vec<u8>) -> Result<(ReplaySummary, Vec<Vec<u8>>), PcapError> {
     let sc = vpcsim::scenario::Scenario::load(Some(&pcaps().join("topology.toml"))).unwrap();
     let t = Tables::compile(&sc.state_after(0), 1);
     let reader = CaptureReader::from_bytes(bytes)?;
-    let mut dp = Dataplane::new(Arc::clone(&t), DataplaneConfig::default());
     let at = replay::parse_at("i-web", &t).unwrap();
     assert_eq!(at, Ingress::Guest(t.instance_index["i-web"]));
-    let mut out = Output::new(Vec::new(), false).unwrap();
-    let s = replay::replay(
-        &mut dp,
-        Merge::new(vec![(at, reader)]),
-        &mut out,
-        None::<&mut vpcsim::capture::Capture<Vec<u8>>>,
-        |_| {},
-    );
+    let (s, out) = support::replay_inputs(&t, vec![(at, reader)]);
     // Whatever happened, the output is a valid capture holding what was written.
-    let packets: Vec<Vec<u8>> = CaptureReader::from_bytes(out.into_inner().unwrap())
-        .unwrap()
-        .map(|r| r.unwrap().data)
-        .collect();
+    let packets = support::packets(out);
     assert_eq!(packets.len() as u64, s.written);
     Ok((s, packets))
 }

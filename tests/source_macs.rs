@@ -7,15 +7,16 @@
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 
 use vpcsim::compile::Tables;
 use vpcsim::import::load_scenario_from_dir;
 use vpcsim::pcapio::CaptureReader;
-use vpcsim::pipeline::{Dataplane, DataplaneConfig, VROUTER_MAC};
-use vpcsim::replay::{self, Merge, Output, ReplaySummary};
+use vpcsim::pipeline::VROUTER_MAC;
+use vpcsim::replay::{self, ReplaySummary};
 use vpcsim::scenario::Scenario;
 use vpcsim::wire::{self, ProbeL4, ProbeSpec, TcpFlags};
+
+mod support;
 
 /// A MAC no scenario here gives any ENI, as a real instance's capture would carry.
 const REAL_MAC: [u8; 6] = [0x00, 0x16, 0x3e, 0xaa, 0xbb, 0xcc];
@@ -40,44 +41,13 @@ fn frames_with(mac: [u8; 6]) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// A classic Ethernet pcap of `frames`.
-fn pcap(frames: &[Vec<u8>]) -> Vec<u8> {
-    let mut b = vec![];
-    b.extend_from_slice(&0xA1B2_C3D4u32.to_le_bytes());
-    b.extend_from_slice(&2u16.to_le_bytes());
-    b.extend_from_slice(&4u16.to_le_bytes());
-    b.extend_from_slice(&[0; 8]);
-    b.extend_from_slice(&65535u32.to_le_bytes());
-    b.extend_from_slice(&1u32.to_le_bytes());
-    for (k, f) in frames.iter().enumerate() {
-        b.extend_from_slice(&(1_700_000_000u32 + k as u32).to_le_bytes());
-        b.extend_from_slice(&0u32.to_le_bytes());
-        b.extend_from_slice(&(f.len() as u32).to_le_bytes());
-        b.extend_from_slice(&(f.len() as u32).to_le_bytes());
-        b.extend_from_slice(f);
-    }
-    b
-}
-
 /// Replays `frames` at `at` against `sc` (initial state); the summary and what left.
 fn run(sc: &Scenario, at: &str, frames: &[Vec<u8>]) -> (ReplaySummary, Vec<Vec<u8>>) {
     let t = Tables::compile(&sc.state_after(0), 1);
-    let reader = CaptureReader::from_bytes(pcap(frames)).unwrap();
-    let mut dp = Dataplane::new(Arc::clone(&t), DataplaneConfig::default());
+    let reader = CaptureReader::from_bytes(support::ethernet_pcap(frames)).unwrap();
     let at = replay::parse_at(at, &t).unwrap();
-    let mut out = Output::new(Vec::new(), false).unwrap();
-    let s = replay::replay(
-        &mut dp,
-        Merge::new(vec![(at, reader)]),
-        &mut out,
-        None::<&mut vpcsim::capture::Capture<Vec<u8>>>,
-        |_| {},
-    );
-    let packets = CaptureReader::from_bytes(out.into_inner().unwrap())
-        .unwrap()
-        .map(|r| r.unwrap().data)
-        .collect();
-    (s, packets)
+    let (s, out) = support::replay_inputs(&t, vec![(at, reader)]);
+    (s, support::packets(out))
 }
 
 fn eni_source_mac_drops(s: &ReplaySummary) -> u64 {
@@ -159,7 +129,7 @@ fn cli_replay_reports_the_rewrite_in_text_and_json() {
     std::fs::create_dir_all(&dir).unwrap();
     let input = dir.join("real.pcap");
     let frames = frames_with(REAL_MAC);
-    std::fs::write(&input, pcap(&frames)).unwrap();
+    std::fs::write(&input, support::ethernet_pcap(&frames)).unwrap();
     let cmd = |json: bool| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_vpcsim"));
         c.arg("replay")

@@ -4,10 +4,12 @@
 //! after.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::{json, Value};
 use vpcsim::terraform::{self, OpStatus, PlanReport};
+
+mod support;
+use support::vpcsim;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -20,23 +22,41 @@ fn check(name: &str) -> PlanReport {
     terraform::check_plan(&plan)
 }
 
-fn vpcsim(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_vpcsim"))
-        .args(args)
-        .output()
-        .expect("runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// Writes a plan document to a temporary file named after the test.
 fn temp_plan(test: &str, doc: &Value) -> PathBuf {
     let p = std::env::temp_dir().join(format!("vpcsim-{}-{test}.json", std::process::id()));
     std::fs::write(&p, serde_json::to_string(doc).unwrap()).unwrap();
     p
+}
+
+/// Checks a plan document written to a temporary file (removed after).
+fn check_doc(test: &str, doc: &Value) -> PlanReport {
+    let p = temp_plan(test, doc);
+    let r = terraform::check_plan(&terraform::load(&p, None).unwrap());
+    let _ = std::fs::remove_file(&p);
+    r
+}
+
+/// The values of `alicloud_instance.app` before the procedure plan.
+fn prior_app() -> Value {
+    let base: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("procedure.plan.json")).unwrap())
+            .unwrap();
+    base["prior_state"]["values"]["root_module"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == "alicloud_instance.app")
+        .unwrap()["values"]
+        .clone()
+}
+
+/// Each operation's call and status, in order.
+fn calls_of(r: &PlanReport) -> Vec<(&str, OpStatus)> {
+    r.operations
+        .iter()
+        .map(|o| (o.call.as_str(), o.status))
+        .collect()
 }
 
 fn egress_of<'a>(rows: &'a [vpcsim::probe::EgressRow], eni: &str) -> &'a vpcsim::probe::EgressRow {
@@ -507,9 +527,7 @@ fn calls_follow_references_and_replace_order() {
         ],
         config,
     );
-    let p = temp_plan("order", &doc);
-    let r = terraform::check_plan(&terraform::load(&p, None).unwrap());
-    let _ = std::fs::remove_file(&p);
+    let r = check_doc("order", &doc);
     let calls: Vec<String> = r
         .operations
         .iter()
@@ -571,14 +589,8 @@ fn deletes_run_in_reverse_dependency_order() {
         ],
         vec![],
     );
-    let p = temp_plan("deletes", &doc);
-    let r = terraform::check_plan(&terraform::load(&p, None).unwrap());
-    let _ = std::fs::remove_file(&p);
-    let calls: Vec<(&str, OpStatus)> = r
-        .operations
-        .iter()
-        .map(|o| (o.call.as_str(), o.status))
-        .collect();
+    let r = check_doc("deletes", &doc);
+    let calls = calls_of(&r);
     assert_eq!(
         calls,
         [
@@ -609,14 +621,8 @@ fn replace_deletes_the_old_object_by_its_id() {
     );
     c["change"]["before"] = spare;
     doc["resource_changes"] = json!([c]);
-    let p = temp_plan("replace", &doc);
-    let r = terraform::check_plan(&terraform::load(&p, None).unwrap());
-    let _ = std::fs::remove_file(&p);
-    let calls: Vec<(&str, OpStatus)> = r
-        .operations
-        .iter()
-        .map(|o| (o.call.as_str(), o.status))
-        .collect();
+    let r = check_doc("replace", &doc);
+    let calls = calls_of(&r);
     assert_eq!(
         calls,
         [
@@ -633,16 +639,7 @@ fn replace_deletes_the_old_object_by_its_id() {
 /// creates) resolves through the configuration's references.
 #[test]
 fn unknown_list_elements_resolve_through_references() {
-    let base: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("procedure.plan.json")).unwrap())
-            .unwrap();
-    let app = base["prior_state"]["values"]["root_module"]["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["address"] == "alicloud_instance.app")
-        .unwrap()["values"]
-        .clone();
+    let app = prior_app();
     let mut after = app.clone();
     after["security_groups"] = json!(["sg-web", null]);
     let mut upd = rc(
@@ -662,14 +659,8 @@ fn unknown_list_elements_resolve_through_references() {
         "expressions": {"security_groups": {"references": [
             "alicloud_security_group.web.id", "alicloud_security_group.web",
             "alicloud_security_group.extra.id", "alicloud_security_group.extra"]}}})];
-    let p = temp_plan("unknown-list", &plan_with(vec![upd, sg], config));
-    let r = terraform::check_plan(&terraform::load(&p, None).unwrap());
-    let _ = std::fs::remove_file(&p);
-    let calls: Vec<(&str, OpStatus)> = r
-        .operations
-        .iter()
-        .map(|o| (o.call.as_str(), o.status))
-        .collect();
+    let r = check_doc("unknown-list", &plan_with(vec![upd, sg], config));
+    let calls = calls_of(&r);
     assert_eq!(
         calls,
         [
@@ -690,16 +681,7 @@ fn unknown_list_elements_resolve_through_references() {
 /// (InstanceLastSecurityGroup, SEMANTICS.md §4), while Terraform records only the new one.
 #[test]
 fn a_refusal_the_provider_ignores_is_reported_as_drift() {
-    let base: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("procedure.plan.json")).unwrap())
-            .unwrap();
-    let app = base["prior_state"]["values"]["root_module"]["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["address"] == "alicloud_instance.app")
-        .unwrap()["values"]
-        .clone();
+    let app = prior_app();
     let mut after = app.clone();
     after["security_groups"] = json!([null]);
     let mut upd = rc(
@@ -723,11 +705,7 @@ fn a_refusal_the_provider_ignores_is_reported_as_drift() {
     let r = terraform::check_plan(&plan);
     let (code, out, _) = vpcsim(&["plan", p.to_str().unwrap()]);
     let _ = std::fs::remove_file(&p);
-    let calls: Vec<(&str, OpStatus)> = r
-        .operations
-        .iter()
-        .map(|o| (o.call.as_str(), o.status))
-        .collect();
+    let calls = calls_of(&r);
     assert_eq!(
         calls,
         [
