@@ -534,7 +534,6 @@ fn run(
         json::print(&render::run_json(&sc, &report, diff.as_ref()));
     } else {
         render::run_report(&sc, &report, diff.as_ref(), verbose);
-        timeline::print_outages(&report.outages);
     }
     Ok(if report.pass && diff.as_ref().is_none_or(|d| d.pass) {
         ExitCode::SUCCESS
