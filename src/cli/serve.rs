@@ -563,6 +563,18 @@ mod tests {
     }
 
     #[test]
+    fn the_resolved_senders_stay_bounded_however_many_a_client_names() {
+        let mut s = server();
+        for i in 0..(SENDERS_KEPT as u32 + 100) {
+            let from = format!("internet:{}", std::net::Ipv4Addr::from(0xc633_0000 + i));
+            s.sender(&from).unwrap();
+            assert!(s.senders.len() <= SENDERS_KEPT);
+        }
+        assert!(s.sender("i-nope").is_err());
+        assert!(!s.senders.contains_key("i-nope"));
+    }
+
+    #[test]
     fn bad_lines_get_an_error_line_and_the_server_goes_on() {
         let mut s = server();
         for bad in [
