@@ -3,8 +3,10 @@
 //!
 //! Run: `cargo bench --bench serve` (add `-- --quick` for a short run). The whole line
 //! as `vpcsim serve` answers it (typed answer written straight to bytes), the whole line
-//! through a `Value`, the request already parsed, and the probe alone (a fresh data
-//! plane, one SYN through it).
+//! through a `Value`, the request already parsed, the probe alone (the server's data
+//! plane reset, one SYN through it), the probe on a new data plane with its sender
+//! resolved again (what each question cost before the data plane was reused), and the
+//! request parse alone.
 
 use std::hint::black_box;
 
@@ -39,6 +41,11 @@ fn serve(c: &mut Criterion) {
     });
     g.bench_function("probe_only", |b| {
         b.iter(|| black_box(server.probe_only(black_box("i-web"), black_box("203.0.113.80:443"))))
+    });
+    g.bench_function("probe_only_fresh_dataplane", |b| {
+        b.iter(|| {
+            black_box(server.probe_only_fresh(black_box("i-web"), black_box("203.0.113.80:443")))
+        })
     });
     g.bench_function("parse_only", |b| {
         b.iter(|| black_box(parse_request(black_box(LINE))))

@@ -534,7 +534,6 @@ fn run(
         json::print(&render::run_json(&sc, &report, diff.as_ref()));
     } else {
         render::run_report(&sc, &report, diff.as_ref(), verbose);
-        timeline::print_outages(&report.outages);
     }
     Ok(if report.pass && diff.as_ref().is_none_or(|d| d.pass) {
         ExitCode::SUCCESS
@@ -599,8 +598,11 @@ pub(crate) fn probe(
     probe_on(cloud, &crate::compile::Tables::compile(cloud, 1), a)
 }
 
-/// [`probe`] with `cloud` already compiled (`serve` compiles once per state): a fresh
-/// data plane per question all the same, so questions never share flows.
+/// Connections a trace question's data plane holds (a probe and its reply need one).
+pub(crate) const PROBE_CONNTRACK_CAPACITY: usize = 64;
+
+/// [`probe`] with `cloud` already compiled: a fresh data plane per question, so
+/// questions never share flows (`serve` resets one instead: the same answers).
 pub(crate) fn probe_on(
     cloud: &crate::model::Cloud,
     tables: &std::sync::Arc<crate::compile::Tables>,
@@ -610,7 +612,7 @@ pub(crate) fn probe_on(
     let mut dp = crate::pipeline::Dataplane::new(
         std::sync::Arc::clone(tables),
         crate::pipeline::DataplaneConfig {
-            conntrack_capacity: 64,
+            conntrack_capacity: PROBE_CONNTRACK_CAPACITY,
             ..Default::default()
         },
     );

@@ -479,6 +479,8 @@ pub fn run_report(sc: &Scenario, r: &RunReport, diff: Option<&DiffReport>, verbo
     if let Some(d) = diff {
         super::reach::render_procedure_diff(sc, d);
     }
+    // The `Result:` line comes last, so a script can read the verdict from the last line.
+    super::timeline::print_outages(&r.outages);
     let steps_ok = r.steps.iter().filter(|s| s.as_expected).count();
     let checks_ok = r.checks.iter().filter(|c| c.pass).count();
     let changes = match diff {

@@ -17,6 +17,7 @@
 //! gets the error document (`{"vpcsim", "command": "serve", "error": {…}}`) and the
 //! server goes on; lines longer than [`MAX_LINE`] are refused without being held.
 
+use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,7 +29,10 @@ use serde_json::{json, Value};
 use super::json::{self, After, ErrorDoc};
 use crate::compile::Tables;
 use crate::model::{Cloud, Operation};
+use crate::pipeline::{Dataplane, DataplaneConfig};
+use crate::probe::{Endpoint, ProbeResult, Proto};
 use crate::scenario::Scenario;
+use crate::time::SimTime;
 
 /// The longest request line read (bytes); longer lines are answered with an error.
 pub const MAX_LINE: usize = 1 << 20;
@@ -114,6 +118,10 @@ pub fn parse_request(line: &[u8]) -> (Value, Result<Request, String>) {
     (id, r)
 }
 
+/// Senders kept resolved at most; past this the cache starts again (every
+/// `internet:IP` is a sender, so a client could otherwise grow it without end).
+const SENDERS_KEPT: usize = 4096;
+
 /// The loaded scenario and the current state, compiled.
 pub struct Server {
     sc: Scenario,
@@ -123,6 +131,22 @@ pub struct Server {
     /// Steps applied: the file's first `start`, then each `apply` that succeeded.
     applied: usize,
     epoch: u64,
+    /// The data plane of this state: reset before each trace question, so each
+    /// answers as on a new one (`vpcsim trace`) without building one.
+    dp: Dataplane,
+    /// A request's `from` → the sender it names, in this state.
+    senders: HashMap<String, Endpoint>,
+}
+
+/// The data plane a trace question runs on: the one `vpcsim trace` builds.
+fn probe_dataplane(tables: &Arc<Tables>) -> Dataplane {
+    Dataplane::new(
+        Arc::clone(tables),
+        DataplaneConfig {
+            conntrack_capacity: super::PROBE_CONNTRACK_CAPACITY,
+            ..Default::default()
+        },
+    )
 }
 
 impl Server {
@@ -133,10 +157,37 @@ impl Server {
             sc,
             start: after,
             cloud,
+            dp: probe_dataplane(&tables),
             tables,
             applied: after,
             epoch: 1,
+            senders: HashMap::new(),
         }
+    }
+
+    /// The sender `from` names (an id, a name or `internet:IP`), resolved once per state.
+    fn sender(&mut self, from: &str) -> Result<Endpoint, String> {
+        if let Some(e) = self.senders.get(from) {
+            return Ok(e.clone());
+        }
+        let id = super::ids::endpoint(&self.cloud, from, super::ids::Accept::InstanceOrEni)?;
+        let e = Endpoint::parse(&id, &self.tables)?;
+        if self.senders.len() >= SENDERS_KEPT {
+            self.senders.clear();
+        }
+        self.senders.insert(from.to_string(), e.clone());
+        Ok(e)
+    }
+
+    /// A trace question on this state's data plane, reset first: the same answer as
+    /// [`super::probe_on`] (a new data plane per question) gives.
+    fn probe(&mut self, a: &super::TraceArgs) -> Result<ProbeResult, String> {
+        let from = self.sender(&a.from)?;
+        let proto = Proto::parse(&a.proto)?;
+        let mut req = crate::probe::request_from(from, &a.to, proto, a.src)?;
+        req.ttl = a.ttl;
+        self.dp.reset();
+        crate::probe::send(&mut self.dp, &req, a.reply, SimTime::ZERO)
     }
 
     fn after(&self) -> After {
@@ -149,20 +200,37 @@ impl Server {
         }
     }
 
+    /// Applies one step: on success, the new state is compiled and later questions see
+    /// it. The answer's body.
+    fn apply(&mut self, op: &Operation) -> Value {
+        match self.cloud.apply(op) {
+            Ok(changes) => {
+                self.applied += 1;
+                self.epoch += 1;
+                self.tables = Tables::compile(&self.cloud, self.epoch);
+                self.dp = probe_dataplane(&self.tables);
+                // A step can create or rename what a name stands for.
+                self.senders.clear();
+                json!({"op": op.name(), "ok": true, "error_code": null, "message": "OK", "changes": changes})
+            }
+            Err(e) => {
+                json!({"op": op.name(), "ok": false, "error_code": e.code, "message": e.message, "changes": []})
+            }
+        }
+    }
+
     /// The probe of a TCP trace request alone, without the answer document: for the
     /// bench that splits a request's cost (`benches/serve.rs`).
     #[doc(hidden)]
-    pub fn probe_only(&self, from: &str, to: &str) -> Result<&'static str, String> {
-        let a = super::TraceArgs {
-            from: from.into(),
-            to: to.into(),
-            proto: "tcp".into(),
-            src: None,
-            after_step: None,
-            reply: false,
-            ttl: 64,
-        };
-        super::probe_on(&self.cloud, &self.tables, &a).map(|r| r.disposition)
+    pub fn probe_only(&mut self, from: &str, to: &str) -> Result<&'static str, String> {
+        self.probe(&bench_args(from, to)).map(|r| r.disposition)
+    }
+
+    /// As [`Server::probe_only`] on a new data plane, endpoints resolved again: what
+    /// each question cost before the data plane was reused.
+    #[doc(hidden)]
+    pub fn probe_only_fresh(&self, from: &str, to: &str) -> Result<&'static str, String> {
+        super::probe_on(&self.cloud, &self.tables, &bench_args(from, to)).map(|r| r.disposition)
     }
 
     /// Answers one line (without its newline) into `out`, as one JSON text without a
@@ -188,7 +256,7 @@ impl Server {
                 reply: *reply,
                 ttl: *ttl,
             };
-            if let Ok(p) = super::probe_on(&self.cloud, &self.tables, &a) {
+            if let Ok(p) = self.probe(&a) {
                 let after = self.after();
                 let doc =
                     super::render::TraceDoc::new(Some(&self.sc.name), &after, &a, &p, Some(&id));
@@ -238,8 +306,8 @@ impl Server {
                     reply: *reply,
                     ttl: *ttl,
                 };
-                match super::probe_on(&self.cloud, &self.tables, &a) {
-                    Ok(p) => super::render::trace_doc(name, self.after(), &a, &p),
+                match self.probe(&a) {
+                    Ok(p) => super::render::trace_doc(Some(&self.sc.name), self.after(), &a, &p),
                     Err(e) => json::error("trace", ErrorDoc::input(e)),
                 }
             }
@@ -285,18 +353,8 @@ impl Server {
                         )
                     }
                 };
-                let body = match self.cloud.apply(&op) {
-                    Ok(changes) => {
-                        self.applied += 1;
-                        self.epoch += 1;
-                        self.tables = Tables::compile(&self.cloud, self.epoch);
-                        json!({"op": op.name(), "ok": true, "error_code": null, "message": "OK", "changes": changes})
-                    }
-                    Err(e) => {
-                        json!({"op": op.name(), "ok": false, "error_code": e.code, "message": e.message, "changes": []})
-                    }
-                };
-                json::envelope("apply", name, Some(self.after()), body)
+                let body = self.apply(&op);
+                json::envelope("apply", Some(&self.sc.name), Some(self.after()), body)
             }
             Request::Reset => {
                 *self = Server::new(self.sc.clone(), self.start);
@@ -315,6 +373,18 @@ impl Server {
                 }),
             ),
         }
+    }
+}
+
+fn bench_args(from: &str, to: &str) -> super::TraceArgs {
+    super::TraceArgs {
+        from: from.into(),
+        to: to.into(),
+        proto: "tcp".into(),
+        src: None,
+        after_step: None,
+        reply: false,
+        ttl: 64,
     }
 }
 
@@ -435,6 +505,73 @@ mod tests {
                 String::from_utf8_lossy(line)
             );
         }
+    }
+
+    /// The reused, reset data plane answers as a new one per question (`vpcsim trace`):
+    /// the same questions in a row, with replies, across an apply and a reset.
+    #[test]
+    fn a_reused_data_plane_answers_as_a_new_one_per_question() {
+        let sc = Scenario::load(None).unwrap();
+        let mut s = Server::new(sc, 0);
+        let questions = [
+            ("i-web", "203.0.113.80:443", "tcp", true),
+            ("i-web", "203.0.113.80:443", "tcp", true),
+            ("internet:198.51.100.7", "47.96.10.20:22", "tcp", true),
+            ("i-web", "8.8.8.8", "icmp", true),
+            ("i-web", "203.0.113.80:53", "udp", false),
+            ("i-web", "203.0.113.80:443", "tcp", false),
+        ];
+        let ask = |s: &mut Server| {
+            for (from, to, proto, reply) in questions {
+                let a = crate::cli::TraceArgs {
+                    from: from.into(),
+                    to: to.into(),
+                    proto: proto.into(),
+                    src: None,
+                    after_step: None,
+                    reply,
+                    ttl: 64,
+                };
+                let want = super::super::probe_on(&s.cloud, &s.tables, &a).unwrap();
+                let want = super::super::render::trace_doc(None, s.after(), &a, &want);
+                let got = s.probe(&a).unwrap();
+                let got = super::super::render::trace_doc(None, s.after(), &a, &got);
+                assert_eq!(got, want, "{from} → {to} {proto}");
+            }
+        };
+        ask(&mut s);
+        for step in s.sc.steps.clone() {
+            s.apply(&step.op);
+            ask(&mut s);
+        }
+        s.handle_line(br#"{"op":"reset"}"#);
+        ask(&mut s);
+    }
+
+    #[test]
+    fn names_are_resolved_again_after_an_apply() {
+        let mut s = server();
+        let a = s.handle_line(br#"{"op":"trace","from":"i-web","to":"203.0.113.80:443"}"#);
+        assert_eq!(a["probe"]["disposition"], "internet");
+        assert!(s.senders.contains_key("i-web"));
+        let a =
+            s.handle_line(br#"{"op":"apply","step":{"op":"StopInstance","InstanceId":"i-web"}}"#);
+        assert_eq!(a["ok"], true, "{a}");
+        assert!(s.senders.is_empty());
+        let a = s.handle_line(br#"{"op":"trace","from":"i-web","to":"203.0.113.80:443"}"#);
+        assert_eq!(a["probe"]["reason"], "instance_not_running", "{a}");
+    }
+
+    #[test]
+    fn the_resolved_senders_stay_bounded_however_many_a_client_names() {
+        let mut s = server();
+        for i in 0..(SENDERS_KEPT as u32 + 100) {
+            let from = format!("internet:{}", std::net::Ipv4Addr::from(0xc633_0000 + i));
+            s.sender(&from).unwrap();
+            assert!(s.senders.len() <= SENDERS_KEPT);
+        }
+        assert!(s.sender("i-nope").is_err());
+        assert!(!s.senders.contains_key("i-nope"));
     }
 
     #[test]

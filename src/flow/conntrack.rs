@@ -896,6 +896,22 @@ impl<A: Copy, M: Copy> ConnTable<A, M> {
     pub fn record_size() -> usize {
         std::mem::size_of::<Conn<A, M>>()
     }
+
+    /// Forgets every connection and the counters, keeping the allocations (slab and
+    /// index) and the hash secrets: afterwards the table behaves as a new one of the
+    /// same capacity (`Dataplane::reset`, for a server that asks many questions).
+    /// Metadata of the forgotten connections is dropped, not handed back.
+    pub fn clear(&mut self) {
+        self.conns.clear();
+        self.buckets.fill(Bucket::EMPTY);
+        self.len = 0;
+        self.free_head = NIL;
+        self.lru_head = NIL;
+        self.lru_tail = NIL;
+        self.clock = 0;
+        self.pending.clear();
+        self.stats = ConnStats::default();
+    }
 }
 
 #[cfg(test)]

@@ -328,6 +328,28 @@ impl Dataplane {
         &self.frags
     }
 
+    /// Forgets all flow state — connections, SNAT ports, held fragments, ended flows,
+    /// counters — and keeps the tables, the configuration and the flow table's memory:
+    /// afterwards it answers exactly as `Dataplane::new` with the same tables and
+    /// configuration would (`vpcsim serve` resets one data plane per question instead
+    /// of building one).
+    pub fn reset(&mut self) {
+        self.conns.clear();
+        // Rebuilt rather than cleared: it holds a small map, and a new one cannot keep
+        // state a `clear` forgot.
+        self.snat = SnatPorts::new(
+            self.tables.snat_connections_per_destination,
+            1024..=65535,
+            self.config.worker,
+            self.config.workers,
+        );
+        self.counters = Counters::default();
+        self.expired.clear();
+        self.frags.clear();
+        self.epochs.emptied();
+        self.ended.clear();
+    }
+
     /// Processes one frame entering at `at`, rewriting it in place.
     pub fn process(
         &mut self,

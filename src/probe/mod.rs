@@ -379,9 +379,22 @@ pub fn request(
     src: Option<Ipv4Addr>,
 ) -> Result<ProbeRequest, String> {
     let proto = Proto::parse(proto)?;
+    // `to` first: its error is the one a request with two mistakes gets.
+    parse_to(to, proto)?;
+    request_from(Endpoint::parse(from, t)?, to, proto, src)
+}
+
+/// As [`request`], from an endpoint already resolved (a server that answers many
+/// questions about the same senders keeps them).
+pub fn request_from(
+    from: Endpoint,
+    to: &str,
+    proto: Proto,
+    src: Option<Ipv4Addr>,
+) -> Result<ProbeRequest, String> {
     let (to, port) = parse_to(to, proto)?;
     Ok(ProbeRequest {
-        from: Endpoint::parse(from, t)?,
+        from,
         to,
         port,
         proto,

@@ -212,9 +212,18 @@ impl Scenario {
         }
         let mut sessions = Vec::new();
         for s in &parsed.sessions {
-            let spec =
-                crate::hosts::session::SessionSpec::from_table(s.get_ref(), &initial, steps.len())
+            // `at` is read here, where the steps' times are known; the rest of the entry
+            // by the hosts module.
+            let mut table = s.get_ref().clone();
+            let at = table.remove("at");
+            let mut spec =
+                crate::hosts::session::SessionSpec::from_table(&table, &initial, steps.len())
                     .map_err(|m| loc.at(s.span().start, m))?;
+            if let Some(at) = at {
+                let n = session_at(&at, spec.after_step.is_some(), &steps)
+                    .map_err(|m| loc.at(s.span().start, format!("session `{}`: {m}", spec.name)))?;
+                spec.after_step = Some(check::StepRef::Index(n));
+            }
             if let Some(at) = &spec.after_step {
                 at.resolve(&ids).map_err(|m| {
                     loc.at(
@@ -330,6 +339,40 @@ impl Scenario {
 }
 
 use serde::Deserialize;
+
+/// A session's `at`: the number of steps whose time is at or before it (the session
+/// runs on the configuration in force then). Refused: not a time, given with
+/// `after_step`, or later than the last step (a time the procedure never reaches with
+/// a change — most likely a typo; leave `at` out to run after every step).
+fn session_at(at: &toml::Value, with_after_step: bool, steps: &[Step]) -> Result<usize, String> {
+    const FORM: &str = "write a time such as at = \"8.5s\" or \"500ms\"";
+    let Some(text) = at.as_str() else {
+        return Err(format!("`at = {at}`: `at` is a string; {FORM}"));
+    };
+    if with_after_step {
+        return Err("give `at` (a time) or `after_step` (a step), not both".into());
+    }
+    let t = format::parse_time(text).map_err(|m| format!("at = {m}"))?;
+    let times = step_times(steps);
+    let last = times.last().copied().unwrap_or(crate::time::SimTime::ZERO);
+    if t > last {
+        let which = match steps.len() {
+            0 => "the scenario has no steps, so `at` can only be \"0s\"".to_string(),
+            n => format!(
+                "the last step (step {n}{}) happens at {:.3}s",
+                steps[n - 1]
+                    .id
+                    .as_deref()
+                    .map_or(String::new(), |id| format!(" `{id}`")),
+                last.as_secs_f64()
+            ),
+        };
+        return Err(format!(
+            "at = \"{text}\" is after the last step: {which}; give a time up to then (a session runs on the configuration in force at its time), or leave `at` out to run after every step"
+        ));
+    }
+    Ok(times.iter().filter(|s| **s <= t).count())
+}
 
 fn step_times(steps: &[Step]) -> Vec<crate::time::SimTime> {
     let mut last = crate::time::SimTime::ZERO;
