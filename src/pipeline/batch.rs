@@ -44,6 +44,17 @@ struct Slot {
     now: SimTime,
 }
 
+/// What the established lane did with a frame.
+enum Lane {
+    /// Forwarded: its disposition.
+    Done(Disposition),
+    /// A connection's packet the lane does not finish (TTL, MTU, hairpin, a change to
+    /// revalidate): the general fast path.
+    Elsewhere,
+    /// No connection has this tuple: the whole pipeline.
+    Miss,
+}
+
 /// Frames processed together; see the module documentation.
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -182,16 +193,19 @@ impl Dataplane {
         // 3. In order: the established lane, else the whole pipeline.
         for (i, (s, k)) in slots.iter().zip(keys.iter()).enumerate() {
             let frame = &mut buf[s.off as usize..(s.off + s.len) as usize];
+            let mut out = None;
             if let Some((k, h)) = k {
-                if let Some(d) = self.established(frame, k, *h, s.now) {
-                    dispositions.push(d);
-                    continue;
+                match self.established(frame, k, *h, s.now) {
+                    Lane::Done(d) => {
+                        dispositions.push(d);
+                        continue;
+                    }
+                    // A connection the lane leaves to the general fast path.
+                    Lane::Elsewhere => out = self.try_fast(frame, k, s.now, &mut None, 0),
+                    // No connection: a first packet, for the whole pipeline.
+                    Lane::Miss => {}
                 }
             }
-            let out = match k {
-                Some((k, _)) => self.try_fast(frame, k, s.now, &mut None, 0),
-                None => None,
-            };
             let out = match out {
                 Some(o) => o,
                 None => self.full_path(frame, s.at, s.now, &mut None, 0),
@@ -205,25 +219,21 @@ impl Dataplane {
     }
 
     /// The established lane: the whole of an established packet that fits its path's
-    /// MTU, is not hairpinned and needs no revalidation; `None`, having changed
-    /// nothing, for anything else (the general path then decides, with the same
+    /// MTU, is not hairpinned and needs no revalidation. For anything else it changes
+    /// nothing and says where the packet goes instead (the general paths give the same
     /// answer for the packets this lane takes: `tests/batch.rs`).
     #[inline(always)]
-    fn established(
-        &mut self,
-        frame: &mut [u8],
-        k: &FastKey,
-        h: u64,
-        now: SimTime,
-    ) -> Option<Disposition> {
-        let hit = self.conns.lookup_hashed(&k.key, h, now)?;
+    fn established(&mut self, frame: &mut [u8], k: &FastKey, h: u64, now: SimTime) -> Lane {
+        let Some(hit) = self.conns.lookup_hashed(&k.key, h, now) else {
+            return Lane::Miss;
+        };
         let a = hit.action;
         if k.ttl <= a.hops()
             || a.hairpin
             || self.epochs.stale_possible
             || frame.len() > wire::frame::ETH_LEN + usize::from(a.mtu())
         {
-            return None;
+            return Lane::Elsewhere;
         }
         self.conns.observe(hit.conn, hit.dir, k.tcp_flags, now);
         // The tuple this direction leaves with is the other direction's key reversed.
@@ -231,7 +241,7 @@ impl Dataplane {
         a.deltas
             .apply_fast(frame, k.key.proto, (o.dst, o.src, o.dport, o.sport));
         self.counters.fast_path += 1;
-        Some(match self.tables.eni_of_port(a.out) {
+        Lane::Done(match self.tables.eni_of_port(a.out) {
             Some(e) => {
                 wire::set_macs(frame, VROUTER_MAC, self.tables.eni(e).mac);
                 self.counters.delivered += 1;
