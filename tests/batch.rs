@@ -59,7 +59,7 @@ fn frames(traffic: &Traffic, order: &[u32], damages: &[Damage]) -> Vec<(Vec<u8>,
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
     #[test]
     fn process_batch_equals_process_frame_by_frame(
