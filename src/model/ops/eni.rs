@@ -37,6 +37,12 @@ impl Cloud {
                         format!("primary private IP {ip} is outside VSwitch {vswitch_id} ({}); choose an address inside it", vsw.cidr),
                     );
                 }
+                if vsw.is_reserved(ip) {
+                    return err(
+                        "InvalidVSwitchId.IpInvalid",
+                        format!("primary private IP {ip} is reserved in VSwitch {vswitch_id} ({}): the first and the last three addresses are; choose another", vsw.cidr),
+                    );
+                }
                 if self.private_ip_in_use(ip) {
                     return err(
                         "InvalidPrivateIpAddress.Duplicated",
@@ -279,6 +285,15 @@ impl Cloud {
                     "InvalidVSwitchId.IpInvalid",
                     format!(
                         "{ip} is outside VSwitch {} ({}); choose an address inside it",
+                        vsw.id, vsw.cidr
+                    ),
+                );
+            }
+            if vsw.is_reserved(*ip) {
+                return err(
+                    "InvalidVSwitchId.IpInvalid",
+                    format!(
+                        "{ip} is reserved in VSwitch {} ({}): the first and the last three addresses are; choose another",
                         vsw.id, vsw.cidr
                     ),
                 );
