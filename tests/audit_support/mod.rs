@@ -218,3 +218,27 @@ pub fn scenario_file(dir: &std::path::Path, name: &str, toml: &str) -> String {
     std::fs::write(&p, toml).unwrap();
     p.to_string_lossy().into_owned()
 }
+
+/// A data plane that lives across the steps of one scenario (SEMANTICS.md §5).
+pub struct Live {
+    pub sc: Scenario,
+    pub net: Net,
+    pub step: usize,
+}
+
+impl Live {
+    pub fn new(toml: &str) -> Live {
+        let sc = Scenario::parse(toml, "audit.toml").unwrap_or_else(|e| panic!("{e}"));
+        let net = Net::new(toml, Some(0));
+        Live { sc, net, step: 0 }
+    }
+
+    /// Applies the steps up to `n` (as `vpcsim timeline` does): the connections stay.
+    pub fn change_to(&mut self, n: usize) {
+        let cloud = self.sc.state_after(n);
+        let t = Tables::compile_after(&cloud, n as u64 + 1, &self.net.t);
+        self.net.dp.set_tables(Arc::clone(&t));
+        self.net.t = t;
+        self.step = n;
+    }
+}
