@@ -242,3 +242,12 @@ impl Live {
         self.step = n;
     }
 }
+
+impl Net {
+    /// The disposition "delivered to this ENI".
+    pub fn delivered_to_eni(&self, id: &str) -> Disposition {
+        Disposition::Delivered {
+            eni: self.t.eni_index[id],
+        }
+    }
+}
