@@ -234,8 +234,14 @@ fn snat_ecs_ip_entry_beats_the_vswitch_entry() {
 fn snat_custom_cidr_entry_inside_a_vswitch_beats_the_vpc_entry() {
     // §1: SourceCIDR may be any CIDR; the longest prefix covering the source wins.
     let mut n = net();
-    assert_eq!(leaves_with(&mut n, "i-a2", "10.0.1.200", 40000).src(), ip("47.1.2.5"));
-    assert_eq!(leaves_with(&mut n, "i-a", "10.0.1.10", 40000).src(), ip("47.1.2.1"));
+    assert_eq!(
+        leaves_with(&mut n, "i-a2", "10.0.1.200", 40000).src(),
+        ip("47.1.2.5")
+    );
+    assert_eq!(
+        leaves_with(&mut n, "i-a", "10.0.1.10", 40000).src(),
+        ip("47.1.2.1")
+    );
 }
 
 #[test]
@@ -275,8 +281,17 @@ fn secondary_eni_reaches_its_own_subnet_through_the_connected_route_without_poli
     // Guest routing: the connected route of eth1's subnet leaves by eth1, source eth1's
     // address, even without multi-nic-util's policy routes.
     let mut n = net();
-    let s = n.send(n.guest("i-s2"), tcp("10.0.2.60", 40000, "10.0.2.10", 22, SYN), 0);
-    assert_eq!(n.delivered_to(&s).as_deref(), Some("i-b-eth0"), "{:?}", s.trace);
+    let s = n.send(
+        n.guest("i-s2"),
+        tcp("10.0.2.60", 40000, "10.0.2.10", 22, SYN),
+        0,
+    );
+    assert_eq!(
+        n.delivered_to(&s).as_deref(),
+        Some("i-b-eth0"),
+        "{:?}",
+        s.trace
+    );
     assert_eq!(s.src(), ip("10.0.2.60"));
 }
 
@@ -308,8 +323,17 @@ fn route_longest_prefix_a_custom_route_to_an_instance_beats_the_default_to_the_n
     // §1 route tables: custom routes, longest prefix.
     let mut n = net();
     let s = n.send(n.guest("i-c"), tcp("10.0.3.10", 40000, SERVER, 443, SYN), 0);
-    assert_eq!(n.delivered_to(&s).as_deref(), Some("i-fw-eth0"), "{:?}", s.trace);
-    assert_eq!((s.src(), s.dst()), (ip("10.0.3.10"), ip(SERVER)), "no translation");
+    assert_eq!(
+        n.delivered_to(&s).as_deref(),
+        Some("i-fw-eth0"),
+        "{:?}",
+        s.trace
+    );
+    assert_eq!(
+        (s.src(), s.dst()),
+        (ip("10.0.3.10"), ip(SERVER)),
+        "no translation"
+    );
 }
 
 #[test]
@@ -317,7 +341,11 @@ fn route_to_an_unmodelled_next_hop_says_so() {
     // README: routes to next hops vpcsim does not forward through drop as
     // next_hop_unmodelled, never a different answer.
     let mut n = net();
-    let s = n.send(n.guest("i-c"), tcp("10.0.3.10", 40000, "192.0.2.9", 443, SYN), 0);
+    let s = n.send(
+        n.guest("i-c"),
+        tcp("10.0.3.10", 40000, "192.0.2.9", 443, SYN),
+        0,
+    );
     assert_eq!(s.reason(), Some("next_hop_unmodelled"), "{:?}", s.trace);
 }
 
@@ -325,9 +353,17 @@ fn route_to_an_unmodelled_next_hop_says_so() {
 fn route_only_the_prefix_routed_to_the_nat_gateway_is_translated() {
     // §3 rule 3/4: the route table decides; without a route the packet is dropped.
     let mut n = net();
-    let s = n.send(n.guest("i-d"), tcp("10.0.4.10", 40000, "203.0.113.5", 443, SYN), 0);
+    let s = n.send(
+        n.guest("i-d"),
+        tcp("10.0.4.10", 40000, "203.0.113.5", 443, SYN),
+        0,
+    );
     assert_eq!(s.src(), ip("47.1.2.1"), "{:?}", s.trace);
-    let s = n.send(n.guest("i-d"), tcp("10.0.4.10", 40000, "203.0.113.200", 443, SYN), 0);
+    let s = n.send(
+        n.guest("i-d"),
+        tcp("10.0.4.10", 40000, "203.0.113.200", 443, SYN),
+        0,
+    );
     assert_eq!(s.reason(), Some("no_route"), "{:?}", s.trace);
 }
 
@@ -335,7 +371,11 @@ fn route_only_the_prefix_routed_to_the_nat_gateway_is_translated() {
 fn east_west_traffic_to_another_vswitch_is_not_translated() {
     // Local routes: private addresses stay private (no SNAT inside the VPC).
     let mut n = net();
-    let s = n.send(n.guest("i-a"), tcp("10.0.1.10", 40000, "10.0.2.13", 22, SYN), 0);
+    let s = n.send(
+        n.guest("i-a"),
+        tcp("10.0.1.10", 40000, "10.0.2.13", 22, SYN),
+        0,
+    );
     assert_eq!(n.delivered_to(&s).as_deref(), Some("i-b13-eth0"));
     assert_eq!(s.src(), ip("10.0.1.10"));
 }
@@ -344,13 +384,30 @@ fn east_west_traffic_to_another_vswitch_is_not_translated() {
 fn dnat_port_range_maps_each_port_with_the_same_offset_and_back() {
     // §1: DNAT ports may be ranges a/b of equal length.
     let mut n = net();
-    let s = n.send(Ingress::Internet, tcp(CLIENT, 33000, "47.1.2.9", 9005, SYN), 0);
-    assert_eq!(n.delivered_to(&s).as_deref(), Some("i-web-eth0"), "{:?}", s.trace);
+    let s = n.send(
+        Ingress::Internet,
+        tcp(CLIENT, 33000, "47.1.2.9", 9005, SYN),
+        0,
+    );
+    assert_eq!(
+        n.delivered_to(&s).as_deref(),
+        Some("i-web-eth0"),
+        "{:?}",
+        s.trace
+    );
     assert_eq!((s.dst(), s.ports().1), (ip("10.0.2.20"), 8005));
-    let back = n.send(n.guest("i-web"), tcp("10.0.2.20", 8005, CLIENT, 33000, SYNACK), 1);
+    let back = n.send(
+        n.guest("i-web"),
+        tcp("10.0.2.20", 8005, CLIENT, 33000, SYNACK),
+        1,
+    );
     assert!(back.is_internet(), "{:?}", back.trace);
     assert_eq!((back.src(), back.ports().0), (ip("47.1.2.9"), 9005));
-    let s = n.send(Ingress::Internet, tcp(CLIENT, 33001, "47.1.2.9", 9011, SYN), 0);
+    let s = n.send(
+        Ingress::Internet,
+        tcp(CLIENT, 33001, "47.1.2.9", 9011, SYN),
+        0,
+    );
     assert_eq!(s.reason(), Some("nat_gateway_no_mapping"), "{:?}", s.trace);
 }
 
@@ -359,10 +416,24 @@ fn dnat_same_external_port_different_protocols_go_to_their_own_entries() {
     // §2: (ExternalIp, ExternalPort, protocol) is unique, so TCP and UDP may differ.
     let mut n = net();
     let s = n.send(Ingress::Internet, udp(CLIENT, 33000, "47.1.2.9", 5353), 0);
-    assert_eq!(n.delivered_to(&s).as_deref(), Some("i-b-eth0"), "{:?}", s.trace);
+    assert_eq!(
+        n.delivered_to(&s).as_deref(),
+        Some("i-b-eth0"),
+        "{:?}",
+        s.trace
+    );
     assert_eq!(s.ports().1, 53);
-    let s = n.send(Ingress::Internet, tcp(CLIENT, 33000, "47.1.2.9", 5353, SYN), 0);
-    assert_eq!(n.delivered_to(&s).as_deref(), Some("i-web-eth0"), "{:?}", s.trace);
+    let s = n.send(
+        Ingress::Internet,
+        tcp(CLIENT, 33000, "47.1.2.9", 5353, SYN),
+        0,
+    );
+    assert_eq!(
+        n.delivered_to(&s).as_deref(),
+        Some("i-web-eth0"),
+        "{:?}",
+        s.trace
+    );
     // ICMP to a port-mapping-only EIP has no mapping.
     let s = n.send(Ingress::Internet, echo(CLIENT, "47.1.2.9", true, 3), 0);
     assert_eq!(s.reason(), Some("nat_gateway_no_mapping"), "{:?}", s.trace);
@@ -373,11 +444,23 @@ fn dnat_instance_with_snat_replies_from_the_dnat_address_and_starts_new_flows_by
     // A DNAT'd session's reply leaves from the external IP:port; the same instance's own
     // new connections leave by SNAT (its VSwitch entry).
     let mut n = net();
-    let s = n.send(Ingress::Internet, tcp(CLIENT, 33000, "47.1.2.9", 9000, SYN), 0);
+    let s = n.send(
+        Ingress::Internet,
+        tcp(CLIENT, 33000, "47.1.2.9", 9000, SYN),
+        0,
+    );
     assert!(n.delivered_to(&s).is_some());
-    let back = n.send(n.guest("i-web"), tcp("10.0.2.20", 8000, CLIENT, 33000, SYNACK), 1);
+    let back = n.send(
+        n.guest("i-web"),
+        tcp("10.0.2.20", 8000, CLIENT, 33000, SYNACK),
+        1,
+    );
     assert_eq!(back.src(), ip("47.1.2.9"));
-    let s = n.send(n.guest("i-web"), tcp("10.0.2.20", 8000, CLIENT, 33001, SYN), 2);
+    let s = n.send(
+        n.guest("i-web"),
+        tcp("10.0.2.20", 8000, CLIENT, 33001, SYN),
+        2,
+    );
     assert_eq!(s.src(), ip("47.1.2.2"), "{:?}", s.trace);
 }
 
@@ -388,13 +471,87 @@ fn snat_return_traffic_to_the_wrong_port_is_not_delivered() {
     let mut n = net();
     let s = leaves_with(&mut n, "i-a", "10.0.1.10", 40000);
     let (p, _) = s.ports();
-    let back = n.send(Ingress::Internet, tcp(SERVER, 443, "47.1.2.1", p, SYNACK), 1);
+    let back = n.send(
+        Ingress::Internet,
+        tcp(SERVER, 443, "47.1.2.1", p, SYNACK),
+        1,
+    );
     assert_eq!(n.delivered_to(&back).as_deref(), Some("i-a-eth0"));
     assert_eq!(back.ports().1, 40000);
     let other = p.wrapping_add(1).max(1024);
-    let stray = n.send(Ingress::Internet, tcp(SERVER, 443, "47.1.2.1", other, SYN), 1);
-    assert_eq!(stray.reason(), Some("nat_gateway_no_mapping"), "{:?}", stray.trace);
+    let stray = n.send(
+        Ingress::Internet,
+        tcp(SERVER, 443, "47.1.2.1", other, SYN),
+        1,
+    );
+    assert_eq!(
+        stray.reason(),
+        Some("nat_gateway_no_mapping"),
+        "{:?}",
+        stray.trace
+    );
     // from another server to the same port: no session either
-    let stray = n.send(Ingress::Internet, tcp("203.0.113.81", 443, "47.1.2.1", p, SYNACK), 1);
-    assert_eq!(stray.reason(), Some("nat_gateway_no_mapping"), "{:?}", stray.trace);
+    let stray = n.send(
+        Ingress::Internet,
+        tcp("203.0.113.81", 443, "47.1.2.1", p, SYNACK),
+        1,
+    );
+    assert_eq!(
+        stray.reason(),
+        Some("nat_gateway_no_mapping"),
+        "{:?}",
+        stray.trace
+    );
+}
+
+/// A GRE packet (IP protocol 47): a UDP-sized body with the protocol changed.
+fn gre(src: &str, dst: &str) -> Vec<u8> {
+    let mut f = udp(src, 0, dst, 0);
+    f[14 + 9] = 47;
+    f[14 + 10] = 0;
+    f[14 + 11] = 0;
+    let c = vpcsim::wire::checksum::checksum(&f[14..34]);
+    f[14 + 10..14 + 12].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+#[test]
+fn snat_gre_is_carried_both_ways_or_refused_outbound_with_a_reason() {
+    // SEMANTICS §3 rule 3 translates "source address and port"; GRE has no port. An
+    // answer "to the Internet via SNAT" whose replies can never come back is a different
+    // answer from either the cloud's refusal or a working tunnel.
+    let mut n = net();
+    let out = n.send(n.guest("i-a"), gre("10.0.1.10", SERVER), 0);
+    if out.is_internet() {
+        let eip = out.src().to_string();
+        let back = n.send(Ingress::Internet, gre(SERVER, &eip), 1);
+        assert_eq!(
+            n.delivered_to(&back).as_deref(),
+            Some("i-a-eth0"),
+            "GRE left by SNAT from {eip} but its reply is {:?}: {:?}",
+            back.reason(),
+            back.trace
+        );
+    }
+}
+
+#[test]
+fn snat_two_gre_flows_to_one_server_never_deliver_one_instances_reply_to_the_other() {
+    // GRE has no ports to tell two sources apart behind one SNAT EIP: whatever vpcsim
+    // does with the second flow, a reply must not reach the wrong instance.
+    let mut n = net();
+    let a = n.send(n.guest("i-a"), gre("10.0.1.10", SERVER), 0);
+    let b = n.send(n.guest("i-fw"), gre("10.0.1.30", SERVER), 0);
+    assert!(a.is_internet(), "{:?}", a.trace);
+    if !b.is_internet() {
+        assert_eq!(b.reason(), Some("snat_ports_exhausted"), "{:?}", b.trace);
+    }
+    if b.is_internet() && a.src() == b.src() {
+        let eip = a.src().to_string();
+        let back = n.send(Ingress::Internet, gre(SERVER, &eip), 1);
+        panic!(
+            "two GRE flows share {eip} with nothing to tell them apart; the reply went to {:?}",
+            n.delivered_to(&back)
+        );
+    }
 }
