@@ -230,3 +230,18 @@ fn published_codes_of_snat_and_ip_mapping_sharing_an_eip() {
         vec![None, None]
     );
 }
+
+#[test]
+fn attach_counts_private_ips_assigned_while_detached_against_the_type_limit() {
+    // §2: secondary private IPs per ENI up to the instance type's limit (g6.large 6).
+    // Assigning them before attaching must not get round the limit.
+    let assign = "op = \"AssignPrivateIpAddresses\"\nNetworkInterfaceId = \"eni-1\"\nSecondaryPrivateIpAddressCount = 6";
+    let attach =
+        "op = \"AttachNetworkInterface\"\nNetworkInterfaceId = \"eni-1\"\nInstanceId = \"i-a\"";
+    assert_eq!(
+        codes("attach-too-many-ips", &[assign, attach]),
+        vec![None, Some("InvalidOperation.Ipv4CountExceeded".into())]
+    );
+    let five = "op = \"AssignPrivateIpAddresses\"\nNetworkInterfaceId = \"eni-1\"\nSecondaryPrivateIpAddressCount = 5";
+    assert_eq!(codes("attach-six-ips", &[five, attach]), vec![None, None]);
+}

@@ -156,6 +156,22 @@ impl Cloud {
                 format!("{inst_id} ({}) already has {} ENIs, the type's maximum including the primary is {max}; detach one or choose a larger instance type", inst.instance_type, inst.enis.len()),
             );
         }
+        // Private IPs assigned while detached count against the type's per-ENI limit
+        // once attached, as AssignPrivateIpAddresses would have.
+        let ips = {
+            let e = self.eni(eni_id)?;
+            1 + e.secondary_ips.len() as u32
+        };
+        if let Some(limit) = self
+            .instance_type(&inst.instance_type)
+            .map(|t| t.max_private_ips_per_eni)
+            .filter(|l| ips > *l)
+        {
+            return err(
+                "InvalidOperation.Ipv4CountExceeded",
+                format!("{eni_id} has {ips} private IPs; {inst_id} ({}) allows {limit} per ENI: unassign some first or choose a larger instance type", inst.instance_type),
+            );
+        }
         if let Some(eip) = self.eips_of_eni(eni_id).find(|e| {
             e.binding
                 .as_ref()
