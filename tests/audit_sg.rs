@@ -452,8 +452,46 @@ rules = [ { direction = "egress", protocol = "tcp", ports = "5432/5432", group =
     );
     // i-other (sg-other) admits nothing by default from sg-a members, so judge the
     // egress side only: the drop names the rule for i-other, and i-cli is not affected.
-    let s = n.send(n.guest("i-srv"), tcp("10.0.1.10", 40000, "10.0.1.21", 5432, SYN), 0);
+    let s = n.send(
+        n.guest("i-srv"),
+        tcp("10.0.1.10", 40000, "10.0.1.21", 5432, SYN),
+        0,
+    );
     assert_eq!(s.reason(), Some("sg_egress_denied"), "{:?}", s.trace);
-    let s = n.send(n.guest("i-srv"), tcp("10.0.1.10", 40000, "10.0.1.20", 5432, SYN), 0);
+    let s = n.send(
+        n.guest("i-srv"),
+        tcp("10.0.1.10", 40000, "10.0.1.20", 5432, SYN),
+        0,
+    );
     assert_ne!(s.reason(), Some("sg_egress_denied"), "{:?}", s.trace);
+}
+
+#[test]
+fn sg_established_session_lives_910_seconds_after_its_last_packet_and_no_longer() {
+    // §3: stateful, session lifetime up to 910 s. An enterprise group denies outbound,
+    // so the server's packet gets out only as part of the session.
+    let toml = format!(
+        "{BASE}\n[[security_groups]]\nid = \"sg-ent\"\nvpc = \"vpc-1\"\ntype = \"enterprise\"\nrules = [ {{ direction = \"ingress\", protocol = \"tcp\", ports = \"22/22\", cidr = \"0.0.0.0/0\" }} ]\n\n[[instances]]\nid = \"i-srv\"\nvswitch = \"vsw-a\"\nprivate_ip = \"10.0.1.10\"\nsecurity_groups = [\"sg-ent\"]\n"
+    );
+    for (idle, alive) in [(900u64, true), (910, true), (912, false)] {
+        let mut n = Net::new(&toml, None);
+        let s = syn_in(&mut n, 22);
+        assert!(n.delivered_to(&s).is_some(), "{:?}", s.trace);
+        let b = n.send(n.guest("i-srv"), tcp("10.0.1.10", 22, CLIENT, 40000, SYNACK), 0);
+        assert!(b.is_internet());
+        let a = n.send(
+            vpcsim::pipeline::Ingress::Internet,
+            tcp(CLIENT, 40000, "47.1.1.10", 22, ACK),
+            1,
+        );
+        assert!(n.delivered_to(&a).is_some());
+        let late = n.send(n.guest("i-srv"), tcp("10.0.1.10", 22, CLIENT, 40000, ACK), 1 + idle);
+        assert_eq!(
+            late.is_internet(),
+            alive,
+            "idle {idle} s: {:?} {:?}",
+            late.reason(),
+            late.trace
+        );
+    }
 }
