@@ -46,7 +46,12 @@ fn single_packets_ssh_from_source_port_1500_gets_in_and_http_from_it_does_not() 
     // The ground truth the answers below must agree with.
     let mut n = Net::new(TOPO, None);
     let s = n.send(Ingress::Internet, tcp(CLIENT, 1500, "47.1.1.1", 22, SYN), 0);
-    assert_eq!(n.delivered_to(&s).as_deref(), Some("i-a-eth0"), "{:?}", s.trace);
+    assert_eq!(
+        n.delivered_to(&s).as_deref(),
+        Some("i-a-eth0"),
+        "{:?}",
+        s.trace
+    );
     let s = n.send(Ingress::Internet, tcp(CLIENT, 1500, "47.1.1.1", 80, SYN), 0);
     assert_eq!(s.reason(), Some("sg_ingress_denied"));
 }
@@ -59,7 +64,10 @@ fn exposure_lists_tcp_22_reached_from_source_ports_1000_to_2000() {
     let r = vpcsim(&["exposure", &f, "--json"]);
     r.no_panic();
     let j = r.json();
-    let entries = j["exposed"][0]["entries"].as_array().cloned().unwrap_or_default();
+    let entries = j["exposed"][0]["entries"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert!(
         entries.iter().any(|e| e["ports"] == "22"),
         "tcp/22 is reachable from source ports 1000-2000 but exposure says: {entries:?}"
