@@ -206,3 +206,26 @@ fn an_unknown_drop_reason_in_a_check_is_bad_input() {
     let m = r.json()["error"]["message"].as_str().unwrap().to_string();
     assert!(m.contains("no_snat"), "{m}");
 }
+
+#[test]
+fn an_eip_address_inside_a_vpc_cidr_is_refused() {
+    // An EIP is a public address; 10.0.1.50 inside the VPC (a typo of 47.…) gave an
+    // instance "egress 10.0.1.50 via eip" while packets to it found no ENI.
+    let toml = format!(
+        "{BASE}\n[[eips]]\nid = \"e\"\naddress = \"10.0.1.50\"\nbind = {{ type = \"EcsInstance\", id = \"i-a\" }}\n"
+    );
+    let (code, j) = validate("eip-in-vpc", &toml);
+    assert_eq!(code, 2, "{j}");
+    assert!(
+        j["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("inside VPC"),
+        "{j}"
+    );
+    let step = format!(
+        "{BASE}\n[[steps]]\nop = \"AllocateEipAddress\"\nIpAddress = \"10.0.9.9\"\nexpect_error = \"InvalidIpAddress.InVpc\"\n"
+    );
+    let (code, j) = validate("eip-step-in-vpc", &step);
+    assert_eq!(code, 0, "{j}");
+}

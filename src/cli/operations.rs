@@ -148,6 +148,7 @@ pub const REFUSALS: &[(&str, &[&str])] = &[
         "AllocateEipAddress",
         &[
             "InvalidIpAddress.AlreadyAllocated",
+            "InvalidIpAddress.InVpc",
             "InvalidParameter.IdInUse",
         ],
     ),
