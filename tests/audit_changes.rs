@@ -88,7 +88,6 @@ fn with_steps(steps: &str) -> String {
 }
 
 #[test]
-#[ignore = "bug: revalidate re-judges the original direction against every current rule, so an added drop rule ends the session (README: AuthorizeSecurityGroup → all survive)"]
 fn adding_a_higher_priority_drop_rule_never_breaks_an_established_session() {
     // §5 [decision]: "Adding rules or joining a group never breaks a session".
     let mut l = Live::new(&with_steps(
@@ -121,7 +120,6 @@ Priority = 1
 }
 
 #[test]
-#[ignore = "bug: revalidate re-judges against the joined group's drop rule and ends the session (README: JoinSecurityGroup → all survive)"]
 fn joining_a_group_with_a_drop_rule_never_breaks_an_established_session() {
     // §5 [decision]: joining a group never breaks a session.
     let mut l = Live::new(&with_steps(
@@ -240,4 +238,74 @@ InstanceId = "i-srv"
         s.reason(),
         s.trace
     );
+}
+
+#[test]
+fn a_drop_rule_added_earlier_still_does_not_end_the_session_at_a_later_unrelated_change() {
+    // The drop rules a session was born under are the ones that count, however many
+    // changes come after; revoking the rule that admitted it still ends it.
+    let steps = r#"[[steps]]
+op = "AuthorizeSecurityGroup"
+SecurityGroupId = "sg-a"
+IpProtocol = "tcp"
+PortRange = "22/22"
+SourceCidrIp = "0.0.0.0/0"
+Policy = "drop"
+Priority = 1
+
+[[steps]]
+op = "AuthorizeSecurityGroup"
+SecurityGroupId = "sg-a"
+IpProtocol = "tcp"
+PortRange = "80/80"
+SourceCidrIp = "0.0.0.0/0"
+
+[[steps]]
+op = "RevokeSecurityGroup"
+SecurityGroupId = "sg-a"
+IpProtocol = "tcp"
+PortRange = "22/22"
+SourceCidrIp = "0.0.0.0/0"
+Priority = 50
+"#;
+    let mut l = Live::new(&with_steps(steps));
+    establish(&mut l);
+    l.change_to(1);
+    let s = next_client_packet(&mut l);
+    assert!(l.net.delivered_to(&s).is_some(), "{:?}", s.trace);
+    l.change_to(2);
+    let s = l.net.send(
+        Ingress::Internet,
+        tcp(CLIENT, 40000, "47.1.1.10", 22, ACK),
+        7,
+    );
+    assert!(
+        l.net.delivered_to(&s).is_some(),
+        "after step 2: {:?}",
+        s.trace
+    );
+    l.change_to(3);
+    let s = l.net.send(
+        Ingress::Internet,
+        tcp(CLIENT, 40000, "47.1.1.10", 22, ACK),
+        8,
+    );
+    assert_eq!(s.reason(), Some("flow_ended_by_change"), "{:?}", s.trace);
+}
+
+#[test]
+fn revoking_an_accept_rule_in_front_of_an_old_drop_rule_ends_the_session() {
+    // The drop rule was there when the session was born (behind the accept rule):
+    // once the accept rule is revoked, the original direction is denied.
+    let toml = TOPO.replace(
+        r#"rules = [ { direction = "ingress", protocol = "tcp", ports = "22/22", cidr = "0.0.0.0/0", priority = 50 } ]"#,
+        r#"rules = [ { direction = "ingress", protocol = "tcp", ports = "22/22", cidr = "0.0.0.0/0", priority = 50 }, { direction = "ingress", protocol = "all", cidr = "0.0.0.0/0", policy = "drop", priority = 60 }, { direction = "ingress", protocol = "tcp", ports = "1/100", cidr = "0.0.0.0/0", priority = 70 } ]"#,
+    );
+    let mut l = Live::new(&format!(
+        "{toml}\n[[steps]]\nop = \"RevokeSecurityGroup\"\nSecurityGroupId = \"sg-a\"\nIpProtocol = \"tcp\"\nPortRange = \"22/22\"\nSourceCidrIp = \"0.0.0.0/0\"\nPriority = 50\n"
+    ));
+    establish(&mut l);
+    l.change_to(1);
+    let s = next_client_packet(&mut l);
+    assert_eq!(s.reason(), Some("flow_ended_by_change"), "{:?}", s.trace);
 }
