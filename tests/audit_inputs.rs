@@ -229,3 +229,36 @@ fn an_eip_address_inside_a_vpc_cidr_is_refused() {
     let (code, j) = validate("eip-step-in-vpc", &step);
     assert_eq!(code, 0, "{j}");
 }
+
+#[test]
+fn with_two_captures_the_truncated_one_is_named() {
+    // "What was wrong, where": with several --pcap, the error says which file is cut.
+    let d = tmp("two-pcaps");
+    let src = std::fs::read(format!("{ROOT}/pcaps/snat.in.i-app.pcap")).unwrap();
+    let cut = d.join("cut-app.pcap");
+    std::fs::write(&cut, &src[..src.len() - 5]).unwrap();
+    let out = d.join("o.pcap");
+    let r = vpcsim(&[
+        "replay",
+        &format!("{ROOT}/pcaps/topology.toml"),
+        "--pcap",
+        &format!("{ROOT}/pcaps/snat.in.internet.pcap"),
+        "--at",
+        "internet",
+        "--pcap",
+        cut.to_str().unwrap(),
+        "--at",
+        "i-app",
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    r.no_panic();
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    let e = &r.json()["error"];
+    assert!(
+        e["message"].as_str().unwrap().contains("cut-app.pcap"),
+        "{e}"
+    );
+    assert!(e["file"].as_str().unwrap().contains("cut-app.pcap"), "{e}");
+}
