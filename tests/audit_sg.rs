@@ -477,7 +477,11 @@ fn sg_established_session_lives_910_seconds_after_its_last_packet_and_no_longer(
         let mut n = Net::new(&toml, None);
         let s = syn_in(&mut n, 22);
         assert!(n.delivered_to(&s).is_some(), "{:?}", s.trace);
-        let b = n.send(n.guest("i-srv"), tcp("10.0.1.10", 22, CLIENT, 40000, SYNACK), 0);
+        let b = n.send(
+            n.guest("i-srv"),
+            tcp("10.0.1.10", 22, CLIENT, 40000, SYNACK),
+            0,
+        );
         assert!(b.is_internet());
         let a = n.send(
             vpcsim::pipeline::Ingress::Internet,
@@ -485,7 +489,11 @@ fn sg_established_session_lives_910_seconds_after_its_last_packet_and_no_longer(
             1,
         );
         assert!(n.delivered_to(&a).is_some());
-        let late = n.send(n.guest("i-srv"), tcp("10.0.1.10", 22, CLIENT, 40000, ACK), 1 + idle);
+        let late = n.send(
+            n.guest("i-srv"),
+            tcp("10.0.1.10", 22, CLIENT, 40000, ACK),
+            1 + idle,
+        );
         assert_eq!(
             late.is_internet(),
             alive,

@@ -89,23 +89,24 @@ impl Cloud {
         ip: Option<Ipv4Addr>,
         wanted: Option<&str>,
     ) -> ApiResult<Changes> {
-        let address =
-            match ip {
-                Some(ip) if self.public_ip_in_use(ip) => {
-                    return own(
-                        "InvalidIpAddress.AlreadyAllocated",
-                        format!("public address {ip} is already allocated in this scenario"),
-                    )
-                }
-                Some(ip) if self.vpcs.values().any(|v| v.cidr.contains(&ip)) => return own(
+        let address = match ip {
+            Some(ip) if self.public_ip_in_use(ip) => {
+                return own(
+                    "InvalidIpAddress.AlreadyAllocated",
+                    format!("public address {ip} is already allocated in this scenario"),
+                )
+            }
+            Some(ip) if self.vpcs.values().any(|v| v.cidr.contains(&ip)) => {
+                return own(
                     "InvalidIpAddress.InVpc",
                     format!(
                         "{ip} lies inside a VPC CIDR of this scenario; an EIP is a public address"
                     ),
-                ),
-                Some(ip) => ip,
-                None => self.fresh_public_ip(),
-            };
+                )
+            }
+            Some(ip) => ip,
+            None => self.fresh_public_ip(),
+        };
         let id = self.new_id(wanted, "eip")?;
         self.eips.insert(
             id.clone(),
