@@ -201,6 +201,26 @@ impl CheckSpec {
                     return Err(String::from("`proto` must be tcp, udp or icmp"));
                 }
             }
+            // A reason no packet can be dropped with makes a check that never passes.
+            for (key, r) in [
+                ("expect_reason", &self.expect_reason),
+                ("expect_reply_reason", &self.expect_reply_reason),
+            ] {
+                let Some(r) = r else { continue };
+                let names = crate::pipeline::DropReason::ALL.map(|d| d.name());
+                if !names.contains(&r.as_str()) && !r.starts_with("malformed_frame.") {
+                    let near = names
+                        .iter()
+                        .max_by(|a, b| {
+                            strsim::jaro_winkler(r, a).total_cmp(&strsim::jaro_winkler(r, b))
+                        })
+                        .copied()
+                        .unwrap_or_default();
+                    return Err(format!(
+                        "`{key}` = `{r}` is not a drop reason (did you mean `{near}`? the list is in the README, \"Drop reasons\")"
+                    ));
+                }
+            }
         }
         Ok(())
     }

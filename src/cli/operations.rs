@@ -37,6 +37,7 @@ pub const REFUSALS: &[(&str, &[&str])] = &[
             "InvalidOperation.InvalidEcsState",
             "InvalidOperation.InvalidEniState",
             "InvalidOperation.InvalidEniType",
+            "InvalidOperation.Ipv4CountExceeded",
             "InvalidOperation.VpcMismatch",
         ],
     ),
@@ -62,6 +63,7 @@ pub const REFUSALS: &[(&str, &[&str])] = &[
         &[
             "InvalidEniId.NotFound",
             "InvalidOperation.EniCutThrough",
+            "InvalidOperation.Ipv4CountExceeded",
             "InvalidPrivateIpAddress.Duplicated",
             "InvalidVSwitchId.IpInvalid",
             "InvalidVSwitchId.IpNotEnough",
@@ -146,6 +148,7 @@ pub const REFUSALS: &[(&str, &[&str])] = &[
         "AllocateEipAddress",
         &[
             "InvalidIpAddress.AlreadyAllocated",
+            "InvalidIpAddress.InVpc",
             "InvalidParameter.IdInUse",
         ],
     ),
@@ -243,6 +246,8 @@ pub const REFUSALS: &[(&str, &[&str])] = &[
         "CreateRouteEntry",
         &[
             "InvalidCidrBlock.Duplicate",
+            "InvalidDestinationCidrBlock.InVSwitch",
+            "InvalidDestinationCidrBlock.Reserved",
             "InvalidEcsId.NotFound",
             "InvalidEniId.NotFound",
             "InvalidHaVipId.NotFound",

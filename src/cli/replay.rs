@@ -97,10 +97,18 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, ExitCode> {
     let show = !a.quiet && std::io::stderr().is_terminal();
     let mut inputs = vec![];
     let mut total = 0;
+    // Which capture a read error came from: the merged stream does not say.
+    let failed = std::rc::Rc::new(std::cell::Cell::new(None::<usize>));
     for (k, p) in a.pcap.iter().enumerate() {
         let at = replay::parse_at(&a.at[k.min(a.at.len() - 1)], &tables).map_err(bad)?;
+        let seen = std::rc::Rc::clone(&failed);
         let reader = CaptureReader::open(p)
-            .map_err(|e| bad_input(a.json, "capture", Some(p))(format!("{}: {e}", p.display())))?;
+            .map_err(|e| bad_input(a.json, "capture", Some(p))(format!("{}: {e}", p.display())))?
+            .inspect(move |r| {
+                if r.is_err() {
+                    seen.set(Some(k));
+                }
+            });
         if show {
             // Counting packets for the ETA is a cheap second pass over the file.
             total += CaptureReader::open(p)
@@ -126,7 +134,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, ExitCode> {
     let started = Instant::now();
     let bar = indicatif::ProgressBar::hidden();
     let mut shown = false;
-    let s = replay::replay(&mut dp, reader, &mut out, capture.as_mut(), |k| {
+    let mut s = replay::replay(&mut dp, reader, &mut out, capture.as_mut(), |k| {
         if !show || k % 256 != 0 {
             return;
         }
@@ -144,6 +152,10 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, ExitCode> {
         bar.set_position(k);
     });
     bar.finish_and_clear();
+    let bad_file = failed.get().and_then(|k| a.pcap.get(k));
+    if let (Some(e), Some(p)) = (s.error.as_mut(), bad_file) {
+        e.message = format!("{}: {}", p.display(), e.message);
+    }
     let mut mismatch = None;
     if let (Some(exp), None) = (&a.expect, &s.error) {
         let actual = replay::read_packets(&a.out).map_err(|e| io(&a.out)(e.to_string()))?;
@@ -156,6 +168,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, ExitCode> {
         let error = s.error.as_ref().map(|e| json::ErrorDoc {
             kind: if e.kind == "capture" { "capture" } else { "io" }.into(),
             message: e.message.clone(),
+            file: bad_file.map(|p| p.display().to_string()),
             ..Default::default()
         });
         let mut body = serde_json::json!({

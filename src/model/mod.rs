@@ -63,6 +63,12 @@ impl VSwitch {
     pub fn gateway(&self) -> Ipv4Addr {
         Ipv4Addr::from(u32::from(self.cidr.broadcast()).saturating_sub(2))
     }
+
+    /// The first and the last three addresses of the CIDR, which no ENI can hold.
+    pub fn is_reserved(&self, ip: Ipv4Addr) -> bool {
+        ip == self.cidr.network()
+            || u32::from(ip) > u32::from(self.cidr.broadcast()).saturating_sub(3)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

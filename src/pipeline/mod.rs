@@ -281,6 +281,7 @@ impl Dataplane {
     pub fn set_tables(&mut self, tables: Arc<Tables>) {
         if tables.epoch != self.tables.epoch && self.config.on_change == OnChange::Revalidate {
             self.epochs.changed(self.conns.len());
+            self.epochs.remember(Arc::clone(&self.tables));
             let lost = self.frags.clear();
             self.counters.dropped[DropReason::Fragment.index()] += lost;
         } else if tables.epoch != self.tables.epoch {

@@ -46,6 +46,9 @@ fn snat(dp: &mut Dataplane, cx: &mut Ctx<'_>) -> Verdict {
             % entry.eips.len()]
     };
     let icmp = info.proto == wire::proto::ICMP;
+    // GRE, ESP, …: no port to rewrite, so the reply's key has none either; a second
+    // flow to the same destination finds every "port" taken instead of colliding.
+    let portless = !icmp && !matches!(info.proto, wire::proto::TCP | wire::proto::UDP);
     let dst_port = if icmp { 0 } else { dport };
     let conns = &dp.conns;
     let probe = |p: u16| {
@@ -53,7 +56,7 @@ fn snat(dp: &mut Dataplane, cx: &mut Ctx<'_>) -> Verdict {
             src: u32::from(info.dst),
             dst: u32::from(eip),
             sport: if icmp { p } else { dport },
-            dport: p,
+            dport: if portless { 0 } else { p },
             port: INTERNET_PORT,
             proto: info.proto,
         };

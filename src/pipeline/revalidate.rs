@@ -31,8 +31,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{Dataplane, DataplaneConfig, Disposition, DropReason, Ingress, Outcome, TraceRef};
 use super::{INTERNET_MAC, VROUTER_MAC};
-use crate::compile::INTERNET_PORT;
+use crate::compile::{Tables, INTERNET_PORT};
 use crate::flow::{ConnId, Dir, FlowKey, Hit};
+use crate::model::SgPolicy;
 use crate::time::SimTime;
 use crate::wire::{self, ProbeL4, ProbeSpec, TcpFlags};
 
@@ -66,17 +67,75 @@ impl OnChange {
 pub(super) struct Epochs {
     /// Some connection may predate the current tables.
     pub(super) stale_possible: bool,
+    /// The epoch each connection was last installed or confirmed under.
     of_slot: Vec<u64>,
+    /// The epoch each connection was installed under (confirmations leave it): its
+    /// security-group drop rules are the ones that may end it.
+    born_of_slot: Vec<u64>,
+    /// Earlier tables by epoch (the last [`HISTORY_KEPT`]), for the drop rules a
+    /// connection was born under.
+    history: Vec<Arc<Tables>>,
+    /// The current tables without the drop rules born after `.0`, by (born, current).
+    known_drops: Option<(u64, u64, Arc<Tables>)>,
 }
+
+/// Earlier tables kept for [`Epochs::history`].
+const HISTORY_KEPT: usize = 64;
 
 impl Epochs {
     #[inline]
     pub(super) fn installed(&mut self, conn: ConnId, epoch: u64) {
+        self.confirmed(conn, epoch);
+        let i = conn.index() as usize;
+        if i >= self.born_of_slot.len() {
+            self.born_of_slot.resize(i + 1, 0);
+        }
+        self.born_of_slot[i] = epoch;
+    }
+
+    fn confirmed(&mut self, conn: ConnId, epoch: u64) {
         let i = conn.index() as usize;
         if i >= self.of_slot.len() {
             self.of_slot.resize(i + 1, 0);
         }
         self.of_slot[i] = epoch;
+    }
+
+    /// The tables being replaced by a change.
+    pub(super) fn remember(&mut self, old: Arc<Tables>) {
+        if self.history.len() >= HISTORY_KEPT {
+            self.history.remove(0);
+        }
+        self.history.push(old);
+    }
+
+    /// `current` with each ENI's security-group drop rules cut to those its ENI had
+    /// under the tables of epoch `born` (`None` when those tables are no longer kept).
+    fn without_new_drops(&mut self, born: u64, current: &Arc<Tables>) -> Option<Arc<Tables>> {
+        if let Some((b, c, t)) = &self.known_drops {
+            if (*b, *c) == (born, current.epoch) {
+                return Some(Arc::clone(t));
+            }
+        }
+        let old = self.history.iter().rev().find(|t| t.epoch == born)?;
+        let mut t = (**current).clone();
+        for e in &mut t.enis {
+            let was = old.eni_index.get(&e.id).map(|&i| &old.eni(i).sg.rules);
+            e.sg.rules.retain(|r| {
+                r.policy == SgPolicy::Accept
+                    || was.is_some_and(|w| {
+                        w.iter().any(|o| {
+                            o.policy == SgPolicy::Drop
+                                && o.direction == r.direction
+                                && o.group == r.group
+                                && o.text == r.text
+                        })
+                    })
+            });
+        }
+        let t = Arc::new(t);
+        self.known_drops = Some((born, current.epoch, Arc::clone(&t)));
+        Some(t)
     }
 
     /// Connections are in the table and new tables arrived.
@@ -191,7 +250,24 @@ impl Dataplane {
             Ipv4Addr::from(reply.src),
             reply.sport,
         );
-        let verdict = self.judge(&orig, now);
+        let mut verdict = self.judge(&self.tables, &orig, now);
+        let mut spared = false;
+        // [decision] SEMANTICS.md §5: adding rules or joining a group never ends a
+        // session. A denial by a drop rule the connection was not born under is judged
+        // again without the drop rules added since.
+        if let Judged::Dropped(DropReason::SgIngressDenied | DropReason::SgEgressDenied) = verdict {
+            let born = self
+                .epochs
+                .born_of_slot
+                .get(hit.conn.index() as usize)
+                .copied()
+                .unwrap_or(0);
+            let current = Arc::clone(&self.tables);
+            if let Some(t) = self.epochs.without_new_drops(born, &current) {
+                verdict = self.judge(&t, &orig, now);
+                spared = matches!(verdict, Judged::Left { .. });
+            }
+        }
         let cause = match verdict {
             Judged::Dropped(reason) => Some(EndCause::Denied { reason }),
             Judged::Left { out, tuple } => {
@@ -208,12 +284,16 @@ impl Dataplane {
             }
         };
         let Some(cause) = cause else {
-            self.epochs.installed(hit.conn, epoch);
+            self.epochs.confirmed(hit.conn, epoch);
             if let Some(t) = trace.as_deref_mut() {
                 t.push(
                     "flow_table",
                     self.tables.port_name(orig.port),
-                    format!("connection installed at epoch {installed} confirmed for epoch {epoch}: the change leaves it as it was"),
+                    if spared {
+                        format!("connection installed at epoch {installed} confirmed for epoch {epoch}: only security-group drop rules added since it began deny it, and adding rules never ends a session")
+                    } else {
+                        format!("connection installed at epoch {installed} confirmed for epoch {epoch}: the change leaves it as it was")
+                    },
                 );
             }
             return None;
@@ -246,8 +326,7 @@ impl Dataplane {
 
     /// The slow path for a packet of `key` on a scratch data plane with the current
     /// tables: where it leaves and with which tuple.
-    fn judge(&self, key: &FlowKey, now: SimTime) -> Judged {
-        let t = &self.tables;
+    fn judge(&self, t: &Arc<Tables>, key: &FlowKey, now: SimTime) -> Judged {
         let (ingress, mac) = if key.port == INTERNET_PORT {
             (Ingress::Internet, INTERNET_MAC)
         } else {
@@ -286,7 +365,7 @@ impl Dataplane {
             payload: Vec::new(),
         });
         let mut scratch = Dataplane::new(
-            Arc::clone(&self.tables),
+            Arc::clone(t),
             DataplaneConfig {
                 conntrack_capacity: 16,
                 ..self.config.clone()

@@ -700,6 +700,16 @@ fn insert_eip(
             ),
         ));
     }
+    // A public address inside a VPC would be answered for as both (a typo, mostly).
+    if let Some(v) = c.vpcs.values().find(|v| v.cidr.contains(&e.address)) {
+        return Err(loc.at(
+            o,
+            format!(
+                "EIP {}: address {} lies inside VPC {} ({}); an EIP is a public address: give one outside the VPC CIDRs",
+                e.id, e.address, v.id, v.cidr
+            ),
+        ));
+    }
     c.eips.insert(
         e.id.clone(),
         Eip {

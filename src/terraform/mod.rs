@@ -186,6 +186,11 @@ pub enum PlanError {
     NoState {
         file: String,
     },
+    /// Valid JSON, but not a plan: a state file, or a change vpcsim cannot read.
+    NotAPlan {
+        file: String,
+        message: String,
+    },
     State {
         address: String,
         message: String,
@@ -209,6 +214,7 @@ impl fmt::Display for PlanError {
                 f,
                 "{file}: the plan has no prior_state (nothing deployed yet?); give the current state with --state STATE.json (`terraform show -json > state.json`)"
             ),
+            PlanError::NotAPlan { file, message } => write!(f, "{file}: {message}"),
             PlanError::State { address, message } => {
                 write!(f, "prior state: {address}: {message}")
             }
@@ -266,6 +272,42 @@ pub fn load(plan_path: &Path, state_path: Option<&Path>) -> Result<Plan, PlanErr
         return Err(PlanError::Version {
             file,
             version: plan.format_version,
+        });
+    }
+    // `terraform show -json` of a state (top-level `values`) is not a plan: read as one
+    // it would check no call and say the cloud accepts everything.
+    if plan.values.is_some() && plan.prior_state.is_none() && plan.resource_changes.is_empty() {
+        return Err(PlanError::NotAPlan {
+            file,
+            message: "this is a Terraform state (top-level `values`), not a plan; write the plan with `terraform plan -out plan.tfplan && terraform show -json plan.tfplan > plan.json`, and give a state with --state".into(),
+        });
+    }
+    // An action this version does not know would silently drop the change (and turn
+    // every call that depends on it into a misattributed refusal).
+    if let Some(rc) = plan.resource_changes.iter().find(|rc| {
+        !matches!(
+            rc.change
+                .actions
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .as_slice(),
+            ["no-op"]
+                | ["read"]
+                | ["create"]
+                | ["delete"]
+                | ["update"]
+                | ["delete", "create"]
+                | ["create", "delete"]
+                | ["forget"]
+        )
+    }) {
+        return Err(PlanError::NotAPlan {
+            file,
+            message: format!(
+                "{}: change actions {:?} are not ones Terraform writes (no-op, read, create, update, delete, a replace, forget); write the plan again with `terraform show -json`",
+                rc.address, rc.change.actions
+            ),
         });
     }
     let state: Option<StateJson> = match state_path {

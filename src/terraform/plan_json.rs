@@ -22,6 +22,9 @@ pub struct PlanJson {
     pub resource_changes: Vec<ResourceChange>,
     #[serde(default)]
     pub configuration: Option<Value>,
+    /// Present only in a state's JSON: a state given where a plan is expected.
+    #[serde(default)]
+    pub values: Option<Value>,
 }
 
 /// `terraform show -json` of a state file, or a plan's `prior_state`.

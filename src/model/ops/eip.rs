@@ -96,6 +96,14 @@ impl Cloud {
                     format!("public address {ip} is already allocated in this scenario"),
                 )
             }
+            Some(ip) if self.vpcs.values().any(|v| v.cidr.contains(&ip)) => {
+                return own(
+                    "InvalidIpAddress.InVpc",
+                    format!(
+                        "{ip} lies inside a VPC CIDR of this scenario; an EIP is a public address"
+                    ),
+                )
+            }
             Some(ip) => ip,
             None => self.fresh_public_ip(),
         };

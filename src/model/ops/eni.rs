@@ -37,6 +37,12 @@ impl Cloud {
                         format!("primary private IP {ip} is outside VSwitch {vswitch_id} ({}); choose an address inside it", vsw.cidr),
                     );
                 }
+                if vsw.is_reserved(ip) {
+                    return err(
+                        "InvalidVSwitchId.IpInvalid",
+                        format!("primary private IP {ip} is reserved in VSwitch {vswitch_id} ({}): the first and the last three addresses are; choose another", vsw.cidr),
+                    );
+                }
                 if self.private_ip_in_use(ip) {
                     return err(
                         "InvalidPrivateIpAddress.Duplicated",
@@ -148,6 +154,22 @@ impl Cloud {
             return err(
                 "EniPerInstanceLimitExceeded",
                 format!("{inst_id} ({}) already has {} ENIs, the type's maximum including the primary is {max}; detach one or choose a larger instance type", inst.instance_type, inst.enis.len()),
+            );
+        }
+        // Private IPs assigned while detached count against the type's per-ENI limit
+        // once attached, as AssignPrivateIpAddresses would have.
+        let ips = {
+            let e = self.eni(eni_id)?;
+            1 + e.secondary_ips.len() as u32
+        };
+        if let Some(limit) = self
+            .instance_type(&inst.instance_type)
+            .map(|t| t.max_private_ips_per_eni)
+            .filter(|l| ips > *l)
+        {
+            return err(
+                "InvalidOperation.Ipv4CountExceeded",
+                format!("{eni_id} has {ips} private IPs; {inst_id} ({}) allows {limit} per ENI: unassign some first or choose a larger instance type", inst.instance_type),
             );
         }
         if let Some(eip) = self.eips_of_eni(eni_id).find(|e| {
@@ -279,6 +301,15 @@ impl Cloud {
                     "InvalidVSwitchId.IpInvalid",
                     format!(
                         "{ip} is outside VSwitch {} ({}); choose an address inside it",
+                        vsw.id, vsw.cidr
+                    ),
+                );
+            }
+            if vsw.is_reserved(*ip) {
+                return err(
+                    "InvalidVSwitchId.IpInvalid",
+                    format!(
+                        "{ip} is reserved in VSwitch {} ({}): the first and the last three addresses are; choose another",
                         vsw.id, vsw.cidr
                     ),
                 );

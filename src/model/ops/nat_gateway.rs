@@ -172,6 +172,35 @@ impl Cloud {
                 }
             }
         }
+        // "Each vSwitch or ECS instance can be specified in only one SNAT entry"
+        // (CreateSnatEntry): also across granularities — a SourceCIDR equal to a
+        // VSwitch entry's CIDR, a /32 of an ENI entry's address. Two entries of one
+        // prefix would leave the data plane to pick one silently.
+        let prefixes = |s: &SnatSource| -> Vec<ipnet::Ipv4Net> {
+            match s {
+                SnatSource::Cidr(c) => vec![c.trunc()],
+                SnatSource::VSwitch(v) => {
+                    self.vswitches.get(v).map(|v| v.cidr).into_iter().collect()
+                }
+                SnatSource::NetworkInterface(e) => self
+                    .enis
+                    .get(e)
+                    .map(|e| e.private_ips().map(ipnet::Ipv4Net::from).collect())
+                    .unwrap_or_default(),
+            }
+        };
+        let mine = prefixes(&source);
+        if let Some((e, n)) = g.snat_entries.iter().find_map(|e| {
+            prefixes(&e.source)
+                .into_iter()
+                .find(|n| mine.contains(n))
+                .map(|n| (e, n))
+        }) {
+            return err(
+                "OperationUnsupported.CidrConflict",
+                format!("SNAT entry {} of {gid} already covers {n} exactly; a VSwitch or an ECS IP is in at most one entry: delete that entry or choose another source", e.id),
+            );
+        }
         let id = match wanted {
             Some(w) if g.snat_entries.iter().any(|e| e.id == w) => {
                 return own(

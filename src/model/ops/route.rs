@@ -27,6 +27,25 @@ impl Cloud {
                 format!("route table {table} already has a route for {dest}; delete it first"),
             );
         }
+        // CreateRouteEntry: "cannot be the same as or be a subset of the CIDR block of a
+        // vSwitch in the VPC" (it may contain one), nor 100.64.0.0/10 or a subset.
+        if let Some(v) = self
+            .vswitches
+            .values()
+            .find(|v| v.vpc == t.vpc && v.cidr.contains(&dest))
+        {
+            return own(
+                "InvalidDestinationCidrBlock.InVSwitch",
+                format!("{dest} lies inside VSwitch {} ({}); a custom route may contain a VSwitch CIDR but not be one or lie inside it", v.id, v.cidr),
+            );
+        }
+        let shared: Ipv4Net = "100.64.0.0/10".parse().expect("literal");
+        if shared.contains(&dest) {
+            return own(
+                "InvalidDestinationCidrBlock.Reserved",
+                format!("{dest} lies inside 100.64.0.0/10, which the cloud keeps for its services; choose another destination"),
+            );
+        }
         let next_hop = match hop_type {
             "Instance" => {
                 let i = self.instance(hop_id)?;
