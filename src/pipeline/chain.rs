@@ -17,7 +17,7 @@ use crate::flow::FlowKey;
 use crate::time::SimTime;
 use crate::wire::{FrameInfo, Rewrite};
 
-use super::{eip, eni, natgw, route, sg, Dataplane, Disposition, DropReason, Outcome};
+use super::{eip, eni, natgw, route, sg, Dataplane, DropReason, Outcome};
 use super::{SnatBinding, TraceRef};
 
 /// What a stage decided about a packet.
@@ -199,8 +199,8 @@ impl Dataplane {
             super::finish::log_rewrite(t, cx.stage, resource, detail, cx.info, &cx.rw, cx.hops);
         }
         let meta = cx.meta;
-        let o = match self.limits(frame, &mut cx, out) {
-            Verdict::Reply(o) => o,
+        let (o, accounted) = match self.limits(frame, &mut cx, out) {
+            Verdict::Reply(o) => (o, false),
             _ => self.finish(
                 frame,
                 cx.info,
@@ -214,14 +214,12 @@ impl Dataplane {
                 depth,
             ),
         };
-        if meta.active
-            && !matches!(
-                o.disposition,
-                Disposition::Internet | Disposition::Delivered { .. }
-            )
-        {
+        // A port the packet got but no connection holds: given back. (One a
+        // connection holds comes back when it expires, even if this packet was then
+        // dropped, e.g. by a hairpin loop.)
+        if meta.active && !accounted {
             self.snat
-                .release(meta.eip, meta.proto, meta.dst, meta.dport);
+                .release_port(meta.eip, meta.proto, meta.dst, meta.dport, meta.port);
         }
         o
     }

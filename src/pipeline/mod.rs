@@ -161,12 +161,15 @@ impl FlowAction {
     }
 }
 
-/// Per-connection state handed back on expiry: the SNAT port to release.
+/// Per-connection state handed back on expiry: the SNAT port to release (the
+/// destination and the very port, so `SnatPorts::release_port` frees exactly it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SnatBinding {
     pub eip: u32,
     pub dst: u32,
     pub dport: u16,
+    /// The translated source port the connection holds.
+    pub port: u16,
     pub proto: u8,
     pub active: bool,
 }
@@ -182,6 +185,10 @@ pub struct DataplaneConfig {
     pub fragments: FragLimits,
     /// What a new configuration does to established connections (`revalidate`).
     pub on_change: OnChange,
+    /// The flow table's hash secrets: `None` draws them from the OS (as a table facing
+    /// traffic should, against collision floods); `Some` makes a run reproducible
+    /// (benches).
+    pub hash_seed: Option<[u64; 3]>,
 }
 
 impl Default for DataplaneConfig {
@@ -193,6 +200,7 @@ impl Default for DataplaneConfig {
             workers: 1,
             fragments: FragLimits::default(),
             on_change: OnChange::default(),
+            hash_seed: None,
         }
     }
 }
@@ -249,6 +257,14 @@ fn key_of(info: &FrameInfo, port: u16) -> FlowKey {
     }
 }
 
+/// The flow table of a configuration: seeded as it asks.
+fn new_conns(config: &DataplaneConfig) -> ConnTable<FlowAction, SnatBinding> {
+    match config.hash_seed {
+        Some(seed) => ConnTable::with_seed(config.conntrack_capacity, config.timeouts, seed),
+        None => ConnTable::new(config.conntrack_capacity, config.timeouts),
+    }
+}
+
 impl Dataplane {
     pub fn new(tables: Arc<Tables>, config: DataplaneConfig) -> Dataplane {
         let snat = SnatPorts::new(
@@ -258,7 +274,7 @@ impl Dataplane {
             config.workers,
         );
         Dataplane {
-            conns: ConnTable::new(config.conntrack_capacity, config.timeouts),
+            conns: new_conns(&config),
             tables,
             snat,
             counters: Counters::default(),
@@ -284,7 +300,7 @@ impl Dataplane {
             let lost = self.frags.clear();
             self.counters.dropped[DropReason::Fragment.index()] += lost;
         } else if tables.epoch != self.tables.epoch {
-            self.conns = ConnTable::new(self.config.conntrack_capacity, self.config.timeouts);
+            self.conns = new_conns(&self.config);
             self.snat = SnatPorts::new(
                 tables.snat_connections_per_destination,
                 1024..=65535,
@@ -311,7 +327,8 @@ impl Dataplane {
         let n = self.conns.expire(now, &mut out);
         for b in out.drain(..) {
             if b.active {
-                self.snat.release(b.eip, b.proto, b.dst, b.dport);
+                self.snat
+                    .release_port(b.eip, b.proto, b.dst, b.dport, b.port);
             }
         }
         self.expired = out;

@@ -82,6 +82,7 @@ fn snat(dp: &mut Dataplane, cx: &mut Ctx<'_>) -> Verdict {
         eip: u32::from(eip),
         dst: u32::from(info.dst),
         dport: dst_port,
+        port: p,
         proto: info.proto,
         active: true,
     };
