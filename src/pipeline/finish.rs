@@ -122,11 +122,24 @@ impl Dataplane {
             // hop 1 of an SNAT path is the NAT gateway, which answers from its EIP.
             let hop = info.ttl.saturating_sub(1);
             let src = cx.rw.src;
-            return Verdict::Reply(self.ttl_exceeded(frame, info, port, hop, src, &mut cx.trace));
+            return Verdict::Reply(Box::new(self.ttl_exceeded(
+                frame,
+                info,
+                port,
+                hop,
+                src,
+                &mut cx.trace,
+            )));
         }
         let mtu = self.path_mtu(port, out);
         if info.total_len > mtu && info.dont_fragment {
-            return Verdict::Reply(self.frag_needed(frame, info, port, mtu, &mut cx.trace));
+            return Verdict::Reply(Box::new(self.frag_needed(
+                frame,
+                info,
+                port,
+                mtu,
+                &mut cx.trace,
+            )));
         }
         Verdict::Continue
     }

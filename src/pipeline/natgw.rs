@@ -86,15 +86,18 @@ fn snat(dp: &mut Dataplane, cx: &mut Ctx<'_>) -> Verdict {
         proto: info.proto,
         active: true,
     };
-    let note = cx.tracing().then(|| {
-        (
-            entry.id.clone(),
-            format!(
-                "SNAT entry {} ({}) on {}: source → {eip}:{p}",
-                entry.id, entry.source, gw.id
-            ),
-        )
-    });
+    let note = cx
+        .tracing()
+        .then(|| {
+            (
+                entry.id.clone(),
+                format!(
+                    "SNAT entry {} ({}) on {}: source → {eip}:{p}",
+                    entry.id, entry.source, gw.id
+                ),
+            )
+        })
+        .map(Box::new);
     Verdict::Deliver {
         out: INTERNET_PORT,
         note,
