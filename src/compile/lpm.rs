@@ -2,14 +2,14 @@
 //! the longest down. With k distinct lengths a lookup is at most k hash probes, whatever
 //! the number of routes (a 1,000-route table typically has a handful of lengths).
 
-use std::collections::HashMap;
+use super::FastMap;
 
 use ipnet::Ipv4Net;
 
 #[derive(Debug, Clone)]
 pub struct Lpm<T> {
     /// (prefix length, mask, networks of that length), longest first.
-    levels: Vec<(u8, u32, HashMap<u32, T>)>,
+    levels: Vec<(u8, u32, FastMap<u32, T>)>,
 }
 
 impl<T> Default for Lpm<T> {
@@ -39,11 +39,11 @@ impl<T> Lpm<T> {
         let pos = match self.levels.iter().position(|(l, _, _)| *l <= len) {
             Some(p) if self.levels[p].0 == len => p,
             Some(p) => {
-                self.levels.insert(p, (len, m, HashMap::new()));
+                self.levels.insert(p, (len, m, FastMap::default()));
                 p
             }
             None => {
-                self.levels.push((len, m, HashMap::new()));
+                self.levels.push((len, m, FastMap::default()));
                 self.levels.len() - 1
             }
         };

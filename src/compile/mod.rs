@@ -5,6 +5,7 @@
 //! decision reads these tables. A configuration change compiles a new `Tables` with a
 //! new epoch.
 
+pub mod fasthash;
 pub mod lpm;
 pub mod sg;
 
@@ -16,6 +17,7 @@ use ipnet::Ipv4Net;
 
 use crate::model::limits::ETHERNET_MTU;
 use crate::model::*;
+pub use fasthash::{FastMap, FastSet, FoldState};
 pub use lpm::Lpm;
 pub use sg::{SgDecision, SgSet};
 
@@ -194,9 +196,9 @@ pub struct NatGatewayT {
     pub eips: Vec<Ipv4Addr>,
     pub snat: Lpm<SnatT>,
     /// (external IP, protocol, external port) → entry.
-    pub dnat_ports: HashMap<(u32, u8, u16), DnatT>,
+    pub dnat_ports: FastMap<(u32, u8, u16), DnatT>,
     /// External IP → IP-mapping entry.
-    pub dnat_ips: HashMap<u32, DnatT>,
+    pub dnat_ips: FastMap<u32, DnatT>,
     /// A private address the gateway answers ICMP from (its VSwitch gateway).
     pub inside_ip: Ipv4Addr,
 }
@@ -210,10 +212,10 @@ pub struct Tables {
     pub instance_index: HashMap<String, u16>,
     pub vpcs: Vec<(String, Ipv4Net)>,
     /// (VPC, private IP) → ENI owning it.
-    pub private: HashMap<(u16, u32), EniIdx>,
+    pub private: FastMap<(u16, u32), EniIdx>,
     /// (VPC, private IP) → its 1:1 public address.
-    pub one_to_one: HashMap<(u16, u32), OneToOne>,
-    pub public: HashMap<u32, PublicOwner>,
+    pub one_to_one: FastMap<(u16, u32), OneToOne>,
+    pub public: FastMap<u32, PublicOwner>,
     pub route_tables: Vec<RouteTableT>,
     pub nat_gateways: Vec<NatGatewayT>,
     pub snat_connections_per_destination: u32,
@@ -268,7 +270,7 @@ impl Tables {
             .collect();
 
         // Members of each security group, for group peers and intra-group access.
-        let mut members: HashMap<&str, HashSet<u32>> = HashMap::new();
+        let mut members: HashMap<&str, FastSet<u32>> = HashMap::new();
         for e in c.enis.values() {
             for g in &e.security_groups {
                 members
@@ -277,9 +279,9 @@ impl Tables {
                     .extend(e.private_ips().map(u32::from));
             }
         }
-        let members: HashMap<&str, Arc<HashSet<u32>>> =
+        let members: HashMap<&str, Arc<FastSet<u32>>> =
             members.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
-        let empty = Arc::new(HashSet::new());
+        let empty = Arc::new(FastSet::default());
 
         let mut enis = Vec::with_capacity(eni_ids.len());
         for id in &eni_ids {
@@ -294,7 +296,7 @@ impl Tables {
                 groups: e.security_groups.clone(),
                 ..Default::default()
             };
-            let mut intra: HashSet<u32> = HashSet::new();
+            let mut intra: FastSet<u32> = FastSet::default();
             for gid in &e.security_groups {
                 let Some(g) = c.security_groups.get(gid) else {
                     continue;
@@ -392,7 +394,7 @@ impl Tables {
             })
             .collect();
 
-        let mut private = HashMap::new();
+        let mut private = FastMap::default();
         for (i, e) in enis.iter().enumerate() {
             if e.cut_through {
                 continue; // its private IP is replaced by the EIP
@@ -402,8 +404,8 @@ impl Tables {
             }
         }
 
-        let mut one_to_one = HashMap::new();
-        let mut public = HashMap::new();
+        let mut one_to_one = FastMap::default();
+        let mut public = FastMap::default();
         for inst in c.instances.values() {
             let (Some(p), Some(eni)) = (inst.public_ip, inst.primary_eni()) else {
                 continue;
@@ -575,8 +577,8 @@ impl Tables {
                         }
                     }
                 }
-                let mut dnat_ports = HashMap::new();
-                let mut dnat_ips = HashMap::new();
+                let mut dnat_ports = FastMap::default();
+                let mut dnat_ips = FastMap::default();
                 for f in &g.forward_entries {
                     if f.is_ip_mapping() {
                         dnat_ips.insert(

@@ -2,7 +2,7 @@
 //! by priority (1 first), drop before accept at equal priority; first match decides; with
 //! no match, the group type's implicit default (SEMANTICS.md §3, security groups).
 
-use std::collections::HashSet;
+use super::FastSet;
 use std::sync::Arc;
 
 use crate::model::{Direction, SecurityGroupType, SgPolicy, SgProtocol};
@@ -12,7 +12,7 @@ pub enum PeerT {
     /// (network, mask).
     Cidr(u32, u32),
     /// Private IPs of the members of a (basic) group.
-    Members(Arc<HashSet<u32>>),
+    Members(Arc<FastSet<u32>>),
 }
 
 impl PeerT {
@@ -62,7 +62,7 @@ pub struct SgSet {
     /// Merged, ordered rules of every group of the ENI.
     pub rules: Vec<RuleT>,
     /// Basic groups: private IPs of members of the ENI's groups whose inner access is Accept.
-    pub intra: Arc<HashSet<u32>>,
+    pub intra: Arc<FastSet<u32>>,
 }
 
 impl SgSet {

@@ -4,19 +4,38 @@
 //! (IP, port, protocol): the translated reply tuple `(dst, dport) → (eip, port)` only has
 //! to be unique per destination, so each destination has its own port space.
 //!
-//! Per destination the allocator keeps just a counter and a next-fit cursor (no bitmap):
-//! whether a particular port is taken is asked of the caller (`in_use`, which checks its
-//! conntrack for the reply key), so the two can never disagree. A port is picked by
-//! 1. trying the port named by the caller's hash hint (so the same source tends to get
-//!    the same port, which keeps translations stable across retries), then
-//! 2. scanning forward from the destination's cursor (next-fit: ports handed out long
-//!    ago are the likeliest to have been released), at most [`MAX_PROBES`] ports.
+//! Allocation and release are O(1). Per destination the allocator keeps a count of live
+//! connections and a *lap*: the ports handed out since the destination was last idle are
+//! the slice indices `start, start + 1, …` (mod the slice), `handed` of them, and those
+//! of them given back sit on the destination's free list. A port is picked by
+//! 1. popping the free list (a port given back), else
+//! 2. the next index of the lap — never handed out since the destination was idle, so
+//!    free by construction. The first port of a lap is the one the caller's hash hint
+//!    names, so the same source tends to get the same port (stable translations across
+//!    retries).
+//!
+//! Because the count stays below the limit (≤ the slice), one of the two always has a
+//! port. When a destination's last connection ends, its state goes: its free list is
+//! spliced onto the spare nodes in O(1) (a tail pointer), and its next lap starts again
+//! at the hint. Free-list nodes live in one pool per allocator (8 bytes each, reused, no
+//! allocation once the pool has grown): at most one per port a destination handed out
+//! in its current lap.
+//!
+//! The caller's `in_use(port)` (its conntrack, asked for the reply key) is asked once
+//! per candidate: a port some connection the allocator did not make already holds (a
+//! DNAT session from the same remote to the same EIP and port) is skipped and left out
+//! of the lap until the destination is idle again, never handed out twice. That is one
+//! lookup per allocation; [`MAX_PROBES`] bounds the skips.
+//!
+//! [`SnatPorts::release_port`] takes back exactly the port a connection held (the
+//! pipeline keeps it in `SnatBinding`); it must be called once per allocated port.
 //!
 //! Worker slicing: a worker only hands out ports `p` with `p % workers == worker`, so
 //! return traffic can be steered to the right worker by destination port alone.
 
-use std::collections::HashMap;
 use std::ops::RangeInclusive;
+
+use crate::compile::FastMap;
 
 /// Concurrent connections per destination (IP, port, protocol) for one SNAT EIP.
 pub const DEFAULT_PER_DESTINATION_LIMIT: u32 = 55_000;
@@ -24,9 +43,12 @@ pub const DEFAULT_PER_DESTINATION_LIMIT: u32 = 55_000;
 /// The usual SNAT source-port range.
 pub const DEFAULT_SNAT_PORT_RANGE: RangeInclusive<u16> = 1024..=65535;
 
-/// Most `in_use` calls one [`SnatPorts::allocate`] makes after the hint. The cursor
-/// persists, so a later call resumes where this one gave up.
+/// Most candidates one [`SnatPorts::allocate`] tries when `in_use` says a candidate is
+/// held by a connection the allocator did not make.
 pub const MAX_PROBES: u32 = 4096;
+
+/// No node.
+const NIL: u32 = u32::MAX;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Dest {
@@ -38,9 +60,22 @@ struct Dest {
 
 #[derive(Debug, Clone, Copy)]
 struct DestState {
+    /// Live connections.
     count: u32,
-    /// Index (into this worker's slice) where the next scan starts.
-    cursor: u32,
+    /// Slice index of the lap's first port.
+    start: u32,
+    /// Ports of the lap handed out so far.
+    handed: u32,
+    /// The free list: first and last node (`NIL` when empty).
+    free: u32,
+    free_tail: u32,
+}
+
+/// A port given back: its slice index and the next node of its list.
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    k: u32,
+    next: u32,
 }
 
 /// Port allocator for one worker: see the module doc.
@@ -53,7 +88,13 @@ pub struct SnatPorts {
     stride: u32,
     /// Number of ports in the slice.
     n: u32,
-    dests: HashMap<Dest, DestState>,
+    /// Keyed by what the guests send to: the fold hash with per-map secrets (see
+    /// `compile::fasthash`); one entry per destination with a live connection, so a
+    /// flood of destinations is bounded by the connection table's capacity.
+    dests: FastMap<Dest, DestState>,
+    nodes: Vec<Node>,
+    /// Recycled nodes, linked through `next`.
+    spare: u32,
 }
 
 impl SnatPorts {
@@ -85,7 +126,9 @@ impl SnatPorts {
             first,
             stride: ws,
             n,
-            dests: HashMap::new(),
+            dests: FastMap::default(),
+            nodes: Vec::new(),
+            spare: NIL,
         }
     }
 
@@ -94,16 +137,18 @@ impl SnatPorts {
         self.n.min(self.limit)
     }
 
+    /// The slice index of `port`, if it is one of this worker's.
     #[inline]
-    fn port(&self, k: u32) -> u16 {
-        (self.first + k * self.stride) as u16
+    fn index(&self, port: u16) -> Option<u32> {
+        let p = u32::from(port).checked_sub(self.first)?;
+        (p % self.stride == 0 && p / self.stride < self.n).then_some(p / self.stride)
     }
 
-    /// Picks a free port for `(eip, proto, dst, dport)`: the hint's port if free, else
-    /// the next free one from the destination's cursor, skipping every port for which
-    /// `in_use(port)` is true. `None` when the destination is at its limit or no free
-    /// port was found within [`MAX_PROBES`] — the caller drops the new flow with a
-    /// counted reason.
+    /// Picks a free port for `(eip, proto, dst, dport)`: a port the destination gave
+    /// back, else the next of its lap (the first of a lap is the hint's), skipping any
+    /// for which `in_use(port)` is true. `None` when the destination is at its limit or
+    /// every candidate within [`MAX_PROBES`] is held — the caller drops the new flow
+    /// with a counted reason.
     pub fn allocate(
         &mut self,
         eip: u32,
@@ -123,62 +168,96 @@ impl SnatPorts {
             dport,
             proto,
         };
-        let n = self.n;
-        let hinted = hint % n;
-        let st = self.dests.get(&key).copied().unwrap_or(DestState {
+        let (n, first, stride) = (self.n, self.first, self.stride);
+        let st = self.dests.entry(key).or_insert(DestState {
             count: 0,
-            cursor: hinted,
+            start: hint % n,
+            handed: 0,
+            free: NIL,
+            free_tail: NIL,
         });
         if st.count >= limit {
             return None;
         }
-        let found = if !in_use(self.port(hinted)) {
-            Some((hinted, st.cursor))
-        } else {
-            let mut k = st.cursor;
-            let mut hit = None;
-            for _ in 0..n.min(MAX_PROBES) {
-                let here = k;
-                k = if k + 1 == n { 0 } else { k + 1 };
-                if here != hinted && !in_use(self.port(here)) {
-                    hit = Some((here, k));
-                    break;
-                }
+        let mut found = None;
+        for _ in 0..MAX_PROBES {
+            let k = if st.free != NIL {
+                let node = st.free;
+                let Node { k, next } = self.nodes[node as usize];
+                st.free = next;
+                self.nodes[node as usize].next = self.spare;
+                self.spare = node;
+                k
+            } else if st.handed < n {
+                let k = (st.start + st.handed) % n;
+                st.handed += 1;
+                k
+            } else {
+                break;
+            };
+            let p = (first + k * stride) as u16;
+            if !in_use(p) {
+                found = Some(p);
+                break;
             }
-            match hit {
-                Some(h) => Some(h),
-                None => {
-                    if st.count > 0 {
-                        self.dests.insert(key, DestState { cursor: k, ..st });
-                    }
-                    return None;
-                }
+        }
+        match found {
+            Some(p) => {
+                st.count += 1;
+                Some(p)
             }
-        };
-        let (k, cursor) = found?;
-        self.dests.insert(
-            key,
-            DestState {
-                count: st.count + 1,
-                cursor,
-            },
-        );
-        Some(self.port(k))
+            None => {
+                if st.count == 0 {
+                    self.forget(key);
+                }
+                None
+            }
+        }
     }
 
-    /// Counts one connection to the destination down (called when the connection's
-    /// metadata comes back on expiry). Forgets a destination whose count reaches 0.
-    pub fn release(&mut self, eip: u32, proto: u8, dst: u32, dport: u16) {
+    /// Takes back `port`, which a connection to `(eip, proto, dst, dport)` held (called
+    /// when the connection's metadata comes back on expiry, or when a packet that got
+    /// the port did not leave). Forgets a destination whose count reaches 0. A port
+    /// that is not this worker's, or a destination with no connection, is ignored.
+    pub fn release_port(&mut self, eip: u32, proto: u8, dst: u32, dport: u16, port: u16) {
         let key = Dest {
             eip,
             dst,
             dport,
             proto,
         };
-        if let Some(st) = self.dests.get_mut(&key) {
-            st.count = st.count.saturating_sub(1);
-            if st.count == 0 {
-                self.dests.remove(&key);
+        let Some(k) = self.index(port) else {
+            return;
+        };
+        let Some(st) = self.dests.get_mut(&key) else {
+            return;
+        };
+        if st.count <= 1 {
+            self.forget(key);
+            return;
+        }
+        st.count -= 1;
+        let node = if self.spare != NIL {
+            let s = self.spare;
+            self.spare = self.nodes[s as usize].next;
+            self.nodes[s as usize] = Node { k, next: st.free };
+            s
+        } else {
+            self.nodes.push(Node { k, next: st.free });
+            (self.nodes.len() - 1) as u32
+        };
+        if st.free == NIL {
+            st.free_tail = node;
+        }
+        st.free = node;
+    }
+
+    /// Drops a destination's state, its free list spliced onto the spare nodes.
+    fn forget(&mut self, key: Dest) {
+        if let Some(st) = self.dests.remove(&key) {
+            if st.free != NIL {
+                self.nodes[st.free_tail as usize].next = self.spare;
+                self.spare = st.free;
             }
         }
     }
@@ -253,13 +332,13 @@ mod tests {
         let b = s.allocate(EIP, 17, DST, 53, 1, |p| p == a).unwrap();
         assert_ne!(a, b);
         assert_eq!(s.allocate(EIP, 17, DST, 53, 9, |p| p == a || p == b), None);
-        s.release(EIP, 17, DST, 53);
+        s.release_port(EIP, 17, DST, 53, a);
         assert_eq!(s.in_use_for(EIP, 17, DST, 53), 1);
         let c = s.allocate(EIP, 17, DST, 53, 9, |p| p == b).unwrap();
         assert_ne!(c, b);
-        s.release(EIP, 17, DST, 53);
-        s.release(EIP, 17, DST, 53);
-        s.release(EIP, 17, DST, 53); // extra releases saturate
+        s.release_port(EIP, 17, DST, 53, c);
+        s.release_port(EIP, 17, DST, 53, b);
+        s.release_port(EIP, 17, DST, 53, b); // extra releases saturate
         assert_eq!(s.in_use_for(EIP, 17, DST, 53), 0);
         assert_eq!(s.destinations(), 0);
     }
@@ -311,8 +390,79 @@ mod tests {
     fn snat_same_hint_gets_same_port_when_free() {
         let mut s = SnatPorts::new(100, DEFAULT_SNAT_PORT_RANGE, 0, 1);
         let a = s.allocate(EIP, 6, DST, 443, 12345, |_| false).unwrap();
-        s.release(EIP, 6, DST, 443);
+        s.release_port(EIP, 6, DST, 443, a);
         let b = s.allocate(EIP, 6, DST, 443, 12345, |_| false).unwrap();
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn snat_allocation_is_o1_a_given_back_port_is_reused_with_one_in_use_call() {
+        // 55,000 live connections to one destination, then churn: each allocation asks
+        // `in_use` once and gets the port just given back (no scan over live ports).
+        let mut s = SnatPorts::new(DEFAULT_PER_DESTINATION_LIMIT, DEFAULT_SNAT_PORT_RANGE, 0, 1);
+        let mut live = HashSet::new();
+        for i in 0..55_000u32 {
+            let p = s
+                .allocate(EIP, 6, DST, 443, i, |p| live.contains(&p))
+                .unwrap();
+            assert!(live.insert(p));
+        }
+        let mut victim = *live.iter().next().unwrap();
+        for _ in 0..10_000 {
+            assert!(live.remove(&victim));
+            s.release_port(EIP, 6, DST, 443, victim);
+            let mut calls = 0;
+            let p = s
+                .allocate(EIP, 6, DST, 443, 0, |p| {
+                    calls += 1;
+                    live.contains(&p)
+                })
+                .unwrap();
+            assert_eq!((p, calls), (victim, 1));
+            assert!(live.insert(p));
+            victim = p;
+        }
+        assert_eq!(s.in_use_for(EIP, 6, DST, 443), 55_000);
+        // The node pool holds at most one node per port given back, reused.
+        assert!(s.nodes.len() <= 1, "{}", s.nodes.len());
+    }
+
+    #[test]
+    fn snat_random_churn_never_hands_a_live_port_twice_and_counts_match() {
+        // A small model check: random allocations and releases over a few destinations
+        // and two workers' slices; no port is live twice per destination, every port is
+        // of the worker's slice, counts equal the live sets, and an idle destination is
+        // forgotten.
+        for (worker, workers) in [(0u16, 1u16), (1, 2)] {
+            let mut s = SnatPorts::new(300, 1024..=1600, worker, workers);
+            let mut live: Vec<Vec<u16>> = vec![Vec::new(); 3];
+            let mut x = 0x2545_f491_4f6c_dd1du64;
+            for _ in 0..50_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let d = (x % 3) as usize;
+                let dst = DST + d as u32;
+                if x & 0x30 != 0 {
+                    let set = &live[d];
+                    match s.allocate(EIP, 6, dst, 443, (x >> 20) as u32, |p| set.contains(&p)) {
+                        Some(p) => {
+                            assert_eq!(p % workers, worker);
+                            assert!(!live[d].contains(&p), "port {p} handed out twice");
+                            live[d].push(p);
+                        }
+                        None => assert_eq!(live[d].len() as u32, s.ports_per_destination()),
+                    }
+                } else if !live[d].is_empty() {
+                    let i = (x >> 32) as usize % live[d].len();
+                    let p = live[d].swap_remove(i);
+                    s.release_port(EIP, 6, dst, 443, p);
+                }
+                assert_eq!(s.in_use_for(EIP, 6, dst, 443), live[d].len() as u32);
+            }
+            let busy = live.iter().filter(|l| !l.is_empty()).count();
+            assert_eq!(s.destinations(), busy);
+            assert!(s.nodes.len() as u32 <= 3 * s.n);
+        }
     }
 }

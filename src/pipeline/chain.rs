@@ -17,7 +17,7 @@ use crate::flow::FlowKey;
 use crate::time::SimTime;
 use crate::wire::{FrameInfo, Rewrite};
 
-use super::{eip, eni, natgw, route, sg, Dataplane, Disposition, DropReason, Outcome};
+use super::{eip, eni, natgw, route, sg, Dataplane, DropReason, Outcome};
 use super::{SnatBinding, TraceRef};
 
 /// What a stage decided about a packet.
@@ -28,16 +28,18 @@ pub(super) enum Verdict {
     Drop(DropReason),
     /// Leaves by this port with the context's rewrite: the runner records `note`
     /// (resource, detail) as this stage's hop, showing the rewrite, then finishes.
-    Deliver {
-        out: u16,
-        note: Option<(String, String)>,
-    },
+    Deliver { out: u16, note: Note },
     /// Answered by the network (an ICMP error sent back, the packet dropped); the
-    /// routers' limits (TTL, MTU) answer so.
-    Reply(Outcome),
+    /// routers' limits (TTL, MTU) answer so. Boxed, as the note is: a verdict is moved
+    /// out of every stage, so it stays two words (the rare answers pay the box).
+    Reply(Box<Outcome>),
     /// The route table delivers inside the VPC: walk the ingress side from here.
     Turn,
 }
+
+/// The hop text (resource, detail) of a stage that lets a packet leave: only when
+/// tracing.
+pub(super) type Note = Option<Box<(String, String)>>;
 
 /// The packet's context as it goes down the chain: what it is, what the stages so far
 /// decided (where it goes, how it is rewritten, the routed hops it crosses).
@@ -169,7 +171,7 @@ impl Dataplane {
             match verdict {
                 Verdict::Continue => {}
                 Verdict::Drop(r) => return self.drop_with(r),
-                Verdict::Reply(out) => return out,
+                Verdict::Reply(out) => return *out,
                 Verdict::Deliver { out, note } => {
                     return self.deliver_from_chain(frame, cx, out, note, now, depth)
                 }
@@ -191,16 +193,17 @@ impl Dataplane {
         frame: &mut [u8],
         mut cx: Ctx<'_>,
         out: u16,
-        note: Option<(String, String)>,
+        note: Note,
         now: SimTime,
         depth: u8,
     ) -> Outcome {
-        if let (Some(t), Some((resource, detail))) = (cx.trace.as_deref_mut(), note) {
+        if let (Some(t), Some(note)) = (cx.trace.as_deref_mut(), note) {
+            let (resource, detail) = *note;
             super::finish::log_rewrite(t, cx.stage, resource, detail, cx.info, &cx.rw, cx.hops);
         }
         let meta = cx.meta;
-        let o = match self.limits(frame, &mut cx, out) {
-            Verdict::Reply(o) => o,
+        let (o, accounted) = match self.limits(frame, &mut cx, out) {
+            Verdict::Reply(o) => (*o, false),
             _ => self.finish(
                 frame,
                 cx.info,
@@ -214,14 +217,12 @@ impl Dataplane {
                 depth,
             ),
         };
-        if meta.active
-            && !matches!(
-                o.disposition,
-                Disposition::Internet | Disposition::Delivered { .. }
-            )
-        {
+        // A port the packet got but no connection holds: given back. (One a
+        // connection holds comes back when it expires, even if this packet was then
+        // dropped, e.g. by a hairpin loop.)
+        if meta.active && !accounted {
             self.snat
-                .release(meta.eip, meta.proto, meta.dst, meta.dport);
+                .release_port(meta.eip, meta.proto, meta.dst, meta.dport, meta.port);
         }
         o
     }
@@ -256,5 +257,19 @@ mod edge {
                 Verdict::Drop(DropReason::PublicIpUnknown)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Verdict;
+
+    #[test]
+    fn a_verdict_is_two_words_so_moving_it_out_of_every_stage_is_cheap() {
+        assert!(
+            std::mem::size_of::<Verdict>() <= 16,
+            "{} bytes",
+            std::mem::size_of::<Verdict>()
+        );
     }
 }

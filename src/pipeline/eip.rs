@@ -42,12 +42,15 @@ fn egress(_: &mut Dataplane, cx: &mut Ctx<'_>) -> Verdict {
         } else {
             "multi-EIP-to-ENI"
         };
-        let note = cx.tracing().then(|| {
-            (
-                eni.id.clone(),
-                format!("{via} EIP {src} is the source already: to the Internet unchanged"),
-            )
-        });
+        let note = cx
+            .tracing()
+            .then(|| {
+                (
+                    eni.id.clone(),
+                    format!("{via} EIP {src} is the source already: to the Internet unchanged"),
+                )
+            })
+            .map(Box::new);
         return Verdict::Deliver {
             out: INTERNET_PORT,
             note,
@@ -68,19 +71,22 @@ fn egress(_: &mut Dataplane, cx: &mut Ctx<'_>) -> Verdict {
         src: Some(o.public),
         ..Default::default()
     };
-    let note = cx.tracing().then(|| {
-        let what = match o.via {
-            Via::StaticPublicIp => format!("static public IP of {}", o.resource),
-            _ => format!("EIP {}", o.resource),
-        };
-        (
-            o.resource.clone(),
-            format!(
-                "1:1 NAT to the {what} {}; this path does not follow the route table",
-                o.public
-            ),
-        )
-    });
+    let note = cx
+        .tracing()
+        .then(|| {
+            let what = match o.via {
+                Via::StaticPublicIp => format!("static public IP of {}", o.resource),
+                _ => format!("EIP {}", o.resource),
+            };
+            (
+                o.resource.clone(),
+                format!(
+                    "1:1 NAT to the {what} {}; this path does not follow the route table",
+                    o.public
+                ),
+            )
+        })
+        .map(Box::new);
     Verdict::Deliver {
         out: INTERNET_PORT,
         note,

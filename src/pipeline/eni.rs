@@ -101,19 +101,22 @@ fn deliver(_: &mut Dataplane, cx: &mut Ctx<'_>) -> Verdict {
         return Verdict::Drop(DropReason::NoSuchPrivateIp);
     };
     let tables = cx.tables;
-    let note = cx.tracing().then(|| {
-        let e = tables.eni(dest);
-        (
-            e.id.clone(),
-            format!(
-                "delivered to {} ({} of {})",
-                e.id,
-                e.device_name(),
-                e.instance
-                    .map_or("no instance", |i| tables.instances[i as usize].id.as_str())
-            ),
-        )
-    });
+    let note = cx
+        .tracing()
+        .then(|| {
+            let e = tables.eni(dest);
+            (
+                e.id.clone(),
+                format!(
+                    "delivered to {} ({} of {})",
+                    e.id,
+                    e.device_name(),
+                    e.instance
+                        .map_or("no instance", |i| tables.instances[i as usize].id.as_str())
+                ),
+            )
+        })
+        .map(Box::new);
     Verdict::Deliver {
         out: dest + 1,
         note,

@@ -122,18 +122,32 @@ impl Dataplane {
             // hop 1 of an SNAT path is the NAT gateway, which answers from its EIP.
             let hop = info.ttl.saturating_sub(1);
             let src = cx.rw.src;
-            return Verdict::Reply(self.ttl_exceeded(frame, info, port, hop, src, &mut cx.trace));
+            return Verdict::Reply(Box::new(self.ttl_exceeded(
+                frame,
+                info,
+                port,
+                hop,
+                src,
+                &mut cx.trace,
+            )));
         }
         let mtu = self.path_mtu(port, out);
         if info.total_len > mtu && info.dont_fragment {
-            return Verdict::Reply(self.frag_needed(frame, info, port, mtu, &mut cx.trace));
+            return Verdict::Reply(Box::new(self.frag_needed(
+                frame,
+                info,
+                port,
+                mtu,
+                &mut cx.trace,
+            )));
         }
         Verdict::Continue
     }
 
     /// Installs a connection whose original direction rewrites `info` into `to`
     /// (src, dst, sport, dport) and leaves by `out`; the reply direction undoes it and
-    /// returns to `in_port`.
+    /// returns to `in_port`. An SNAT port in `meta` is then the connection's (given back
+    /// on expiry), or given back here when the connection could not be kept.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn install(
         &mut self,
@@ -194,11 +208,21 @@ impl Dataplane {
                 Ok((fwd, fwd_action))
             }
             Err(InsertError::TableFull) => Err(DropReason::ConntrackFull),
-            // A stale entry of another epoch or a key collision: forward without state.
-            Err(InsertError::KeyExists) => Ok((fwd, fwd_action)),
+            // A stale entry of another epoch or a key collision: forward without state,
+            // and without keeping an SNAT port no connection will give back.
+            Err(InsertError::KeyExists) => {
+                if meta.active {
+                    self.snat
+                        .release_port(meta.eip, meta.proto, meta.dst, meta.dport, meta.port);
+                }
+                Ok((fwd, fwd_action))
+            }
         }
     }
 
+    /// TTL and MTU passed: install, then rewrite and send. The flag says whether an SNAT
+    /// port in `meta` is accounted for (held by the connection, or already given back);
+    /// if not, the caller gives it back.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn finish(
         &mut self,
@@ -212,19 +236,22 @@ impl Dataplane {
         now: SimTime,
         trace: &mut TraceRef<'_>,
         depth: u8,
-    ) -> Outcome {
+    ) -> (Outcome, bool) {
         let mtu = self.path_mtu(key.port, out);
         self.note_fragment_mtu(info, mtu);
         match self.install(info, key, rw, out, hops, meta, now) {
-            Ok((rw, a)) => self.apply_action(
-                frame,
-                (info.l4_offset, info.proto),
-                rw,
-                a,
-                key.port,
-                now,
-                trace,
-                depth,
+            Ok((rw, a)) => (
+                self.apply_action(
+                    frame,
+                    (info.l4_offset, info.proto),
+                    rw,
+                    a,
+                    key.port,
+                    now,
+                    trace,
+                    depth,
+                ),
+                true,
             ),
             Err(r) => {
                 hop!(
@@ -233,7 +260,7 @@ impl Dataplane {
                     "conntrack",
                     "the connection table is full of established connections: new flow refused"
                 );
-                self.drop_with(r)
+                (self.drop_with(r), false)
             }
         }
     }

@@ -58,16 +58,19 @@ impl Dataplane {
     ) -> Result<Option<EniIdx>, DropReason> {
         let src: [u8; 6] = wire::src_mac(frame);
         let t = &self.tables;
-        let (candidates, whose): (Vec<EniIdx>, String) = match at {
+        // Borrowed, not cloned: this runs for every first packet an instance sends.
+        let one: [EniIdx; 1];
+        let (candidates, whose): (&[EniIdx], &str) = match at {
             Ingress::Internet => return Ok(None),
             Ingress::Eni(e) => {
                 if (e as usize) >= t.enis.len() {
                     return Err(DropReason::EniNotAttached);
                 }
-                (vec![e], t.eni(e).id.clone())
+                one = [e];
+                (&one, &t.eni(e).id)
             }
             Ingress::Guest(i) => match t.instances.get(i as usize) {
-                Some(inst) if !inst.devices.is_empty() => (inst.devices.clone(), inst.id.clone()),
+                Some(inst) if !inst.devices.is_empty() => (&inst.devices, &inst.id),
                 _ => return Ok(None),
             },
         };
@@ -81,7 +84,7 @@ impl Dataplane {
         hop!(
             trace,
             "l2",
-            whose.clone(),
+            whose,
             "[decision] source MAC {} is not the MAC of {whose} ({}): the VSwitch drops it; if the capture is right, set `mac = \"{}\"` on the ENI (or instance) in the scenario",
             mac_string(src),
             macs.join(", "),

@@ -85,18 +85,22 @@ fn snat(dp: &mut Dataplane, cx: &mut Ctx<'_>) -> Verdict {
         eip: u32::from(eip),
         dst: u32::from(info.dst),
         dport: dst_port,
+        port: p,
         proto: info.proto,
         active: true,
     };
-    let note = cx.tracing().then(|| {
-        (
-            entry.id.clone(),
-            format!(
-                "SNAT entry {} ({}) on {}: source → {eip}:{p}",
-                entry.id, entry.source, gw.id
-            ),
-        )
-    });
+    let note = cx
+        .tracing()
+        .then(|| {
+            (
+                entry.id.clone(),
+                format!(
+                    "SNAT entry {} ({}) on {}: source → {eip}:{p}",
+                    entry.id, entry.source, gw.id
+                ),
+            )
+        })
+        .map(Box::new);
     Verdict::Deliver {
         out: INTERNET_PORT,
         note,

@@ -307,7 +307,8 @@ impl Dataplane {
         }
         if let Some(b) = self.conns.remove(hit.conn) {
             if b.active {
-                self.snat.release(b.eip, b.proto, b.dst, b.dport);
+                self.snat
+                    .release_port(b.eip, b.proto, b.dst, b.dport, b.port);
             }
         }
         if self.ended.len() < ENDED_KEPT {
