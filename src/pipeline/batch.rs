@@ -193,7 +193,7 @@ impl Dataplane {
         // 3. In order: the established lane, else the whole pipeline.
         for (i, (s, k)) in slots.iter().zip(keys.iter()).enumerate() {
             let frame = &mut buf[s.off as usize..(s.off + s.len) as usize];
-            let mut out = None;
+            let (mut out, mut miss) = (None, false);
             if let Some((k, h)) = k {
                 match self.established(frame, k, *h, s.now) {
                     Lane::Done(d) => {
@@ -203,12 +203,12 @@ impl Dataplane {
                     // A connection the lane leaves to the general fast path.
                     Lane::Elsewhere => out = self.try_fast(frame, k, s.now, &mut None, 0),
                     // No connection: a first packet, for the whole pipeline.
-                    Lane::Miss => {}
+                    Lane::Miss => miss = true,
                 }
             }
             let out = match out {
                 Some(o) => o,
-                None => self.full_path(frame, s.at, s.now, &mut None, 0),
+                None => self.full_path(frame, s.at, s.now, &mut None, 0, miss),
             };
             let out = self.settle(frame, out, s.now);
             dispositions.push(out.disposition);

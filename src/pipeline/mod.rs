@@ -429,11 +429,13 @@ impl Dataplane {
                 }
             }
         }
-        self.full_path(frame, at, now, trace, depth)
+        self.full_path(frame, at, now, trace, depth, false)
     }
 
     /// Everything but an established TCP/UDP packet: layer 2, parse, fragments, guest
     /// routing, ICMP errors, a lookup, and the chain of stages for a first packet.
+    /// `known_miss`: the batch's established lane already looked this frame's tuple up
+    /// and found no connection (nothing changed since), so the lookup is skipped.
     fn full_path(
         &mut self,
         frame: &mut [u8],
@@ -441,6 +443,7 @@ impl Dataplane {
         now: SimTime,
         trace: &mut TraceRef<'_>,
         depth: u8,
+        known_miss: bool,
     ) -> Outcome {
         // Layer 2: the sender's MAC, ARP, EtherTypes other than IPv4.
         if let Some(out) = self.layer2(frame, at, trace) {
@@ -481,7 +484,10 @@ impl Dataplane {
             return self.icmp_error(frame, &info, port, now, trace, depth);
         }
         let key = key_of(&info, port);
-        if let Some(hit) = self.conns.lookup(&key, now) {
+        if let Some(hit) = (!known_miss)
+            .then(|| self.conns.lookup(&key, now))
+            .flatten()
+        {
             if info.ttl > hit.action.hops() {
                 hop!(
                     trace,

@@ -92,9 +92,18 @@ fn patch_udp(frame: &mut [u8], at: usize, delta: Delta) {
 }
 
 fn addr_delta(old_src: Ipv4Addr, new_src: Ipv4Addr, old_dst: Ipv4Addr, new_dst: Ipv4Addr) -> Delta {
-    Delta::zero()
-        .add32(old_src.into(), new_src.into())
-        .add32(old_dst.into(), new_dst.into())
+    Delta::of_words(addr_words(old_src, new_src, old_dst, new_dst))
+}
+
+/// The four 16-bit words two addresses change, as `(old, new)`.
+#[inline]
+fn addr_words(os: Ipv4Addr, ns: Ipv4Addr, od: Ipv4Addr, nd: Ipv4Addr) -> [(u16, u16); 4] {
+    let w = |a: Ipv4Addr| {
+        let v = u32::from(a);
+        ((v >> 16) as u16, v as u16)
+    };
+    let (os, ns, od, nd) = (w(os), w(ns), w(od), w(nd));
+    [(os.0, ns.0), (os.1, ns.1), (od.0, nd.0), (od.1, nd.1)]
 }
 
 /// Rewrites the outer IPv4 addresses and L4 ports/identifier of a parsed frame
@@ -404,7 +413,8 @@ impl CompiledRewrite {
     pub fn compile(info: &FrameInfo, rw: &Rewrite) -> CompiledRewrite {
         let new_src = rw.src.unwrap_or(info.src);
         let new_dst = rw.dst.unwrap_or(info.dst);
-        let addr = addr_delta(info.src, new_src, info.dst, new_dst);
+        let words = addr_words(info.src, new_src, info.dst, new_dst);
+        let addr = Delta::of_words(words);
         let (kind, sport, dport, l4, write_sport, write_dport) = match info.l4 {
             L4::Tcp { sport, dport, .. } | L4::Udp { sport, dport } => {
                 let (ns, nd) = (rw.sport.unwrap_or(sport), rw.dport.unwrap_or(dport));
@@ -413,7 +423,8 @@ impl CompiledRewrite {
                 } else {
                     L4Kind::Udp
                 };
-                let d = addr.add16(sport, ns).add16(dport, nd);
+                let [a, b, c, e] = words;
+                let d = Delta::of_words([a, b, c, e, (sport, ns), (dport, nd)]);
                 (kind, ns, nd, d, ns != sport, nd != dport)
             }
             L4::IcmpEcho { request, ident, .. } => {
