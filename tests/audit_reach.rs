@@ -57,7 +57,7 @@ fn single_packets_ssh_from_source_port_1500_gets_in_and_http_from_it_does_not() 
 }
 
 #[test]
-#[ignore = "bug: reach/exposure classes have no source-port dimension; every probe uses source port 40000, so a SourcePortRange rule's traffic is missed (README claims exact answers)"]
+#[ignore = "not modelled: reach/exposure classes have no source-port dimension; every probe uses source port 40000. The answers say so (a note: see exposure_reach_egress_and_the_invariant_say_they_answer_for_source_port_40000_only)"]
 fn exposure_lists_tcp_22_reached_from_source_ports_1000_to_2000() {
     let d = tmp("exposure");
     let f = scenario_file(&d, "s.toml", TOPO);
@@ -75,7 +75,7 @@ fn exposure_lists_tcp_22_reached_from_source_ports_1000_to_2000() {
 }
 
 #[test]
-#[ignore = "bug: the unreachable_from_internet invariant probes from source port 40000 only; it holds while tcp/22 is reachable from source ports 1000-2000"]
+#[ignore = "not modelled: the unreachable_from_internet invariant probes from source port 40000 only; its observation says so (see exposure_reach_egress_and_the_invariant_say_they_answer_for_source_port_40000_only)"]
 fn unreachable_from_internet_invariant_fails_when_a_source_port_range_rule_admits_traffic() {
     let toml = format!(
         "{TOPO}\n[[invariants]]\nname = \"no ssh from the Internet\"\nunreachable_from_internet = \"i-a\"\nproto = \"tcp\"\nports = \"22\"\n"
@@ -85,4 +85,37 @@ fn unreachable_from_internet_invariant_fails_when_a_source_port_range_rule_admit
     let r = vpcsim(&["run", &f, "--json"]);
     r.no_panic();
     assert_eq!(r.code, 1, "the invariant held: {}", r.stdout);
+}
+
+/// SEMANTICS §3 five-tuple rules: until classes are divided by source port, every
+/// whole-VPC answer that a `source_ports` rule could change says it holds for client
+/// source port 40000 only — never a silent "closed".
+#[test]
+fn exposure_reach_egress_and_the_invariant_say_they_answer_for_source_port_40000_only() {
+    let d = tmp("source-port-note");
+    let f = scenario_file(&d, "s.toml", TOPO);
+    for cmd in ["exposure", "reach", "egress"] {
+        let r = vpcsim(&[cmd, &f, "--json"]);
+        r.no_panic();
+        let notes = r.json()["notes"].clone();
+        let text = notes.to_string();
+        assert!(
+            text.contains("source port 40000") && text.contains("1000"),
+            "{cmd}: {notes}"
+        );
+        let r = vpcsim(&[cmd, &f]);
+        assert!(r.stdout.contains("note: "), "{cmd}: {}", r.stdout);
+    }
+    let toml = format!(
+        "{TOPO}\n[[invariants]]\nname = \"no ssh from the Internet\"\nunreachable_from_internet = \"i-a\"\nproto = \"tcp\"\nports = \"22\"\n"
+    );
+    let f = scenario_file(&d, "inv.toml", &toml);
+    let r = vpcsim(&["run", &f, "--json"]);
+    r.no_panic();
+    assert!(r.stdout.contains("source port 40000"), "{}", r.stdout);
+    // Without such a rule there is nothing to say.
+    let plain = TOPO.replace(", source_ports = \"1000/2000\"", "");
+    let f = scenario_file(&d, "plain.toml", &plain);
+    let r = vpcsim(&["exposure", &f, "--json"]);
+    assert_eq!(r.json()["notes"], serde_json::json!([]), "{}", r.stdout);
 }

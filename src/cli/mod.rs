@@ -429,6 +429,14 @@ fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
                     )
                 })
                 .collect();
+            let mut notes: Vec<String> = points
+                .iter()
+                .filter_map(|&p| {
+                    let t = crate::compile::Tables::compile(&sc.state_after(p), 1);
+                    crate::reach::source_port_note(&t)
+                })
+                .collect();
+            notes.dedup();
             if json {
                 // One point: it is the envelope's `after`; before-and-after: each table's.
                 let after = (points.len() == 1).then(|| at(points[0]));
@@ -437,11 +445,15 @@ fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
                         .iter()
                         .map(|(p, rows)| serde_json::json!({"after": at(*p), "rows": rows}))
                         .collect::<Vec<_>>(),
+                    "notes": notes,
                 });
                 json::print(&json::envelope("egress", Some(&sc.name), after, body));
             } else {
                 for (p, rows) in &tables {
                     render::egress(*p, sc.step_id(*p), rows);
+                }
+                for n in &notes {
+                    println!("\nnote: {n}");
                 }
             }
             Ok(ExitCode::SUCCESS)

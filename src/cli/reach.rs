@@ -128,12 +128,13 @@ pub fn reach(a: ReachArgs) -> Result<ExitCode, ExitCode> {
     let (froms, tos) = (side(&a.from)?, side(&a.to)?);
     let sv = survey_all(&t, &froms, &tos);
     let rs = rows(&sv.cells, &internet_holes(&t));
+    let notes: Vec<String> = crate::reach::source_port_note(&t).into_iter().collect();
     if a.json {
         json::print(&json::envelope(
             "reach",
             Some(&sc.name),
             Some(super::after(&sc, n)),
-            serde_json::json!({"probes": sv.probes, "rows": rs}),
+            serde_json::json!({"probes": sv.probes, "rows": rs, "notes": notes}),
         ));
     } else {
         println!(
@@ -153,6 +154,9 @@ pub fn reach(a: ReachArgs) -> Result<ExitCode, ExitCode> {
                 println!("  {} → {}", r.source, r.destination);
             }
             println!("    {}", line(r));
+        }
+        for n in &notes {
+            println!("\nnote: {n}");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -209,6 +213,9 @@ pub fn exposure_cmd(a: ExposureArgs) -> Result<ExitCode, ExitCode> {
     if !x.blocked.is_empty() {
         let b: Vec<String> = x.blocked.iter().map(|(k, v)| format!("{k} ×{v}")).collect();
         println!("\nclasses that did not get in: {}", b.join(", "));
+    }
+    for n in &x.notes {
+        println!("\nnote: {n}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -339,7 +339,9 @@ impl Server {
                 json!({ "tables": [{
                     "after": self.after(),
                     "rows": crate::probe::egress_table(&self.cloud, *ingress_port),
-                }] }),
+                }], "notes": crate::reach::source_port_note(&Tables::compile(&self.cloud, 1))
+                    .into_iter()
+                    .collect::<Vec<_>>() }),
             ),
             Request::Apply { step } => {
                 let op = match Operation::deserialize(step) {

@@ -65,6 +65,13 @@ pub struct SgSet {
     pub intra: Arc<FastSet<u32>>,
 }
 
+impl RuleT {
+    /// A five-tuple rule that matches only some source ports (not all of 1-65535).
+    pub fn restricts_source_ports(&self) -> bool {
+        matches!(self.source_ports, Some((a, b)) if a > 1 || b < 65535)
+    }
+}
+
 impl SgSet {
     /// Orders rules as the cloud does: priority ascending, drop before accept.
     pub fn sort(&mut self) {

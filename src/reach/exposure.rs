@@ -60,6 +60,8 @@ pub struct Exposure {
     pub probes: usize,
     /// Classes per outcome of the classes that did not get in.
     pub blocked: BTreeMap<String, usize>,
+    /// What the answer does not cover (e.g. [`super::source_port_note`]).
+    pub notes: Vec<String>,
 }
 
 /// Probes every class of Internet traffic to every public address of the scenario.
@@ -111,6 +113,7 @@ pub fn exposure(t: &Arc<Tables>) -> Exposure {
         public_addresses: addrs.len(),
         probes: s.probes,
         blocked,
+        notes: super::source_port_note(t).into_iter().collect(),
     }
 }
 

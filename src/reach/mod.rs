@@ -125,6 +125,32 @@ fn port_classes(t: &Tables, scope: &Scope, pc: ProtoClass) -> Vec<(u64, u64)> {
     }
 }
 
+/// The caveat a whole-VPC answer carries when some security-group rule matches only
+/// some source ports: every probe comes from client source port [`CLASS_SPORT`], and
+/// classes are not divided by source port, so traffic from other source ports may be
+/// answered differently. `None` when no rule of the scenario restricts source ports.
+pub fn source_port_note(t: &Tables) -> Option<String> {
+    let mut rules: Vec<String> = t
+        .enis
+        .iter()
+        .flat_map(|e| e.sg.rules.iter())
+        .filter(|r| r.restricts_source_ports())
+        .map(|r| format!("{}: {}", r.group, r.text))
+        .collect();
+    rules.sort();
+    rules.dedup();
+    if rules.is_empty() {
+        return None;
+    }
+    let shown: Vec<&str> = rules.iter().take(3).map(String::as_str).collect();
+    Some(format!(
+        "{} security-group rule(s) match only some source ports ({}{}): these answers are for client source port {CLASS_SPORT} only, since vpcsim does not divide traffic by source port [not modelled]; replay a capture from another source port (`vpcsim replay`) to check it",
+        rules.len(),
+        shown.join("; "),
+        if rules.len() > 3 { "; …" } else { "" }
+    ))
+}
+
 fn a64(a: Ipv4Addr) -> u64 {
     u64::from(u32::from(a))
 }

@@ -256,8 +256,11 @@ fn unreachable(cloud: &Cloud, u: &UnreachableInvariant, after: usize, line: usiz
         }
     }
     r.pass = reached.is_empty();
+    let caveat = crate::reach::source_port_note(&t)
+        .map(|n| format!("; {n}"))
+        .unwrap_or_default();
     r.observed = if reached.is_empty() {
-        format!("nothing delivered ({probes} probes, one per way in and port class)")
+        format!("nothing delivered ({probes} probes, one per way in and port class){caveat}")
     } else {
         reached.join("; ")
     };
