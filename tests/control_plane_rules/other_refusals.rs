@@ -403,7 +403,11 @@ fn rules_md_names_every_rule_test_and_only_existing_ones() {
     for f in std::fs::read_dir(format!("{root}/tests/control_plane_rules")).unwrap() {
         here += &std::fs::read_to_string(f.unwrap().path()).unwrap();
     }
-    let scen = std::fs::read_to_string(format!("{root}/tests/scenario_errors.rs")).unwrap();
+    // Scenario-file errors, and the refusals the black-box audit added.
+    let mut scen = std::fs::read_to_string(format!("{root}/tests/scenario_errors.rs")).unwrap();
+    for f in ["audit_control_plane.rs", "audit_inputs.rs"] {
+        scen += &std::fs::read_to_string(format!("{root}/tests/{f}")).unwrap();
+    }
     let tests_in = |src: &str| -> Vec<String> {
         src.split("#[test]\nfn ")
             .skip(1)
