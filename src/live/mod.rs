@@ -435,7 +435,7 @@ impl Live {
                         dst,
                         kernel,
                         vpcsim: t.eni(r.eni).device_name(),
-                        why: r.why,
+                        why: r.why.to_string(),
                     });
                 }
             }

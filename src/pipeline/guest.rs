@@ -9,13 +9,64 @@
 
 use std::net::Ipv4Addr;
 
+use ipnet::Ipv4Net;
+
 use crate::compile::{EniIdx, InstanceT, Tables};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GuestRoute {
     pub eni: EniIdx,
-    /// The rule or route that chose the device, as `ip route`/`ip rule` would show it.
-    pub why: String,
+    /// The rule or route that chose the device; its text (`Display`) is what
+    /// `ip route`/`ip rule` would show. Kept as data: the text is built only for traces.
+    pub why: Why,
+}
+
+/// Why the guest's routing picked a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    /// `ip rule from SRC lookup 1000+n`: the source belongs to secondary device eth`n`.
+    PolicyRoute {
+        src: Ipv4Addr,
+        device: usize,
+        gateway: Ipv4Addr,
+    },
+    /// The connected subnet of eth`n`.
+    Connected { subnet: Ipv4Net, device: usize },
+    /// The default route via eth0; `secondaries_unused` when the instance has other
+    /// devices but no policy route for `src`.
+    Default {
+        gateway: Ipv4Addr,
+        src: Ipv4Addr,
+        secondaries_unused: bool,
+    },
+}
+
+impl std::fmt::Display for Why {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Why::PolicyRoute {
+                src,
+                device,
+                gateway,
+            } => write!(
+                f,
+                "policy route: from {src} lookup {} (default via {gateway} dev eth{device})",
+                1000 + device
+            ),
+            Why::Connected { subnet, device } => {
+                write!(f, "main table: {subnet} dev eth{device} (connected)")
+            }
+            Why::Default {
+                gateway,
+                src,
+                secondaries_unused: true,
+            } => write!(
+                f,
+                "main table: default via {gateway} dev eth0 (primary ENI; secondary devices' defaults have a higher metric and there is no policy route for {src})"
+            ),
+            Why::Default { gateway, .. } => write!(f, "main table: default via {gateway} dev eth0"),
+        }
+    }
 }
 
 pub fn route(t: &Tables, inst: &InstanceT, src: Ipv4Addr, dst: Ipv4Addr) -> Option<GuestRoute> {
@@ -27,11 +78,11 @@ pub fn route(t: &Tables, inst: &InstanceT, src: Ipv4Addr, dst: Ipv4Addr) -> Opti
             if owns {
                 return Some(GuestRoute {
                     eni: e,
-                    why: format!(
-                        "policy route: from {src} lookup {} (default via {} dev eth{n})",
-                        1000 + n,
-                        eni.gateway
-                    ),
+                    why: Why::PolicyRoute {
+                        src,
+                        device: n,
+                        gateway: eni.gateway,
+                    },
                 });
             }
         }
@@ -45,17 +96,17 @@ pub fn route(t: &Tables, inst: &InstanceT, src: Ipv4Addr, dst: Ipv4Addr) -> Opti
     if let Some((n, &e)) = connected {
         return Some(GuestRoute {
             eni: e,
-            why: format!("main table: {} dev eth{n} (connected)", t.eni(e).subnet),
+            why: Why::Connected {
+                subnet: t.eni(e).subnet,
+                device: n,
+            },
         });
     }
     let &e = inst.devices.first()?;
-    let why = if inst.devices.len() > 1 && !inst.policy_routes {
-        format!(
-            "main table: default via {} dev eth0 (primary ENI; secondary devices' defaults have a higher metric and there is no policy route for {src})",
-            t.eni(e).gateway
-        )
-    } else {
-        format!("main table: default via {} dev eth0", t.eni(e).gateway)
+    let why = Why::Default {
+        gateway: t.eni(e).gateway,
+        src,
+        secondaries_unused: inst.devices.len() > 1 && !inst.policy_routes,
     };
     Some(GuestRoute { eni: e, why })
 }

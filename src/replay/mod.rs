@@ -124,11 +124,12 @@ impl ReplaySummary {
     fn source_mac_stamped(&mut self, t: &Tables, e: EniIdx, was: [u8; 6]) {
         self.source_mac_rewritten += 1;
         let eni = t.eni(e);
-        if self
-            .source_mac_notes
-            .iter()
-            .any(|n| n.starts_with(&format!("{} ", eni.id)))
-        {
+        // Once per ENI (without formatting anything for the frames after the first).
+        let noted = |n: &String| {
+            n.strip_prefix(eni.id.as_str())
+                .is_some_and(|rest| rest.starts_with(' '))
+        };
+        if self.source_mac_notes.iter().any(noted) {
             return;
         }
         self.source_mac_notes.push(format!(
