@@ -8,26 +8,21 @@
 //!   metadata `M`, the last-seen time as a `u32` tick, two `u32` links for the eviction
 //!   list, and one byte each of state and flags. Free records are chained through their
 //!   `next` link; the slab is never shrunk or grown past `capacity`.
-//! * One index of 64-byte, 64-aligned buckets (one cache line each), sized once for
-//!   `2 × capacity` entries at a load factor of at most [`MAX_LOAD`]. A bucket holds
-//!   [`BUCKET_SLOTS`] = 15 `u32` slots and an overflow count. A slot holds `entry + 1`
-//!   (entry = `conn × 2 + dir`, 0 = empty) in its low bits and a tag from the key's hash
-//!   in the remaining high bits (10 at 1M connections; the top one is always set), so one
-//!   SSE2 compare per 4 slots finds the candidates and a lookup rarely touches a record
-//!   whose key does not match. A key lives in its home bucket or, when that was full at
-//!   insertion, a later one; the overflow count of every full bucket it passed says so
-//!   (folly's F14 scheme), so a miss stops at the first bucket with a zero count, and
-//!   removal takes the counts back: no tombstones, no rehashing, no allocation after
-//!   construction. At load 0.8 a hit reads ≈ 1 bucket (`index_probe_lengths_stay_short`).
+//! * One index (`flow/index.rs`) of 64-byte buckets of 15 tagged slots, sized once for
+//!   `2 × capacity` entries at a load factor of at most [`MAX_LOAD`] ([`BUCKET_SLOTS`]
+//!   slots a bucket, folly F14's overflow counts instead of tombstones): no rehashing,
+//!   no allocation after construction. At load 0.8 a hit reads ≈ 1 bucket
+//!   (`index_probe_lengths_stay_short`).
 //!
-//! With a 16-byte action and a 4-byte metadata that is 84 B of record plus ≈ 10.7 B of
-//! index ≈ 94.7 B per connection (both directions) at any capacity; see
+//! With the pipeline's 10-byte action and 14-byte metadata that is 84 B of record plus
+//! ≈ 6.7 B of index ≈ 90.7 B per connection (both directions) at any capacity; see
 //! [`ConnTable::bytes_per_connection`] and the `memory_per_connection_*` tests.
 //!
 //! # Batches
 //!
-//! [`ConnTable::hash`] + [`ConnTable::prefetch`] + [`ConnTable::lookup_hashed`] let a
-//! batch path hash every packet of a burst, start loading every bucket, then look up:
+//! [`ConnTable::hash`] + [`ConnTable::prefetch`] (+ [`ConnTable::prefetch_record`]) +
+//! [`ConnTable::lookup_hashed`] let a batch path hash every packet of a burst, start
+//! loading every bucket (then every record), then look up:
 //! at 1M connections the index misses of the burst overlap instead of adding up.
 //!
 //! # Time
@@ -84,68 +79,14 @@
 
 use std::hash::{BuildHasher, Hasher};
 
+use super::index::{self, Index};
+pub use super::index::{BUCKET_SLOTS, MAX_LOAD};
 use super::{proto, tcp_flags, ConnId, Dir, FlowKey, Hit, InsertError, TcpState, Timeouts};
 use crate::time::SimTime;
 
 /// Granularity of stored timestamps: 2^20 ns ≈ 1.05 ms.
 pub const TICK_NANOS: u64 = 1 << TICK_SHIFT;
 const TICK_SHIFT: u32 = 20;
-
-/// The index never holds more than this fraction of its slots.
-pub const MAX_LOAD: f64 = 0.8;
-
-/// Entry slots per 64-byte index bucket (the 16th word counts overflows).
-pub const BUCKET_SLOTS: usize = 15;
-
-/// Set in every tag, so an empty slot (0) never matches one.
-const TAG_TOP: u32 = 1 << 31;
-
-/// One cache line of the index: 15 slots of `tag | (entry + 1)` (0 = empty) and the
-/// number of entries that were inserted while this bucket was full and so live in a
-/// later bucket (a lookup that misses here stops unless it is non-zero). As folly's F14
-/// chunks: no tombstones, no backward shifting.
-#[derive(Clone, Copy)]
-#[repr(C, align(64))]
-struct Bucket {
-    slots: [u32; BUCKET_SLOTS],
-    overflow: u32,
-}
-
-const _: () = assert!(std::mem::size_of::<Bucket>() == 64);
-
-impl Bucket {
-    const EMPTY: Bucket = Bucket {
-        slots: [0; BUCKET_SLOTS],
-        overflow: 0,
-    };
-
-    /// Bit `i` set when `slots[i] & and == want`: four SSE2 compares on x86_64.
-    #[inline(always)]
-    fn matches(&self, and: u32, want: u32) -> u32 {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: SSE2 is part of the x86_64 baseline; the bucket is 64 bytes,
-        // 64-aligned, so the four 16-byte loads are in bounds and aligned.
-        unsafe {
-            use std::arch::x86_64::*;
-            let p = self as *const Bucket as *const __m128i;
-            let a = _mm_set1_epi32(and as i32);
-            let w = _mm_set1_epi32(want as i32);
-            let eq = |q: usize| _mm_cmpeq_epi32(_mm_and_si128(_mm_load_si128(p.add(q)), a), w);
-            // Narrow the four 32-bit masks to one byte per slot, in slot order.
-            let lo = _mm_packs_epi32(eq(0), eq(1));
-            let hi = _mm_packs_epi32(eq(2), eq(3));
-            (_mm_movemask_epi8(_mm_packs_epi16(lo, hi)) as u32) & ((1 << BUCKET_SLOTS) - 1)
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            let mut m = 0u32;
-            for (i, s) in self.slots.iter().enumerate() {
-                m |= ((s & and == want) as u32) << i;
-            }
-            m
-        }
-    }
-}
 
 /// Slots examined by the clock hand when an insert finds the table full.
 pub const CLOCK_BUDGET: usize = 8;
@@ -199,10 +140,7 @@ struct Conn<A: Copy, M: Copy> {
 /// Per-flow state: see the module documentation.
 pub struct ConnTable<A: Copy, M: Copy> {
     conns: Vec<Conn<A, M>>,
-    buckets: Box<[Bucket]>,
-    /// Low bits of a slot holding `entry + 1`.
-    entry_mask: u32,
-    seed: [u64; 2],
+    index: Index,
     capacity: usize,
     len: usize,
     free_head: u32,
@@ -213,12 +151,6 @@ pub struct ConnTable<A: Copy, M: Copy> {
     timeout_ticks: [u32; N_STATES],
     pending: Vec<M>,
     stats: ConnStats,
-}
-
-#[inline]
-fn fold(a: u64, b: u64) -> u64 {
-    let p = (a as u128).wrapping_mul(b as u128);
-    (p as u64) ^ ((p >> 64) as u64)
 }
 
 fn splitmix(x: u64) -> u64 {
@@ -323,16 +255,6 @@ impl<A: Copy, M: Copy> ConnTable<A, M> {
             capacity < (1 << 30),
             "ConnTable capacity must be below 2^30"
         );
-        let entries = 2 * capacity as u64;
-        let nslots = ((entries as f64) / MAX_LOAD).ceil() as usize;
-        let nbuckets = nslots.div_ceil(BUCKET_SLOTS).max(2);
-        // Values 1..=entries must fit in the low bits.
-        let bits = 64 - entries.leading_zeros();
-        let entry_mask = if bits >= 32 {
-            u32::MAX
-        } else {
-            (1u32 << bits) - 1
-        };
         let t = timeouts;
         let timeout_ticks = [
             ticks_of(t.tcp_syn),
@@ -347,10 +269,11 @@ impl<A: Copy, M: Copy> ConnTable<A, M> {
         ];
         ConnTable {
             conns: Vec::with_capacity(capacity),
-            buckets: vec![Bucket::EMPTY; nbuckets].into_boxed_slice(),
-            entry_mask,
             // Whatever the caller passes (even 1, 2, 3), the secrets are well mixed.
-            seed: [splitmix(seed[0] ^ splitmix(seed[2])), splitmix(seed[1] ^ 1)],
+            index: Index::new(
+                2 * capacity as u64,
+                [splitmix(seed[0] ^ splitmix(seed[2])), splitmix(seed[1] ^ 1)],
+            ),
             capacity,
             len: 0,
             free_head: NIL,
@@ -363,45 +286,19 @@ impl<A: Copy, M: Copy> ConnTable<A, M> {
         }
     }
 
-    /// The index hash of `key`: one folded 64×64→128-bit multiply of the key's two
-    /// words, each XORed with a per-table secret (foldhash's short-input construction).
-    /// Pass it to [`ConnTable::prefetch`] and [`ConnTable::lookup_hashed`] to overlap
-    /// the index's cache misses across a batch of packets.
+    /// The index hash of `key` (see [`Index::hash`]). Pass it to
+    /// [`ConnTable::prefetch`] and [`ConnTable::lookup_hashed`] to overlap the index's
+    /// cache misses across a batch of packets.
     #[inline(always)]
     pub fn hash(&self, k: &FlowKey) -> u64 {
-        let a = (k.src as u64) | ((k.dst as u64) << 32);
-        let b = (k.sport as u64)
-            | ((k.dport as u64) << 16)
-            | ((k.port as u64) << 32)
-            | ((k.proto as u64) << 48);
-        fold(a ^ self.seed[0], b ^ self.seed[1])
-    }
-
-    /// The home bucket of hash `h` (multiply-shift range reduction: any bucket count).
-    #[inline(always)]
-    fn home(&self, h: u64) -> usize {
-        (((h >> 32) * self.buckets.len() as u64) >> 32) as usize
-    }
-
-    /// The tag stored with an entry: the hash's low bits above the entry bits, with the
-    /// top bit forced on so that an empty slot (0) never matches.
-    #[inline(always)]
-    fn tag(&self, h: u64) -> u32 {
-        ((h as u32) | TAG_TOP) & !self.entry_mask
+        self.index.hash(k)
     }
 
     /// Starts loading the index bucket of hash `h` into the cache (no effect on
     /// targets without a prefetch instruction). Costs nothing if already cached.
     #[inline(always)]
     pub fn prefetch(&self, h: u64) {
-        let p = &self.buckets[self.home(h)] as *const Bucket;
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: SSE is part of the x86_64 baseline; a prefetch never faults.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = p;
+        self.index.prefetch(h);
     }
 
     /// Second prefetch stage of a batch: once the bucket of hash `h` is (being) loaded,
@@ -410,25 +307,14 @@ impl<A: Copy, M: Copy> ConnTable<A, M> {
     /// record replaced since) costs one wasted prefetch, never a wrong answer.
     #[inline(always)]
     pub fn prefetch_record(&self, h: u64) {
-        let bucket = &self.buckets[self.home(h)];
-        let m = bucket.matches(!self.entry_mask, self.tag(h));
-        if m != 0 {
-            let e = (bucket.slots[m.trailing_zeros() as usize] & self.entry_mask) - 1;
-            if let Some(c) = self.conns.get((e >> 1) as usize) {
-                let p = c as *const Conn<A, M> as *const i8;
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: SSE is part of the x86_64 baseline; a prefetch never faults.
-                // A record may straddle two cache lines: load both.
-                unsafe {
-                    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-                    _mm_prefetch::<_MM_HINT_T0>(p);
-                    _mm_prefetch::<_MM_HINT_T0>(
-                        p.wrapping_add(std::mem::size_of::<Conn<A, M>>() - 1),
-                    );
-                }
-                #[cfg(not(target_arch = "x86_64"))]
-                let _ = p;
-            }
+        let Some(e) = self.index.first_candidate(h) else {
+            return;
+        };
+        if let Some(c) = self.conns.get((e >> 1) as usize) {
+            let p = c as *const Conn<A, M> as *const i8;
+            // A record may straddle two cache lines: load both.
+            index::prefetch_line(p);
+            index::prefetch_line(p.wrapping_add(std::mem::size_of::<Conn<A, M>>() - 1));
         }
     }
 
@@ -440,82 +326,21 @@ impl<A: Copy, M: Copy> ConnTable<A, M> {
 
     #[inline(always)]
     fn find_hashed(&self, key: &FlowKey, h: u64) -> Option<u32> {
-        let tag = self.tag(h);
-        let high = !self.entry_mask;
-        let n = self.buckets.len();
-        let mut b = self.home(h);
-        loop {
-            let bucket = &self.buckets[b];
-            let mut m = bucket.matches(high, tag);
-            while m != 0 {
-                let i = m.trailing_zeros() as usize;
-                m &= m - 1;
-                let e = (bucket.slots[i] & self.entry_mask) - 1;
-                let c = &self.conns[(e >> 1) as usize];
-                if c.keys[(e & 1) as usize] == *key {
-                    return Some(e);
-                }
-            }
-            if bucket.overflow == 0 {
-                return None;
-            }
-            b += 1;
-            if b == n {
-                b = 0;
-            }
-        }
+        let conns = &self.conns;
+        self.index.find(h, |e| {
+            conns[(e >> 1) as usize].keys[(e & 1) as usize] == *key
+        })
     }
 
     fn index_insert(&mut self, key: &FlowKey, entry: u32) {
         let h = self.hash(key);
-        let v = self.tag(h) | (entry + 1);
-        let n = self.buckets.len();
-        let mut b = self.home(h);
-        loop {
-            let bucket = &mut self.buckets[b];
-            let free = bucket.matches(u32::MAX, 0);
-            if free != 0 {
-                bucket.slots[free.trailing_zeros() as usize] = v;
-                return;
-            }
-            // Full: later lookups of keys homed here (or before) must look further.
-            bucket.overflow += 1;
-            b += 1;
-            if b == n {
-                b = 0;
-            }
-        }
+        self.index.insert(h, entry);
     }
 
-    /// Removes exactly `entry` (not merely "some entry with this key"), and takes back
-    /// the overflow marks its insertion left on the full buckets it passed.
+    /// Removes exactly `entry` (not merely "some entry with this key").
     fn index_remove(&mut self, key: &FlowKey, entry: u32) {
-        let n = self.buckets.len();
-        let home = self.home(self.hash(key));
-        let mut b = home;
-        loop {
-            let m = self.buckets[b].matches(self.entry_mask, entry + 1);
-            if m != 0 {
-                self.buckets[b].slots[m.trailing_zeros() as usize] = 0;
-                break;
-            }
-            debug_assert!(self.buckets[b].overflow != 0, "index entry missing");
-            if self.buckets[b].overflow == 0 {
-                return;
-            }
-            b += 1;
-            if b == n {
-                b = 0;
-            }
-        }
-        let mut i = home;
-        while i != b {
-            self.buckets[i].overflow -= 1;
-            i += 1;
-            if i == n {
-                i = 0;
-            }
-        }
+        let h = self.hash(key);
+        self.index.remove(h, entry);
     }
 
     #[inline]
@@ -886,7 +711,7 @@ impl<A: Copy, M: Copy> ConnTable<A, M> {
     /// overheads (the struct itself, the metadata queue) are amortised in.
     pub fn bytes_per_connection(&self) -> f64 {
         let record = std::mem::size_of::<Conn<A, M>>() * self.capacity;
-        let index = std::mem::size_of_val(&*self.buckets);
+        let index = self.index.bytes();
         let fixed =
             std::mem::size_of::<Self>() + self.pending.capacity() * std::mem::size_of::<M>();
         (record + index + fixed) as f64 / self.capacity as f64
@@ -903,7 +728,7 @@ impl<A: Copy, M: Copy> ConnTable<A, M> {
     /// Metadata of the forgotten connections is dropped, not handed back.
     pub fn clear(&mut self) {
         self.conns.clear();
-        self.buckets.fill(Bucket::EMPTY);
+        self.index.clear();
         self.len = 0;
         self.free_head = NIL;
         self.lru_head = NIL;

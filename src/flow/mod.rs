@@ -18,6 +18,7 @@
 //! memory layout and hashing.
 
 pub mod conntrack;
+mod index;
 pub mod snat;
 
 use std::time::Duration;

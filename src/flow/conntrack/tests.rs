@@ -691,26 +691,28 @@ fn index_probe_lengths_stay_short() {
             )
             .unwrap();
         }
-        let nb = t.buckets.len();
-        let high = !t.entry_mask;
+        let nb = t.index.buckets.len();
+        let high = !t.index.entry_mask;
         // Buckets read per lookup, and records whose tag matched but key did not.
         let (mut hit, mut miss, mut tagfalse) = (0u64, 0u64, 0u64);
         for i in 0..n {
             let k = bkey(i);
-            let mut b = t.home(t.hash(&k));
+            let mut b = t.index.home(t.hash(&k));
             let mut p = 1;
-            while t.buckets[b].matches(t.entry_mask, 2 * i + 1) == 0 {
+            while t.index.buckets[b].matches(t.index.entry_mask, 2 * i + 1) == 0 {
                 b = (b + 1) % nb;
                 p += 1;
             }
             hit += p;
             let k = FlowKey { port: 999, ..k };
             let h = t.hash(&k);
-            let mut b = t.home(h);
+            let mut b = t.index.home(h);
             let mut p = 1;
             loop {
-                tagfalse += t.buckets[b].matches(high, t.tag(h)).count_ones() as u64;
-                if t.buckets[b].overflow == 0 {
+                tagfalse += t.index.buckets[b]
+                    .matches(high, t.index.tag(h))
+                    .count_ones() as u64;
+                if t.index.buckets[b].overflow == 0 {
                     break;
                 }
                 b = (b + 1) % nb;
@@ -749,20 +751,20 @@ fn churn_leaves_no_stale_overflow_marks() {
         let m = *t.meta(*c).unwrap();
         assert_eq!(t.lookup(&key_p(m, proto::UDP), secs(1)).unwrap().conn, *c);
     }
-    let nb = t.buckets.len();
+    let nb = t.index.buckets.len();
     let mut expected = vec![0u32; nb];
-    for (b, bucket) in t.buckets.iter().enumerate() {
+    for (b, bucket) in t.index.buckets.iter().enumerate() {
         for &s in bucket.slots.iter().filter(|&&s| s != 0) {
-            let e = (s & t.entry_mask) - 1;
+            let e = (s & t.index.entry_mask) - 1;
             let k = t.conns[(e >> 1) as usize].keys[(e & 1) as usize];
-            let mut j = t.home(t.hash(&k));
+            let mut j = t.index.home(t.hash(&k));
             while j != b {
                 expected[j] += 1;
                 j = (j + 1) % nb;
             }
         }
     }
-    let want: Vec<u32> = t.buckets.iter().map(|b| b.overflow).collect();
+    let want: Vec<u32> = t.index.buckets.iter().map(|b| b.overflow).collect();
     assert_eq!(
         want, expected,
         "overflow marks equal the entries displaced past each bucket"
