@@ -365,6 +365,11 @@ fn route_only_the_prefix_routed_to_the_nat_gateway_is_translated() {
         0,
     );
     assert_eq!(s.reason(), Some("no_route"), "{:?}", s.trace);
+    // The VPC has a NAT gateway: the hint says the route to it is missing, not that a
+    // NAT gateway should be created.
+    let t = format!("{:?}", s.trace);
+    assert!(t.contains("add one to NAT gateway"), "{t}");
+    assert!(!t.contains("create a NAT gateway"), "{t}");
 }
 
 #[test]

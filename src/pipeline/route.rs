@@ -22,11 +22,23 @@ fn route(_: &mut Dataplane, cx: &mut Ctx<'_>) -> Verdict {
     let dst = cx.info.dst;
     let table = &tables.route_tables[eni.route_table as usize];
     let Some((_, route)) = table.routes.lookup(u32::from(dst)) else {
-        note!(
-            cx,
-            table.id.clone(),
-            "no route for {dst} (no 0.0.0.0/0: create a NAT gateway or a route)"
-        );
+        // The hint names what is missing: a NAT gateway of the VPC already exists, so
+        // the table only lacks the route to it.
+        let ngw = tables.nat_gateways.iter().find(|g| g.vpc == eni.vpc);
+        match ngw {
+            Some(g) => note!(
+                cx,
+                table.id.clone(),
+                "no route for {dst} (no 0.0.0.0/0 in {}: add one to NAT gateway {})",
+                table.id,
+                g.id
+            ),
+            None => note!(
+                cx,
+                table.id.clone(),
+                "no route for {dst} (no 0.0.0.0/0: create a NAT gateway or a route)"
+            ),
+        }
         return Verdict::Drop(DropReason::NoRoute);
     };
     note!(cx, table.id.clone(), "{}", route.text);
