@@ -106,7 +106,7 @@ proptest! {
             prop_assert_eq!(b.dispositions().len(), chunk.len());
             for i in 0..chunk.len() {
                 prop_assert_eq!(b.disposition(i), b.outcome(i).disposition);
-                got.push((b.frame(i).to_vec(), b.outcome(i)));
+                got.push((b.frame(i).to_vec(), b.outcome(i).into_owned()));
             }
         }
         prop_assert_eq!(got.len(), want.len());

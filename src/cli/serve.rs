@@ -339,7 +339,7 @@ impl Server {
                 json!({ "tables": [{
                     "after": self.after(),
                     "rows": crate::probe::egress_table(&self.cloud, *ingress_port),
-                }], "notes": crate::reach::source_port_note(&Tables::compile(&self.cloud, 1))
+                }], "notes": crate::reach::source_port_note(&self.tables)
                     .into_iter()
                     .collect::<Vec<_>>() }),
             ),

@@ -23,8 +23,10 @@
 //! change no state, and a connection installed by a first packet is seen by the frames
 //! after it in the same batch.
 
+use std::borrow::Cow;
+
 use super::fast::FastKey;
-use super::{Dataplane, Disposition, Ingress, Outcome, INTERNET_MAC, VROUTER_MAC};
+use super::{Dataplane, Disposition, Ingress, Outcome};
 use crate::time::SimTime;
 use crate::wire;
 
@@ -147,11 +149,12 @@ impl Batch {
             .map(|k| &self.extras[k].1)
     }
 
-    /// Frame `i`'s outcome, as [`Dataplane::process`] returns it.
-    pub fn outcome(&self, i: usize) -> Outcome {
+    /// Frame `i`'s outcome, as [`Dataplane::process`] returns it: borrowed when it
+    /// carries frames of its own, else built from the disposition (no allocation).
+    pub fn outcome(&self, i: usize) -> Cow<'_, Outcome> {
         match self.extra(i) {
-            Some(o) => o.clone(),
-            None => Outcome::of(self.dispositions[i]),
+            Some(o) => Cow::Borrowed(o),
+            None => Cow::Owned(Outcome::of(self.dispositions[i])),
         }
     }
 }
@@ -241,17 +244,8 @@ impl Dataplane {
         a.deltas
             .apply_fast(frame, k.key.proto, (o.dst, o.src, o.dport, o.sport));
         self.counters.fast_path += 1;
-        Lane::Done(match self.tables.eni_of_port(a.out) {
-            Some(e) => {
-                wire::set_macs(frame, VROUTER_MAC, self.tables.eni(e).mac);
-                self.counters.delivered += 1;
-                Disposition::Delivered { eni: e }
-            }
-            None => {
-                wire::set_macs(frame, VROUTER_MAC, INTERNET_MAC);
-                self.counters.to_internet += 1;
-                Disposition::Internet
-            }
-        })
+        let d = self.leave(frame, a.out);
+        self.count(d);
+        Lane::Done(d)
     }
 }

@@ -130,21 +130,34 @@ impl Dataplane {
         depth: u8,
     ) -> Outcome {
         rw.apply(frame, l4.0, l4.1);
-        match self.tables.eni_of_port(a.out) {
+        if a.hairpin && self.tables.eni_of_port(a.out).is_none() {
+            if depth >= 2 {
+                return self.drop_with(DropReason::HairpinLoop);
+            }
+            hop!(
+                trace,
+                "hairpin",
+                "internet edge",
+                "destination {} is a public address of this scenario: back in from the Internet",
+                rw.target().1
+            );
+            return self.process_at(frame, Ingress::Internet, now, trace, depth + 1);
+        }
+        Outcome::of(self.leave(frame, a.out))
+    }
+
+    /// A rewritten packet leaves by output port `out`: to its ENI, or to the Internet
+    /// edge (the hairpin is the caller's), with the MACs of that link.
+    #[inline(always)]
+    pub(super) fn leave(&self, frame: &mut [u8], out: u16) -> Disposition {
+        match self.tables.eni_of_port(out) {
             Some(e) => {
                 wire::set_macs(frame, VROUTER_MAC, self.tables.eni(e).mac);
-                Outcome::of(Disposition::Delivered { eni: e })
-            }
-            None if a.hairpin => {
-                if depth >= 2 {
-                    return self.drop_with(DropReason::HairpinLoop);
-                }
-                hop!(trace, "hairpin", "internet edge", "destination {} is a public address of this scenario: back in from the Internet", rw.target().1);
-                self.process_at(frame, Ingress::Internet, now, trace, depth + 1)
+                Disposition::Delivered { eni: e }
             }
             None => {
                 wire::set_macs(frame, VROUTER_MAC, INTERNET_MAC);
-                Outcome::of(Disposition::Internet)
+                Disposition::Internet
             }
         }
     }

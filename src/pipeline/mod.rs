@@ -398,6 +398,7 @@ impl Dataplane {
         out
     }
 
+    #[inline]
     fn count(&mut self, d: Disposition) {
         match d {
             Disposition::Delivered { .. } => self.counters.delivered += 1,

@@ -1,6 +1,6 @@
 //! Shared helpers of the `audit_*` black-box tests: a scenario TOML in, real frames
 //! through the public `Dataplane`, or the `vpcsim` binary with `--json`.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -11,17 +11,15 @@ use vpcsim::compile::Tables;
 use vpcsim::pipeline::{Dataplane, DataplaneConfig, Disposition, Ingress, Outcome, Trace};
 use vpcsim::scenario::Scenario;
 use vpcsim::time::SimTime;
-use vpcsim::wire::{self, ProbeL4, ProbeSpec, TcpFlags};
+use vpcsim::wire::{self, ProbeL4};
 
-pub const SYN: u8 = TcpFlags::SYN.0;
-pub const SYNACK: u8 = TcpFlags::SYN.0 | TcpFlags::ACK.0;
-pub const ACK: u8 = TcpFlags::ACK.0;
+#[path = "../support/mod.rs"]
+mod support;
+pub use support::{ip, ACK, SYN, SYNACK};
+
+/// `support::SERVER` and `support::CLIENT` as text, the form the audit's frames take.
 pub const SERVER: &str = "203.0.113.80";
 pub const CLIENT: &str = "198.51.100.7";
-
-pub fn ip(s: &str) -> Ipv4Addr {
-    s.parse().unwrap()
-}
 
 pub struct Net {
     pub dp: Dataplane,
@@ -117,53 +115,32 @@ impl Net {
     }
 }
 
+/// The audit's frames: `tests/support`'s, sent to the VSwitch gateway's MAC, with
+/// addresses given as text.
+fn frame(src: &str, dst: &str, l4: ProbeL4) -> support::Frame {
+    support::frame(ip(src), ip(dst), l4)
+        .macs([2, 0, 0, 0, 0, 1], [0xee, 0xff, 0xff, 0xff, 0xff, 0xff])
+}
+
 pub fn tcp(src: &str, sport: u16, dst: &str, dport: u16, flags: u8) -> Vec<u8> {
-    wire::build(&ProbeSpec {
-        src_mac: [2, 0, 0, 0, 0, 1],
-        dst_mac: [0xee, 0xff, 0xff, 0xff, 0xff, 0xff],
-        src: ip(src),
-        dst: ip(dst),
-        ttl: 64,
-        ident: 7,
-        l4: ProbeL4::Tcp {
-            sport,
-            dport,
-            flags: TcpFlags(flags),
-            seq: 100,
-            ack: 0,
-        },
-        payload: b"hello".to_vec(),
-    })
+    frame(src, dst, support::tcp_l4(sport, dport, flags))
+        .payload(*b"hello")
+        .build()
 }
 
 pub fn udp(src: &str, sport: u16, dst: &str, dport: u16) -> Vec<u8> {
-    wire::build(&ProbeSpec {
-        src_mac: [2, 0, 0, 0, 0, 1],
-        dst_mac: [0xee, 0xff, 0xff, 0xff, 0xff, 0xff],
-        src: ip(src),
-        dst: ip(dst),
-        ttl: 64,
-        ident: 7,
-        l4: ProbeL4::Udp { sport, dport },
-        payload: b"q".to_vec(),
-    })
+    frame(src, dst, ProbeL4::Udp { sport, dport })
+        .payload(*b"q")
+        .build()
 }
 
 pub fn echo(src: &str, dst: &str, request: bool, ident: u16) -> Vec<u8> {
-    wire::build(&ProbeSpec {
-        src_mac: [2, 0, 0, 0, 0, 1],
-        dst_mac: [0xee, 0xff, 0xff, 0xff, 0xff, 0xff],
-        src: ip(src),
-        dst: ip(dst),
-        ttl: 64,
-        ident: 7,
-        l4: ProbeL4::IcmpEcho {
-            request,
-            ident,
-            seq: 1,
-        },
-        payload: vec![],
-    })
+    let l4 = ProbeL4::IcmpEcho {
+        request,
+        ident,
+        seq: 1,
+    };
+    frame(src, dst, l4).build()
 }
 
 /// A scratch directory for this test.
