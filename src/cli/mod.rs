@@ -420,20 +420,14 @@ fn dispatch(command: Command) -> Result<ExitCode, ExitCode> {
                 step: p,
                 id: sc.step_id(p).map(str::to_string),
             };
+            let mut notes: Vec<String> = Vec::new();
             let tables: Vec<(usize, Vec<crate::probe::EgressRow>)> = points
                 .iter()
                 .map(|&p| {
-                    (
-                        p,
-                        crate::probe::egress_table(&sc.state_after(p), ingress_port),
-                    )
-                })
-                .collect();
-            let mut notes: Vec<String> = points
-                .iter()
-                .filter_map(|&p| {
-                    let t = crate::compile::Tables::compile(&sc.state_after(p), 1);
-                    crate::reach::source_port_note(&t)
+                    let cloud = sc.state_after(p);
+                    let t = crate::compile::Tables::compile(&cloud, 1);
+                    notes.extend(crate::reach::source_port_note(&t));
+                    (p, crate::probe::egress_table_on(&cloud, &t, ingress_port))
                 })
                 .collect();
             notes.dedup();

@@ -338,7 +338,7 @@ impl Server {
                 Some(self.after()),
                 json!({ "tables": [{
                     "after": self.after(),
-                    "rows": crate::probe::egress_table(&self.cloud, *ingress_port),
+                    "rows": crate::probe::egress_table_on(&self.cloud, &self.tables, *ingress_port),
                 }], "notes": crate::reach::source_port_note(&self.tables)
                     .into_iter()
                     .collect::<Vec<_>>() }),

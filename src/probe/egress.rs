@@ -385,7 +385,13 @@ fn reply_verdict(r: &ProbeResult, client: Ipv4Addr, public: Ipv4Addr) -> Result<
 /// For every ENI address: the public address egress leaves with (sent by the guest) and
 /// the ways in from the Internet that reach it (reply included) or are blocked.
 pub fn egress_table(cloud: &Cloud, ingress_port: u16) -> Vec<EgressRow> {
-    let tables = Tables::compile(cloud, 1);
+    egress_table_on(cloud, &Tables::compile(cloud, 1), ingress_port)
+}
+
+/// [`egress_table`] over tables the caller already compiled from `cloud` (the CLI also
+/// reads them for its notes; `serve` keeps them per state).
+pub fn egress_table_on(cloud: &Cloud, tables: &Arc<Tables>, ingress_port: u16) -> Vec<EgressRow> {
+    let tables = Arc::clone(tables);
     let mut paths = ingress_paths(cloud, &tables, &PortPlan::One(ingress_port));
     // Stable order whatever the model's maps do: address, protocol, port.
     paths.sort_by_key(|p| (p.public_ip, p.proto as u8, p.ports));

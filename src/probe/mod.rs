@@ -12,8 +12,8 @@ mod egress;
 
 pub use check::connectivity_check;
 pub use egress::{
-    egress_table, ingress_paths, probe_ingress, EgressRow, IngressEntry, IngressPath, PortPlan,
-    EGRESS_PROBE_TARGET, ENI_NOT_ATTACHED, INGRESS_PROBE_CLIENT,
+    egress_table, egress_table_on, ingress_paths, probe_ingress, EgressRow, IngressEntry,
+    IngressPath, PortPlan, EGRESS_PROBE_TARGET, ENI_NOT_ATTACHED, INGRESS_PROBE_CLIENT,
 };
 
 use crate::compile::Tables;
